@@ -1,0 +1,205 @@
+"""The text-to-video capability table: which model takes which mode, duration and field.
+
+Reference: kling-api.md §3 (fields and limits), §4 (capability matrix), §5 (camera_control).
+Everything that validates a request (the studio form, presets, the simulator) reads this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")  # §3: official video ratios only
+MODES: tuple[str, ...] = ("std", "pro")
+CAMERA_PRESETS: tuple[str, ...] = ("down_back", "forward_up", "right_turn_forward", "left_turn_forward")
+CAMERA_TYPES: tuple[str, ...] = ("simple", *CAMERA_PRESETS)
+CAMERA_AXES: tuple[str, ...] = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+CAMERA_AXIS_RANGE: tuple[float, float] = (-10.0, 10.0)
+CFG_SCALE_RANGE: tuple[float, float] = (0.0, 1.0)
+DEFAULT_CFG_SCALE = 0.5
+
+# §3.2: CometAPI documents 500/200; the official API allows 2500/2500.
+STRICT_LIMITS = {"prompt": 500, "negative_prompt": 200}
+UPSTREAM_LIMITS = {"prompt": 2500, "negative_prompt": 2500}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model accepts on text2video (kling-api.md §4)."""
+
+    name: str
+    label: str
+    modes: tuple[str, ...]  # empty: no std/pro split, `mode` is omitted from the body
+    durations: tuple[str, ...]
+    cfg_scale: bool
+    camera_control: tuple[tuple[str, str], ...] = ()  # allowed (mode, duration) pairs
+    sound_modes: tuple[str, ...] = ()
+    fps: int = 24
+    # output height by mode ("" when the model has no mode split)
+    heights: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    def allows_camera(self, mode: str, duration: str) -> bool:
+        return (mode, duration) in self.camera_control
+
+    def height(self, mode: str) -> int:
+        return self.heights.get(mode) or self.heights.get("", 720)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "kling-v1", "Kling 1.0", MODES, ("5", "10"), cfg_scale=True,
+            camera_control=(("std", "5"),), fps=30, heights={"std": 720, "pro": 720},
+        ),
+        ModelSpec(
+            "kling-v1-6", "Kling 1.6", MODES, ("5", "10"), cfg_scale=True,
+            heights={"std": 720, "pro": 1080},
+        ),
+        ModelSpec(
+            "kling-v2-master", "Kling 2.0 Master", (), ("5", "10"), cfg_scale=False,
+            heights={"": 720},
+        ),
+        ModelSpec(
+            "kling-v2-1-master", "Kling 2.1 Master", (), ("5", "10"), cfg_scale=False,
+            heights={"": 1080},
+        ),
+        ModelSpec(
+            "kling-v2-5-turbo", "Kling 2.5 Turbo", MODES, ("5", "10"), cfg_scale=False,
+            heights={"std": 720, "pro": 1080},
+            note="CometAPI prices only pro for 2.5 Turbo; std may be rejected.",
+        ),
+        ModelSpec(
+            "kling-v2-6", "Kling 2.6", MODES, ("5", "10"), cfg_scale=False,
+            sound_modes=("pro",), heights={"std": 720, "pro": 1080},
+        ),
+        ModelSpec(
+            "kling-v3", "Kling 3.0", MODES, tuple(str(s) for s in range(3, 16)), cfg_scale=False,
+            sound_modes=MODES, heights={"std": 720, "pro": 1080},
+        ),
+    )
+}
+
+DEFAULT_MODEL = "kling-v2-6"
+
+
+def get_model(name: str) -> ModelSpec | None:
+    return MODELS.get(name)
+
+
+def problems(params: dict, limits: dict[str, int] | None = None) -> dict[str, str]:
+    """Every reason `params` would be rejected, keyed by field name ("" for the whole request).
+
+    `params` uses the request body's field names and types: duration is a string,
+    cfg_scale a number, camera_control a dict. Missing optional fields are fine.
+    """
+    limits = limits or STRICT_LIMITS
+    errors: dict[str, str] = {}
+    prompt = params.get("prompt") or ""
+    if not str(prompt).strip():
+        errors["prompt"] = "Write a prompt."
+    elif len(prompt) > limits["prompt"]:
+        errors["prompt"] = f"The prompt is {len(prompt)} characters; the limit is {limits['prompt']}."
+    negative = params.get("negative_prompt") or ""
+    if len(negative) > limits["negative_prompt"]:
+        errors["negative_prompt"] = (
+            f"The negative prompt is {len(negative)} characters; "
+            f"the limit is {limits['negative_prompt']}."
+        )
+    name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
+    spec = MODELS.get(name)
+    if spec is None:
+        errors["model_name"] = f"Unknown model {name!r}."
+        return errors
+    mode = params.get("mode")
+    if mode is not None and mode not in MODES:
+        errors["mode"] = f"Mode must be one of {', '.join(MODES)}."
+    elif mode and not spec.modes:
+        errors["mode"] = f"{spec.label} has no std/pro mode."
+    duration = params.get("duration", "5")
+    if not isinstance(duration, str) or duration not in spec.durations:
+        errors["duration"] = f"{spec.label} makes videos of {_seconds(spec.durations)}."
+    ratio = params.get("aspect_ratio")
+    if ratio is not None and ratio not in ASPECT_RATIOS:
+        errors["aspect_ratio"] = f"Aspect ratio must be one of {', '.join(ASPECT_RATIOS)}."
+    cfg = params.get("cfg_scale")
+    if cfg is not None:
+        if not spec.cfg_scale:
+            errors["cfg_scale"] = f"{spec.label} does not take cfg_scale."
+        elif isinstance(cfg, bool) or not isinstance(cfg, int | float):
+            errors["cfg_scale"] = "cfg_scale must be a number."
+        elif not CFG_SCALE_RANGE[0] <= cfg <= CFG_SCALE_RANGE[1]:
+            errors["cfg_scale"] = "cfg_scale must be between 0 and 1."
+    sound = params.get("sound")
+    if sound is not None:
+        if sound not in ("on", "off"):
+            errors["sound"] = "sound must be on or off."
+        elif sound == "on" and (mode or "std") not in spec.sound_modes:
+            errors["sound"] = f"{spec.label} makes sound only in {_join(spec.sound_modes) or 'no'} mode."
+    camera = params.get("camera_control")
+    if camera is not None:
+        camera_error = camera_problem(camera)
+        if camera_error:
+            errors["camera_control"] = camera_error
+        elif not spec.allows_camera(mode or "std", duration if isinstance(duration, str) else ""):
+            errors["camera_control"] = (
+                "camera_control is only supported in std mode with 5s duration and kling-v1"
+            )
+    return errors
+
+
+def camera_problem(camera: object) -> str:
+    """Why a camera_control object is malformed (kling-api.md §5), or "" when it is fine."""
+    if not isinstance(camera, dict):
+        return "camera_control must be an object."
+    kind = camera.get("type")
+    if kind not in CAMERA_TYPES:
+        return f"camera_control.type must be one of {', '.join(CAMERA_TYPES)}."
+    config = camera.get("config")
+    if kind != "simple":
+        return "" if config is None else f"camera_control.config is only for type simple, not {kind}."
+    if not isinstance(config, dict):
+        return "camera_control type simple needs a config."
+    unknown = set(config) - set(CAMERA_AXES)
+    if unknown:
+        return f"Unknown camera axis {sorted(unknown)[0]!r}."
+    values = []
+    for axis in CAMERA_AXES:
+        value = config.get(axis, 0)  # §5: gateways drop zero values (omitempty)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"camera_control.config.{axis} must be a number."
+        if not CAMERA_AXIS_RANGE[0] <= value <= CAMERA_AXIS_RANGE[1]:
+            return f"camera_control.config.{axis} must be between -10 and 10."
+        values.append(value)
+    if sum(1 for v in values if v != 0) != 1:
+        return "camera_control simple config needs exactly one non-zero axis."
+    return ""
+
+
+def build_body(params: dict) -> dict:
+    """The create body for `params`, with every field the model does not take left out (§3.1)."""
+    spec = MODELS[params["model_name"]]
+    body: dict = {"model_name": spec.name, "prompt": params["prompt"]}
+    if params.get("negative_prompt"):
+        body["negative_prompt"] = params["negative_prompt"]
+    if spec.modes:
+        body["mode"] = params.get("mode") or "std"
+    body["aspect_ratio"] = params.get("aspect_ratio") or "16:9"  # §12.4: always send it
+    body["duration"] = str(params.get("duration") or "5")
+    if spec.cfg_scale and params.get("cfg_scale") is not None:
+        body["cfg_scale"] = float(params["cfg_scale"])
+    if params.get("camera_control") and spec.allows_camera(body.get("mode", ""), body["duration"]):
+        body["camera_control"] = params["camera_control"]
+    if params.get("sound") == "on" and body.get("mode", "std") in spec.sound_modes:
+        body["sound"] = "on"
+    return body
+
+
+def _seconds(durations: tuple[str, ...]) -> str:
+    if len(durations) > 2:
+        return f"{durations[0]}–{durations[-1]} s"
+    return " or ".join(f"{d} s" for d in durations)
+
+
+def _join(items: tuple[str, ...]) -> str:
+    return " or ".join(items)
