@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")  # §3: official video ratios only
 MODES: tuple[str, ...] = ("std", "pro")
-CAMERA_PRESETS: tuple[str, ...] = ("down_back", "forward_up", "right_turn_forward", "left_turn_forward")
+CAMERA_PRESETS: tuple[str, ...] = (
+    "down_back",
+    "forward_up",
+    "right_turn_forward",
+    "left_turn_forward",
+)
 CAMERA_TYPES: tuple[str, ...] = ("simple", *CAMERA_PRESETS)
 CAMERA_AXES: tuple[str, ...] = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 CAMERA_AXIS_RANGE: tuple[float, float] = (-10.0, 10.0)
@@ -49,33 +54,65 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "kling-v1", "Kling 1.0", MODES, ("5", "10"), cfg_scale=True,
-            camera_control=(("std", "5"),), fps=30, heights={"std": 720, "pro": 720},
+            "kling-v1",
+            "Kling 1.0",
+            MODES,
+            ("5", "10"),
+            cfg_scale=True,
+            camera_control=(("std", "5"),),
+            fps=30,
+            heights={"std": 720, "pro": 720},
         ),
         ModelSpec(
-            "kling-v1-6", "Kling 1.6", MODES, ("5", "10"), cfg_scale=True,
+            "kling-v1-6",
+            "Kling 1.6",
+            MODES,
+            ("5", "10"),
+            cfg_scale=True,
             heights={"std": 720, "pro": 1080},
         ),
         ModelSpec(
-            "kling-v2-master", "Kling 2.0 Master", (), ("5", "10"), cfg_scale=False,
+            "kling-v2-master",
+            "Kling 2.0 Master",
+            (),
+            ("5", "10"),
+            cfg_scale=False,
             heights={"": 720},
         ),
         ModelSpec(
-            "kling-v2-1-master", "Kling 2.1 Master", (), ("5", "10"), cfg_scale=False,
+            "kling-v2-1-master",
+            "Kling 2.1 Master",
+            (),
+            ("5", "10"),
+            cfg_scale=False,
             heights={"": 1080},
         ),
         ModelSpec(
-            "kling-v2-5-turbo", "Kling 2.5 Turbo", MODES, ("5", "10"), cfg_scale=False,
+            "kling-v2-5-turbo",
+            "Kling 2.5 Turbo",
+            MODES,
+            ("5", "10"),
+            cfg_scale=False,
             heights={"std": 720, "pro": 1080},
             note="CometAPI prices only pro for 2.5 Turbo; std may be rejected.",
         ),
         ModelSpec(
-            "kling-v2-6", "Kling 2.6", MODES, ("5", "10"), cfg_scale=False,
-            sound_modes=("pro",), heights={"std": 720, "pro": 1080},
+            "kling-v2-6",
+            "Kling 2.6",
+            MODES,
+            ("5", "10"),
+            cfg_scale=False,
+            sound_modes=("pro",),
+            heights={"std": 720, "pro": 1080},
         ),
         ModelSpec(
-            "kling-v3", "Kling 3.0", MODES, tuple(str(s) for s in range(3, 16)), cfg_scale=False,
-            sound_modes=MODES, heights={"std": 720, "pro": 1080},
+            "kling-v3",
+            "Kling 3.0",
+            MODES,
+            tuple(str(s) for s in range(3, 16)),
+            cfg_scale=False,
+            sound_modes=MODES,
+            heights={"std": 720, "pro": 1080},
         ),
     )
 }
@@ -99,7 +136,9 @@ def problems(params: dict, limits: dict[str, int] | None = None) -> dict[str, st
     if not str(prompt).strip():
         errors["prompt"] = "Write a prompt."
     elif len(prompt) > limits["prompt"]:
-        errors["prompt"] = f"The prompt is {len(prompt)} characters; the limit is {limits['prompt']}."
+        errors["prompt"] = (
+            f"The prompt is {len(prompt)} characters; the limit is {limits['prompt']}."
+        )
     negative = params.get("negative_prompt") or ""
     if len(negative) > limits["negative_prompt"]:
         errors["negative_prompt"] = (
@@ -135,7 +174,9 @@ def problems(params: dict, limits: dict[str, int] | None = None) -> dict[str, st
         if sound not in ("on", "off"):
             errors["sound"] = "sound must be on or off."
         elif sound == "on" and (mode or "std") not in spec.sound_modes:
-            errors["sound"] = f"{spec.label} makes sound only in {_join(spec.sound_modes) or 'no'} mode."
+            errors["sound"] = (
+                f"{spec.label} makes sound only in {_join(spec.sound_modes) or 'no'} mode."
+            )
     camera = params.get("camera_control")
     if camera is not None:
         camera_error = camera_problem(camera)
@@ -157,7 +198,9 @@ def camera_problem(camera: object) -> str:
         return f"camera_control.type must be one of {', '.join(CAMERA_TYPES)}."
     config = camera.get("config")
     if kind != "simple":
-        return "" if config is None else f"camera_control.config is only for type simple, not {kind}."
+        return (
+            "" if config is None else f"camera_control.config is only for type simple, not {kind}."
+        )
     if not isinstance(config, dict):
         return "camera_control type simple needs a config."
     unknown = set(config) - set(CAMERA_AXES)

@@ -1,0 +1,219 @@
+"""The Generation row: the only source of truth for one text-to-video job, and its state machine."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTED = "submitted", "Submitted"
+    PROCESSING = "processing", "Processing"
+    STORING = "storing", "Storing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+# Only forward moves: a status may change only to one of higher rank.
+RANK = {
+    Status.QUEUED: 0,
+    Status.SUBMITTED: 1,
+    Status.PROCESSING: 2,
+    Status.STORING: 3,
+    Status.SUCCEEDED: 4,
+    Status.FAILED: 4,
+}
+FINAL = (Status.SUCCEEDED, Status.FAILED)
+ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING, Status.STORING)
+
+
+class GenerationQuerySet(models.QuerySet):
+    def visible_to(self, user) -> GenerationQuerySet:
+        """What `user` may see: their own generations; staff see everyone's."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+    def active(self) -> GenerationQuerySet:
+        return self.filter(status__in=ACTIVE)
+
+    def due(self, now: datetime) -> GenerationQuerySet:
+        """Unfinished rows whose next action is due and that no worker holds a lease on."""
+        return self.filter(status__in=ACTIVE, next_poll_at__lte=now).filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        )
+
+
+class Generation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generations"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Set by the form from a hidden field: a double click posts the same id twice (R18).
+    client_request_id = models.UUIDField(null=True, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status, default=Status.QUEUED, db_index=True)
+    stalled = models.BooleanField(default=False)
+
+    # What the user asked for, in the request body's own names and types.
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    model_name = models.CharField(max_length=40)
+    mode = models.CharField(max_length=8, blank=True)
+    duration = models.CharField(max_length=4)
+    aspect_ratio = models.CharField(max_length=8)
+    cfg_scale = models.FloatField(null=True, blank=True)
+    camera_control = models.JSONField(null=True, blank=True)
+    # The exact body sent upstream (built from the capability table when the row is made).
+    # The callback_url is added at send time and never stored: it carries a secret token.
+    request_body = models.JSONField(default=dict)
+
+    # Upstream identity. external_task_id is ours, saved before anything is sent.
+    external_task_id = models.CharField(max_length=64, unique=True)
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    upstream_status = models.CharField(max_length=32, blank=True)
+    status_msg = models.TextField(blank=True)
+    upstream_created_at = models.DateTimeField(null=True, blank=True)
+    upstream_updated_at = models.DateTimeField(null=True, blank=True)
+    units_charged = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+
+    # Pipeline bookkeeping.
+    submit_attempts = models.PositiveIntegerField(default=0)
+    poll_attempts = models.PositiveIntegerField(default=0)
+    download_attempts = models.PositiveIntegerField(default=0)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    # A create whose outcome is unknown: reconcile by external_task_id before any resend.
+    submit_uncertain = models.BooleanField(default=False)
+
+    # The result, copied into our storage (upstream URLs expire).
+    result_url = models.TextField(blank=True)  # upstream URL, used only by the store step
+    video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
+    poster = models.FileField(upload_to="posters/%Y/%m/", blank=True)
+    video_bytes = models.BigIntegerField(null=True, blank=True)
+    video_sha256 = models.CharField(max_length=64, blank=True)
+    video_seconds = models.FloatField(null=True, blank=True)
+    video_width = models.PositiveIntegerField(null=True, blank=True)
+    video_height = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "client_request_id"], name="one_generation_per_client_request"
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: {self.prompt[:60]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generation-detail", args=[self.pk])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    def params(self) -> dict:
+        """The user's parameters in request-body form, for run again, remix and presets."""
+        params = {
+            "model_name": self.model_name,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "mode": self.mode,
+            "duration": self.duration,
+            "aspect_ratio": self.aspect_ratio,
+        }
+        if self.cfg_scale is not None:
+            params["cfg_scale"] = self.cfg_scale
+        if self.camera_control:
+            params["camera_control"] = self.camera_control
+        return params
+
+    def move(self, to: Status, note: str = "", **fields) -> bool:
+        """Move this row forward to `to` with a compare-and-set UPDATE; False if another
+        process moved it first or the move would go backwards. Nothing else writes status."""
+        allowed = [s for s, rank in RANK.items() if rank < RANK[to] and s not in FINAL]
+        if to == self.status and to not in FINAL:
+            allowed.append(to)
+        now = timezone.now()
+        fields.setdefault("updated_at", now)
+        if to in FINAL:
+            fields.setdefault("finished_at", now)
+            fields.setdefault("next_poll_at", None)
+            fields.setdefault("lease_until", None)
+        changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
+            status=to, **fields
+        )
+        if not changed:
+            return False
+        if to != self.status:
+            GenerationEvent.objects.create(
+                generation_id=self.pk, status=to, note=note[:500], at=now
+            )
+        self.status = to
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def touch(self, **fields) -> bool:
+        """Update bookkeeping fields without a status change, if the row is still unfinished."""
+        fields.setdefault("updated_at", timezone.now())
+        changed = (
+            Generation.objects.filter(pk=self.pk, status=self.status)
+            .exclude(status__in=FINAL)
+            .update(**fields)
+        )
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return bool(changed)
+
+    def claim(self, seconds: float = 60) -> bool:
+        """Take a short lease so one worker acts on this row at a time (R16)."""
+        now = timezone.now()
+        until = now + timedelta(seconds=seconds)
+        changed = (
+            Generation.objects.filter(pk=self.pk, status=self.status)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .update(lease_until=until)
+        )
+        if changed:
+            self.lease_until = until
+        return bool(changed)
+
+
+class GenerationEvent(models.Model):
+    """One status change of a generation, for the timeline."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=12, choices=Status)
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%H:%M:%S}"

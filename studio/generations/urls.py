@@ -1,0 +1,3 @@
+"""URLs of the studio pages and fragments."""
+
+urlpatterns: list = []

@@ -1,0 +1,245 @@
+"""Settings: every difference between machines is an environment variable (see README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data folder."""
+    given = env_str("SECRET_KEY")
+    if given:
+        return given
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        # O_EXCL: two processes starting together agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(64))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "studio.accounts",
+    "studio.generations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.accounts.context.studio",
+            ],
+        },
+    },
+]
+
+# Databases. Embedded default: SQLite in the data folder, WAL, a busy timeout and
+# IMMEDIATE transactions so a reading transaction that later writes waits instead of
+# failing with "database is locked" (Django docs, SQLite notes; RELIABILITY.md R13-R14).
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "studio.sqlite3",
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA journal_size_limit=67108864;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "studio"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# The upstream. No key means the built-in simulator (README: "Simulator mode").
+COMETAPI_KEY = env_str("COMETAPI_KEY")
+SIMULATOR_MODE = not COMETAPI_KEY
+SIMULATOR_PORT = int(env_number("STUDIO_SIMULATOR_PORT", 8001))
+COMETAPI_BASE_URL = env_str(
+    "COMETAPI_BASE_URL",
+    f"http://127.0.0.1:{SIMULATOR_PORT}" if SIMULATOR_MODE else "https://api.cometapi.com",
+).rstrip("/")
+# Public base URL of this studio; when set, creates carry a callback_url (webhook).
+STUDIO_PUBLIC_URL = env_str("STUDIO_PUBLIC_URL").rstrip("/")
+# kling-api.md §3.2: the gateway documents 500/200.
+PROMPT_LIMITS = {
+    "prompt": int(env_number("STUDIO_PROMPT_LIMIT", 500)),
+    "negative_prompt": int(env_number("STUDIO_NEGATIVE_PROMPT_LIMIT", 200)),
+}
+
+# Pipeline tuning.
+POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)
+POLL_MAX_SECONDS = env_number("STUDIO_POLL_MAX_SECONDS", 30)
+POLL_CONCURRENCY = int(env_number("STUDIO_POLL_CONCURRENCY", 32))
+POLL_BATCH = int(env_number("STUDIO_POLL_BATCH", 1000))
+STALL_AFTER = timedelta(seconds=env_number("STUDIO_STALL_AFTER_SECONDS", 20 * 60))
+GIVE_UP_AFTER = timedelta(seconds=env_number("STUDIO_GIVE_UP_AFTER_SECONDS", 2 * 60 * 60))
+SUBMIT_MAX_ATTEMPTS = int(env_number("STUDIO_SUBMIT_MAX_ATTEMPTS", 8))
+DOWNLOAD_MAX_ATTEMPTS = int(env_number("STUDIO_DOWNLOAD_MAX_ATTEMPTS", 5))
+DOWNLOAD_MAX_BYTES = int(env_number("STUDIO_DOWNLOAD_MAX_MB", 500) * 1024 * 1024)
+# Hosts the downloader may fetch from although they are private or plain http.
+# Simulator mode allows its own loopback address.
+DOWNLOAD_ALLOWED_HOSTS = env_list(
+    "STUDIO_DOWNLOAD_ALLOWED_HOSTS", f"127.0.0.1:{SIMULATOR_PORT}" if SIMULATOR_MODE else ""
+)
+
+# django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
+REDIS_URL = env_str("REDIS_URL")
+Q_CLUSTER = {
+    "name": "studio",
+    "workers": int(env_number("STUDIO_WORKERS", 2)),
+    "timeout": 120,
+    "retry": 300,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "queue_limit": 4,
+    "bulk": 1,
+    "poll": 0.5,
+    "catch_up": False,
+    "scheduler_interval": 5,
+    "recycle": 200,
+    "max_rss": 400000,
+    "save_limit": 1000,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
