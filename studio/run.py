@@ -1,0 +1,108 @@
+"""`make run`: migrate, create the first admin, then run the web server, the worker and
+(without COMETAPI_KEY) the simulator together until Ctrl-C, which stops all of them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import django
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("STUDIO_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "8000")))
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "3")))
+    parser.add_argument("--no-worker", action="store_true", help="do not start the qcluster")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("ensure_admin")
+
+    python = sys.executable
+    commands: dict[str, list[str]] = {}
+    if settings.SIMULATOR_MODE:
+        commands["simulator"] = [
+            python,
+            "-m",
+            "studio.kling.simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.SIMULATOR_PORT),
+        ]
+    commands["web"] = [
+        python,
+        "-m",
+        "gunicorn",
+        "studio.wsgi:application",
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.web_workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+    ]
+    if not args.no_worker:
+        commands["worker"] = [python, "manage.py", "qcluster"]
+
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for name, command in commands.items():
+        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
+        children[name] = subprocess.Popen(command, start_new_session=True)
+    mode = (
+        "simulator mode (no COMETAPI_KEY)"
+        if settings.SIMULATOR_MODE
+        else settings.COMETAPI_BASE_URL
+    )
+    print(f"\n  Kling Prompt Studio is running at http://{args.host}:{args.port}/  [{mode}]")
+    print("  Press Ctrl-C to stop the web server and the worker.\n", flush=True)
+
+    code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"  {name} exited with code {child.returncode}; stopping.", flush=True)
+                code = child.returncode or 1
+                stopping = True
+                break
+        time.sleep(0.5)
+
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("  Stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
