@@ -12,6 +12,11 @@ import time
 
 import django
 
+SIMULATOR_CLOCK = {
+    "STUDIO_SIM_PROCESSING_AFTER": "--processing-after",
+    "STUDIO_SIM_FINISH_AFTER": "--finish-after",
+}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)

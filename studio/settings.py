@@ -211,7 +211,8 @@ DOWNLOAD_ALLOWED_HOSTS = env_list(
 # django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
-    "name": "studio",
+    # Every cluster sharing a broker must use the same name (django-q2 cluster.rst).
+    "name": env_str("STUDIO_QUEUE_NAME", "studio"),
     "workers": int(env_number("STUDIO_WORKERS", 2)),
     "timeout": 120,
     "retry": 300,
