@@ -64,7 +64,7 @@ def main() -> int:
         "10",
     ]
     if not args.no_worker:
-        commands["worker"] = [python, "manage.py", "qcluster"]
+        commands["worker"] = [python, "manage.py", "worker"]
 
     children: dict[str, subprocess.Popen] = {}
     stopping = False

@@ -1,0 +1,48 @@
+"""Run the django-q2 cluster after checking the settings that keep paid jobs safe.
+
+RELIABILITY.md R3: `retry` must exceed `timeout` (plus queue wait) or a slow task is handed
+out twice. R6: on SQLite `select_for_update` does nothing, so exactly one cluster may run;
+an exclusive file lock in the data folder makes a second one exit non-zero.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+def check_cluster_settings(conf: dict) -> None:
+    if conf["retry"] < conf["timeout"] + 60:
+        raise CommandError(
+            f"Q_CLUSTER retry ({conf['retry']} s) must be at least timeout + 60 s "
+            f"({conf['timeout'] + 60} s), or a slow task runs twice."
+        )
+    if conf.get("queue_limit", 0) > 2 * conf["workers"]:
+        raise CommandError("Q_CLUSTER queue_limit must be at most twice the number of workers.")
+
+
+class Command(BaseCommand):
+    help = "Start the django-q2 cluster (the worker) with safety checks."
+
+    def handle(self, *args, **options) -> None:
+        check_cluster_settings(settings.Q_CLUSTER)
+        lock = None
+        if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            path = Path(settings.DATA_DIR) / "worker.lock"
+            lock = path.open("w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CommandError(
+                    "Another worker is running on this SQLite database; only one may run. "
+                    "Use PostgreSQL (DATABASE_URL) to run several."
+                ) from None
+        try:
+            call_command("qcluster")
+        finally:
+            if lock:
+                lock.close()
