@@ -190,12 +190,15 @@ class Generation(models.Model):
             setattr(self, name, value)
         return bool(changed)
 
-    def claim(self, seconds: float = 60) -> bool:
-        """Take a short lease so one worker acts on this row at a time (R16)."""
+    def claim(self, seconds: float = 60, **expected) -> bool:
+        """Take a short lease so one worker acts on this row at a time (R16).
+
+        `expected` adds conditions the row must still meet (e.g. `submit_attempts=2`),
+        so a claim fails when another worker acted on the row since it was read."""
         now = timezone.now()
         until = now + timedelta(seconds=seconds)
         changed = (
-            Generation.objects.filter(pk=self.pk, status=self.status)
+            Generation.objects.filter(pk=self.pk, status=self.status, **expected)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .update(lease_until=until)
         )
@@ -217,3 +220,39 @@ class GenerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} at {self.at:%H:%M:%S}"
+
+
+class Lease(models.Model):
+    """A named lease, so only one sweep (or watchdog tick) runs at a time (R8, R16).
+
+    Taken and given back with conditional UPDATEs: no select_for_update, which SQLite ignores."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    until = models.DateTimeField()
+    holder = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.until:%H:%M:%S}"
+
+    @classmethod
+    def acquire(cls, name: str, seconds: float) -> str | None:
+        """A holder token if the lease `name` was free (or ran out) and is now ours, else None."""
+        now = timezone.now()
+        holder = uuid.uuid4().hex
+        until = now + timedelta(seconds=seconds)
+        cls.objects.get_or_create(name=name, defaults={"until": now - timedelta(seconds=1)})
+        taken = cls.objects.filter(name=name, until__lt=now).update(until=until, holder=holder)
+        return holder if taken else None
+
+    @classmethod
+    def renew(cls, name: str, holder: str, seconds: float) -> bool:
+        until = timezone.now() + timedelta(seconds=seconds)
+        return bool(cls.objects.filter(name=name, holder=holder).update(until=until))
+
+    @classmethod
+    def release(cls, name: str, holder: str) -> None:
+        cls.objects.filter(name=name, holder=holder).update(until=timezone.now(), holder="")
+
+    @classmethod
+    def is_held(cls, name: str) -> bool:
+        return cls.objects.filter(name=name, until__gte=timezone.now()).exists()

@@ -1,0 +1,352 @@
+"""Copying a finished video into our storage: an SSRF-safe streaming download, content
+checks, sha256, duration and resolution (PyAV) and a poster frame (PyAV + Pillow).
+
+Reference: RELIABILITY.md R29-R35. Every hop of the download is resolved here, each
+address is checked, and the connection goes to the checked address (Host and TLS SNI keep
+the name), so DNS rebinding cannot swap it; redirects are followed by hand, at most three,
+each checked again. Hosts in settings.DOWNLOAD_ALLOWED_HOSTS ("host:port") skip the
+address and scheme checks: that is how the simulator on loopback is reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import av
+import httpx
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+EXPIRED_MESSAGE = "The video link expired before it could be saved"
+TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)  # R31
+TOTAL_SECONDS = 15 * 60  # R31: the whole copy
+MAX_REDIRECTS = 3
+CHUNK = 256 * 1024
+CONTENT_TYPES = ("video/mp4", "application/octet-stream")
+POSTER_SIZE = (640, 640)
+POSTER_AT = 1.0  # seconds into the video
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class DownloadError(Exception):
+    """The copy failed. `retryable` says whether trying again later may help."""
+
+    retryable = True
+
+
+class Refused(DownloadError):
+    """The link or what it served is not allowed: never retried."""
+
+    retryable = False
+
+
+class LinkExpired(DownloadError):
+    """HTTP 403/410: the upstream link has run out (kling-api.md §11)."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """One checked hop: where to connect (a checked address) and what to call the host."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+    def pinned_url(self) -> str:
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{address}:{self.port}{self.path}"
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    size: int
+    sha256: str
+    content_type: str
+
+
+@dataclass
+class StoredMedia:
+    """The files saved for one generation and what we learnt about the video."""
+
+    video: str
+    poster: str
+    size: int
+    sha256: str
+    seconds: float | None
+    width: int | None
+    height: int | None
+
+    def delete(self) -> None:
+        from studio.generations.models import Generation
+
+        storage = Generation._meta.get_field("video").storage
+        for name in (self.video, self.poster):
+            if name:
+                storage.delete(name)
+
+
+def is_public(address: str) -> bool:
+    """Whether an address is on the public internet (not private, loopback, link-local,
+    reserved, multicast or unspecified), including IPv4 addresses wrapped in IPv6."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None and not is_public(str(inner)):
+            return False
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def check_url(url: str, allowed_hosts: list[str] | tuple[str, ...]) -> Target:
+    """Parse, resolve and check one hop (R29, R30). Raises Refused before any connection."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Refused("The video link is not a valid URL.") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise Refused(f"The video link uses {scheme or 'no'} scheme; only https is accepted.")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("The video link carries a user name or password.")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise Refused("The video link has no host.")
+    port = port or (443 if scheme == "https" else 80)
+    allowed = _allowed(host, port, allowed_hosts)
+    if scheme != "https" and not allowed:
+        raise Refused("The video link is not https.")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise DownloadError(f"The video host {host!r} could not be resolved ({error}).") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise DownloadError(f"The video host {host!r} has no address.")
+    if not allowed:
+        for address in addresses:
+            if not is_public(address):
+                raise Refused(f"The video link points at a private address ({address}).")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(scheme=scheme, host=host, port=port, path=path, address=addresses[0])
+
+
+def _allowed(host: str, port: int, allowed_hosts) -> bool:
+    name = f"[{host}]" if ":" in host else host
+    wanted = {f"{name}:{port}", f"{host}:{port}"}
+    return any(entry.strip().lower() in wanted for entry in allowed_hosts)
+
+
+def download(
+    url: str,
+    dest: BinaryIO,
+    *,
+    max_bytes: int,
+    allowed_hosts: list[str] | tuple[str, ...] = (),
+    total_seconds: float = TOTAL_SECONDS,
+) -> Downloaded:
+    """Stream `url` into `dest`, checking every hop, the type, the size and the MP4 header."""
+    deadline = time.monotonic() + total_seconds
+    current = url
+    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as http:
+        for _hop in range(MAX_REDIRECTS + 1):
+            target = check_url(current, allowed_hosts)
+            extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+            headers = {
+                "Host": target.host_header,
+                "Accept": "video/mp4, application/octet-stream;q=0.5",
+                "User-Agent": "kling-prompt-studio",
+            }
+            try:
+                with http.stream(
+                    "GET", target.pinned_url(), headers=headers, extensions=extensions
+                ) as response:
+                    if response.status_code in REDIRECTS:
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise DownloadError("The video host redirected without a Location.")
+                        current = urljoin(current, location)
+                        continue
+                    _check_response(response, max_bytes)
+                    return _copy(response, dest, max_bytes, deadline)
+            except httpx.TimeoutException as error:
+                raise DownloadError(
+                    f"The video download timed out ({type(error).__name__})."
+                ) from None
+            except httpx.TransportError as error:
+                raise DownloadError(
+                    f"The video download failed ({type(error).__name__})."
+                ) from None
+    raise Refused(f"The video link redirected more than {MAX_REDIRECTS} times.")
+
+
+def _check_response(response: httpx.Response, max_bytes: int) -> None:
+    status = response.status_code
+    if status in (403, 410):
+        raise LinkExpired(f"The video host answered HTTP {status}.")
+    if status == 429 or status >= 500 or status == 404:
+        # 404: a CDN may not have the file everywhere yet; try again later.
+        raise DownloadError(f"The video host answered HTTP {status}.")
+    if status != 200:
+        raise Refused(f"The video host answered HTTP {status}.")
+    kind = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if kind not in CONTENT_TYPES:
+        raise Refused(f"The link served {kind or 'no content type'}, not an MP4 video.")
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise Refused(f"The video is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+
+
+def _copy(response: httpx.Response, dest: BinaryIO, max_bytes: int, deadline: float) -> Downloaded:
+    """Copy the body, cutting it at the cap while streaming (R31) and checking the `ftyp`
+    box of an MP4 file at its start (R32)."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    for chunk in response.iter_bytes(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refused(f"The video is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+        if time.monotonic() > deadline:
+            raise DownloadError("The video download took too long.")
+        if len(head) < 8:
+            head += chunk[: 8 - len(head)]
+            if len(head) >= 8 and head[4:8] != b"ftyp":
+                raise Refused("The link did not serve an MP4 file.")
+        digest.update(chunk)
+        dest.write(chunk)
+    if len(head) < 8:
+        raise Refused("The link did not serve an MP4 file.")
+    dest.flush()
+    kind = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return Downloaded(size=size, sha256=digest.hexdigest(), content_type=kind)
+
+
+@dataclass(frozen=True)
+class Probe:
+    seconds: float | None
+    width: int | None
+    height: int | None
+    poster_jpeg: bytes
+
+
+def probe(path: str | Path) -> Probe:
+    """Duration and size of the video, and a JPEG poster of the frame about 1 s in."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise Refused("The file has no video stream.")
+            stream = container.streams.video[0]
+            seconds = None
+            if container.duration:
+                seconds = float(container.duration / av.time_base)
+            elif stream.duration and stream.time_base:
+                seconds = float(stream.duration * stream.time_base)
+            width = stream.codec_context.width or None
+            height = stream.codec_context.height or None
+            at = min(POSTER_AT, seconds / 2) if seconds else 0.0
+            frame = None
+            for frame in container.decode(stream):
+                if frame.time is not None and frame.time >= at:
+                    break
+            if frame is None:
+                raise Refused("The video has no frames.")
+            image = frame.to_image()
+    except av.error.FFmpegError as error:
+        raise Refused(f"The file is not a playable MP4 video ({error}).") from None
+    image.thumbnail(POSTER_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+    return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue())
+
+
+class _MovableFile(File):
+    """A finished temp file: FileSystemStorage moves it into place instead of copying,
+    so a half-written file is never visible under its final name."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def store_video(generation, url: str) -> StoredMedia:
+    """Download `url` for `generation` and save the video and its poster through the
+    storage API. Nothing is saved unless every check passes."""
+    video_field = generation._meta.get_field("video")
+    poster_field = generation._meta.get_field("poster")
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed and removed below)
+        suffix=".mp4", dir=settings.FILE_UPLOAD_TEMP_DIR, delete=False
+    )
+    poster_name = ""
+    try:
+        with handle:
+            downloaded = download(
+                url,
+                handle,
+                max_bytes=settings.DOWNLOAD_MAX_BYTES,
+                allowed_hosts=settings.DOWNLOAD_ALLOWED_HOSTS,
+            )
+        found = probe(handle.name)
+        poster_name = poster_field.storage.save(
+            poster_field.generate_filename(generation, f"{generation.pk}.jpg"),
+            ContentFile(found.poster_jpeg),
+        )
+        with open(handle.name, "rb") as finished:
+            video_name = video_field.storage.save(
+                video_field.generate_filename(generation, f"{generation.pk}.mp4"),
+                _MovableFile(finished),
+            )
+    except BaseException:
+        if poster_name:
+            poster_field.storage.delete(poster_name)
+        raise
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+    logger.info(
+        "Generation %s: stored %s bytes (sha256 %s)",
+        generation.pk,
+        downloaded.size,
+        downloaded.sha256[:12],
+    )
+    return StoredMedia(
+        video=video_name,
+        poster=poster_name,
+        size=downloaded.size,
+        sha256=downloaded.sha256,
+        seconds=found.seconds,
+        width=found.width,
+        height=found.height,
+    )

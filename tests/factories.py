@@ -1,0 +1,36 @@
+"""Plain factory functions for tests: users and generations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import get_user_model
+
+from studio.generations.models import Generation
+from studio.kling.capabilities import build_body
+
+PARAMS = ("model_name", "prompt", "negative_prompt", "mode", "duration", "aspect_ratio")
+
+
+def make_user(username: str = "creator", **kw):
+    password = kw.pop("password", "a-long-test-password")
+    return get_user_model().objects.create_user(username=username, password=password, **kw)
+
+
+def make_generation(owner, **kw) -> Generation:
+    """A Generation row written directly (no upstream call); any field can be given."""
+    params = {
+        "model_name": "kling-v1-6",
+        "prompt": "A red fox runs through fresh snow at dawn",
+        "negative_prompt": "",
+        "mode": "std",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+    }
+    for name in PARAMS:
+        if name in kw:
+            params[name] = kw.pop(name)
+    external_task_id = kw.pop("external_task_id", f"ps-{uuid.uuid4().hex}")
+    body = {**build_body(params), "external_task_id": external_task_id}
+    fields = {**params, "request_body": body, "external_task_id": external_task_id, **kw}
+    return Generation.objects.create(owner=owner, **fields)
