@@ -100,6 +100,14 @@ class KlingError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
+    @property
+    def not_found(self) -> bool:
+        """The upstream says there is no such task (§9.1 1203, HTTP 404, new-api `task_not_exist`).
+
+        Right after a create this can be a gateway lag (§12.11), not a lost task.
+        """
+        return self.http_status == 404 or self.code in ("1203", "task_not_exist", "task_not_found")
+
     def __str__(self) -> str:
         where = f"HTTP {self.http_status}" if self.http_status else "no response"
         code = f", code {self.code}" if self.code else ""

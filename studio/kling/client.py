@@ -1,0 +1,451 @@
+"""The one door to the upstream: CometAPI's Kling text-to-video routes, as typed calls.
+
+Reference: kling-api.md §1 (hosts, auth), §2 (endpoints), §6 (responses), §9 (errors),
+§11 and §12 (timing, ambiguous submissions). Only this module knows URLs, headers and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from studio.kling.types import (
+    KlingError,
+    Task,
+    TaskStatus,
+    Video,
+    parse_decimal,
+    parse_timestamp,
+)
+
+logger = logging.getLogger(__name__)
+
+TEXT2VIDEO = "/kling/v1/videos/text2video"  # §2: CometAPI prefixes Kling's /v1 with /kling
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
+
+# §9.1: Kling business codes. 1102 arrives as HTTP 429 but a used-up pack is not transient.
+RETRYABLE_CODES = frozenset({"1302", "1303", "5000", "5001", "5002"})
+FINAL_CODES = frozenset(
+    {"1000", "1001", "1002", "1003", "1004", "1100", "1101", "1102", "1103"}
+    | {"1200", "1201", "1202", "1203", "1300", "1301", "1304"}
+)
+# §9.2: gateway statuses where the same call may work later.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
+# §9.1: a create answered with these may have made a task anyway (§12.6).
+SERVER_SIDE_CODES = frozenset({"5000", "5001", "5002"})
+# find_by_external_id: a lookup form the upstream rejects as a bad parameter also means
+# "no task here" (§2: neither form is documented on CometAPI).
+LOOKUP_MISS_CODES = frozenset({"1200", "1201"})
+
+_COMET_REQUEST_ID = re.compile(r"\(request id: ([^)\s]+)\)")
+_SNIPPET = 500  # characters of a non-JSON body kept in KlingError.details
+
+Operation = Literal["create", "query"]
+
+
+def build_http_client(
+    base_url: str,
+    api_key: str,
+    timeout: httpx.Timeout | None,
+    transport: httpx.BaseTransport | None,
+    max_connections: int,
+) -> httpx.Client:
+    """The one httpx client: bearer auth, JSON, explicit timeouts, no redirects (§1, §9.2).
+
+    httpx.Client is safe to share between threads; its pool holds `max_connections`.
+    (httpx applies `limits` only to its own transport, not to one passed in.)
+    """
+    if not api_key:
+        raise ValueError("The CometAPI key is empty.")
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers={
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": "kling-prompt-studio",
+        },
+        timeout=timeout or DEFAULT_TIMEOUT,
+        follow_redirects=False,  # §9.2: a 301 means a wrong base URL; never follow it
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        transport=transport,
+    )
+
+
+class KlingClient:
+    """Typed calls to the text-to-video routes; every failure is a KlingError.
+
+    Thread-safe: it holds one shared httpx.Client and no other mutable state.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._secret = api_key  # only to scrub it from anything we hand out
+        self._http = build_http_client(base_url, api_key, timeout, transport, max_connections)
+
+    def __repr__(self) -> str:
+        return f"KlingClient({self.base_url!r})"
+
+    def __enter__(self) -> KlingClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # Reference: kling-api.md §2 (create), §3 (body), §6.3 (response), §12.6 (ambiguous)
+    def create_text2video(self, body: dict) -> Task:
+        """Create a task. On an unknown outcome the error has `ambiguous=True`: reconcile
+        by `external_task_id` before sending the body again."""
+        payload = self._call("POST", TEXT2VIDEO, "create", body=body)
+        return self._single_task(payload, "create", "POST", TEXT2VIDEO)
+
+    # Reference: kling-api.md §2 (query one task), §6.2 and §6.4 (task object)
+    def get_task(self, task_id: str) -> Task:
+        if not task_id:
+            raise ValueError("task_id is empty.")
+        path = f"{TEXT2VIDEO}/{quote(str(task_id), safe='')}"
+        payload = self._call("GET", path, "query")
+        return self._single_task(payload, "query", "GET", path)
+
+    # Reference: kling-api.md §2 (query by external_task_id is undocumented on CometAPI,
+    # so both forms are tried), §12.6 (reconcile an ambiguous create)
+    def find_by_external_id(self, external_task_id: str) -> Task | None:
+        """The task created with `external_task_id`, or None when the upstream has none.
+
+        A task counts only if its own `task_info.external_task_id` matches: a gateway
+        may ignore the query string and answer with some other task or a whole list.
+        """
+        if not external_task_id:
+            raise ValueError("external_task_id is empty.")
+        lookups: tuple[tuple[str, dict[str, str] | None], ...] = (
+            (f"{TEXT2VIDEO}/{quote(external_task_id, safe='')}", None),
+            (TEXT2VIDEO, {"external_task_id": external_task_id}),
+        )
+        for path, params in lookups:
+            try:
+                payload = self._call("GET", path, "query", params=params)
+            except KlingError as error:
+                if _lookup_miss(error):
+                    continue
+                raise
+            for task in self._tasks_in(payload):
+                if task.external_task_id == external_task_id:
+                    return task
+        return None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        operation: Operation,
+        *,
+        body: dict | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict:
+        """Send one request; return the parsed success envelope or raise KlingError."""
+        try:
+            response = self._http.request(method, path, json=body, params=params)
+        except httpx.RequestError as exc:
+            raise self._network_error(exc, method, path, operation) from None
+        payload = _decode(response)
+        if isinstance(payload, dict) and _is_success(response, payload):
+            return payload
+        raise self._http_error(response, payload, method, path, operation)
+
+    def _single_task(self, payload: dict, operation: Operation, method: str, path: str) -> Task:
+        data = payload.get("data")
+        if not _looks_like_task(data):
+            raise self._scrub(
+                KlingError(
+                    message="The upstream answered 200 without a task in `data`.",
+                    http_status=200,
+                    code="malformed",
+                    retryable=True,
+                    ambiguous=operation == "create",
+                    request_id=str(payload.get("request_id") or ""),
+                    details={"method": method, "path": path, "body": payload},
+                )
+            )
+        return parse_task(data, request_id=str(payload.get("request_id") or ""))
+
+    def _tasks_in(self, payload: dict) -> Iterator[Task]:
+        """§6.4: `data` is one task, a list of them (list form), or empty."""
+        data = payload.get("data")
+        request_id = str(payload.get("request_id") or "")
+        for item in data if isinstance(data, list) else [data]:
+            if _looks_like_task(item):
+                yield parse_task(item, request_id=request_id)
+
+    def _network_error(
+        self, exc: httpx.RequestError, method: str, path: str, operation: Operation
+    ) -> KlingError:
+        # Nothing reached the server on these, so a create cannot have happened.
+        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
+            kind, retryable, unsent = "bad request setup", False, True
+        elif isinstance(exc, httpx.TimeoutException):
+            kind, retryable = "timed out", True
+        else:
+            kind, retryable = "connection failed", True
+        reason = str(exc) or type(exc).__name__
+        message = f"The upstream request {kind} ({type(exc).__name__}: {reason})."
+        if operation == "create" and not unsent:
+            message += " The task may or may not have been created."
+        return self._scrub(
+            KlingError(
+                message=message,
+                code=type(exc).__name__,
+                retryable=retryable,
+                ambiguous=operation == "create" and not unsent,
+                details={"method": method, "path": path},
+            )
+        )
+
+    def _http_error(
+        self, response: httpx.Response, payload: Any, method: str, path: str, operation: Operation
+    ) -> KlingError:
+        status = response.status_code
+        details: dict = {"method": method, "path": path}
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if 300 <= status < 400:
+            # §9.2: a redirect means a wrong base URL or path; following it never helps.
+            where = response.headers.get("Location", "")
+            details["location"] = where
+            return self._scrub(
+                KlingError(
+                    message=(
+                        f"The upstream redirected (HTTP {status}{' to ' + where if where else ''});"
+                        " the base URL or path is wrong."
+                    ),
+                    http_status=status,
+                    code="redirect",
+                    details=details,
+                )
+            )
+        if not isinstance(payload, dict):
+            return self._scrub(self._unreadable(response, payload, details, operation, retry_after))
+        details["body"] = payload
+        error = payload.get("error")
+        code = payload.get("code")
+        if isinstance(error, dict):  # §9.2: CometAPI's own envelope
+            code_text = str(error.get("code") or "")
+            message = str(error.get("message") or "") or _status_message(status)
+            rejected = status == 500 and code_text == "invalid_request"
+            retryable = status in RETRYABLE_STATUSES and not rejected
+            match = _COMET_REQUEST_ID.search(message)
+            request_id = match.group(1) if match else ""
+            ambiguous = operation == "create" and status >= 500 and not rejected
+        elif isinstance(code, int | str) and not isinstance(code, bool):
+            # §9.1 Kling-native int code, or §9.3 new-api string code ("task_failed")
+            code_text = str(code)
+            message = str(payload.get("message") or "") or _status_message(status)
+            if code_text in RETRYABLE_CODES:
+                retryable = True
+            elif code_text in FINAL_CODES:
+                retryable = False
+            else:
+                retryable = status in RETRYABLE_STATUSES
+            request_id = str(payload.get("request_id") or "")
+            ambiguous = operation == "create" and (status >= 500 or code_text in SERVER_SIDE_CODES)
+        elif 200 <= status < 300:
+            # A 2xx JSON body that is neither a success nor a known error shape.
+            return self._scrub(self._unreadable(response, payload, details, operation, retry_after))
+        else:
+            code_text = ""
+            message = _status_message(status)
+            retryable = status in RETRYABLE_STATUSES
+            request_id = str(payload.get("request_id") or "")
+            ambiguous = operation == "create" and status >= 500
+        logger.info(
+            "Kling %s %s failed: HTTP %s code %s request %s",
+            method,
+            path,
+            status,
+            code_text,
+            request_id,
+        )
+        return self._scrub(
+            KlingError(
+                message=message,
+                http_status=status,
+                code=code_text,
+                retryable=retryable,
+                retry_after=retry_after,
+                ambiguous=ambiguous,
+                request_id=request_id,
+                details=details,
+            )
+        )
+
+    def _unreadable(
+        self,
+        response: httpx.Response,
+        payload: Any,
+        details: dict,
+        operation: Operation,
+        retry_after: float | None,
+    ) -> KlingError:
+        """A body that is not an envelope: HTML, empty, truncated or other JSON."""
+        status = response.status_code
+        if payload is _NOT_JSON:
+            details["body"] = response.text[:_SNIPPET]
+            details["content_type"] = response.headers.get("Content-Type", "")
+        else:
+            details.setdefault("body", payload)
+        if 200 <= status < 300:
+            # The call may have worked; we cannot tell. Asking again can help.
+            message = (
+                f"The upstream answered HTTP {status} with a body that is not a Kling response."
+            )
+            retryable, ambiguous, code = True, operation == "create", "malformed"
+        else:
+            message = f"{_status_message(status)} The body was not a Kling response."
+            if status == 404:
+                message += " Check the base URL."
+            retryable = status in RETRYABLE_STATUSES
+            ambiguous, code = operation == "create" and status >= 500, ""
+        logger.warning("Kling answered HTTP %s with an unreadable body", status)
+        return KlingError(
+            message=message,
+            http_status=status,
+            code=code,
+            retryable=retryable,
+            retry_after=retry_after,
+            ambiguous=ambiguous,
+            details=details,
+        )
+
+    def _scrub(self, error: KlingError) -> KlingError:
+        """The key must never leave this object, even if an upstream echoes it back."""
+        if self._secret and self._secret in repr(error):
+            error.message = error.message.replace(self._secret, "***")
+            error.details = json.loads(json.dumps(error.details).replace(self._secret, "***"))
+            error.args = (error.message,)
+        return error
+
+
+# Reference: kling-api.md §6.2 (task object), §8 (callbacks post the bare task object)
+def parse_task(data: dict, *, request_id: str = "") -> Task:
+    """A Task from a bare task object (the `data` of an envelope, or a callback body)."""
+    if not _looks_like_task(data):
+        raise KlingError(message="Not a Kling task object: it has no task_id.", code="malformed")
+    raw_status = data.get("task_status")
+    raw_status = "" if raw_status is None else str(raw_status)
+    status = TaskStatus.parse(raw_status)
+    task_id = _text(data["task_id"])
+    if status is TaskStatus.UNKNOWN:
+        # §12.1: an unknown string counts as still running, but someone should look.
+        logger.warning("Kling task %s has unknown status %r", task_id, raw_status)
+    info = data.get("task_info")
+    result = data.get("task_result")
+    raw_videos = result.get("videos") if isinstance(result, dict) else None
+    videos = tuple(
+        Video(
+            id=_text(video.get("id")),
+            url=_text(video.get("url")),
+            duration=parse_decimal(video.get("duration")),
+            watermark_url=_text(video.get("watermark_url")),
+        )
+        for video in (raw_videos if isinstance(raw_videos, list) else [])
+        if isinstance(video, dict)
+    )
+    return Task(
+        task_id=task_id,
+        status=status,
+        raw_status=raw_status,
+        status_msg=_text(data.get("task_status_msg")),
+        external_task_id=_text(info.get("external_task_id")) if isinstance(info, dict) else "",
+        videos=videos,
+        created_at=parse_timestamp(data.get("created_at")),
+        updated_at=parse_timestamp(data.get("updated_at")),
+        final_unit_deduction=parse_decimal(data.get("final_unit_deduction")),
+        request_id=request_id,
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds from now: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_NOT_JSON = object()
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        return _NOT_JSON
+
+
+def _is_success(response: httpx.Response, payload: dict) -> bool:
+    """§6.1: HTTP 2xx and code 0. A 200 with any other code is an error (§9.3)."""
+    if not 200 <= response.status_code < 300 or "error" in payload:
+        return False
+    code = payload.get("code")
+    if code is None:
+        return "data" in payload
+    return not isinstance(code, bool) and str(code) == "0"
+
+
+def _looks_like_task(data: object) -> bool:
+    return isinstance(data, dict) and data.get("task_id") not in (None, "")
+
+
+def _lookup_miss(error: KlingError) -> bool:
+    return error.not_found or error.code in LOOKUP_MISS_CODES
+
+
+def _status_message(status: int) -> str:
+    phrase = httpx.codes.get_reason_phrase(status)
+    return f"The upstream answered HTTP {status}{' ' + phrase if phrase else ''}."
+
+
+def _text(value: object) -> str:
+    """Ids and messages as strings: JSON numbers keep their digits, null becomes ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
