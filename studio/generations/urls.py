@@ -1,3 +1,21 @@
 """URLs of the studio pages and fragments."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from studio.generations import views
+
+urlpatterns = [
+    path("", views.studio, name="studio"),
+    path("generations/new/", views.generation_create, name="generation-create"),
+    path("queue/updates/", views.queue_updates, name="queue-updates"),
+    path("generations/<uuid:pk>/", views.generation_detail, name="generation-detail"),
+    path(
+        "generations/<uuid:pk>/run-again/",
+        views.generation_run_again,
+        name="generation-run-again",
+    ),
+    path("generations/<uuid:pk>/video.mp4", views.generation_video, name="generation-video"),
+    path("generations/<uuid:pk>/poster.jpg", views.generation_poster, name="generation-poster"),
+    path("history/", views.history, name="history"),
+    path("compare/", views.compare, name="compare"),
+]

@@ -1,0 +1,381 @@
+"""The studio's pages and the fragments htmx swaps: studio + live queue, generation page,
+history, compare, and the access-checked media files."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST, require_safe
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+
+from studio.generations import pipeline
+from studio.generations.forms import GenerateForm, HistoryFilterForm
+from studio.generations.models import ACTIVE, Generation
+from studio.kling.capabilities import CAMERA_AXES, MODELS
+
+QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
+QUEUE_MAX = 200
+HISTORY_PAGE_SIZE = 24
+# A worker stamps updated_at before its UPDATE commits (it may wait for the SQLite write
+# lock), so a row can become visible with a stamp older than one already seen. Each poll
+# looks this far behind its cursor; cards seen again are swapped in place, unchanged.
+CURSOR_OVERLAP = timedelta(seconds=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- studio
+
+
+def studio(request: HttpRequest) -> TemplateResponse:
+    remix = None
+    form = GenerateForm()
+    if "remix" in request.GET:
+        remix = get_object_or_404(
+            Generation.objects.visible_to(request.user), pk=parse_uuid(request.GET["remix"])
+        )
+        form = GenerateForm.from_params(remix.params())
+    context = {"form": form, "remix": remix, **studio_context(request)}
+    return TemplateResponse(request, "generations/studio.html", context)
+
+
+@require_POST
+def generation_create(request: HttpRequest) -> HttpResponse:
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            response = TemplateResponse(
+                request, "generations/studio.html#generate-form", {"form": form, **limits()}
+            )
+            return reswap(retarget(response, "#generate-form"), "outerHTML")
+        context = {"form": form, **studio_context(request)}
+        return TemplateResponse(request, "generations/studio.html", context)
+    started = timezone.now()
+    client_request_id = form.cleaned_data["client_request_id"]
+    generation = pipeline.create_generation(
+        request.user, form.params(), client_request_id=client_request_id
+    )
+    if not request.htmx:
+        messages.success(request, "Queued. It appears below and updates as it runs.")
+        return redirect("studio")
+    # The same client_request_id again gives the first row back: its card is on the
+    # page already, so it is refreshed in place instead of added twice.
+    repeated = generation.created_at < started
+    kept = {k: v for k, v in form.cleaned_data.items() if k != "client_request_id"}
+    context = {
+        "generation": generation,
+        "repeated": repeated,
+        "form": GenerateForm(initial=kept),
+        "known": to_cursor(generation.created_at),
+        **limits(),
+    }
+    response = TemplateResponse(request, "generations/studio.html#generation-created", context)
+    return reswap(response, "none") if repeated else response
+
+
+@require_GET
+def queue_updates(request: HttpRequest) -> TemplateResponse:
+    """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
+    and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
+    since = from_cursor(request.GET.get("since")) or timezone.now()
+    known = from_cursor(request.GET.get("known"))
+    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    changed = mine.filter(updated_at__gt=since - CURSOR_OVERLAP)
+    if known is not None:  # cards made elsewhere after the page was drawn are not on it
+        changed = changed.filter(created_at__lte=known)
+    changed = list(changed.order_by("updated_at"))
+    active = mine.filter(status__in=ACTIVE).exists()
+    context = {
+        "changed": changed,
+        "news": [g for g in changed if g.updated_at > since],
+        "since": to_cursor(max([since, *(g.updated_at for g in changed)])),
+    }
+    status = 200 if active else HTMX_STOP_POLLING
+    return TemplateResponse(
+        request, "generations/studio.html#queue-updates", context, status=status
+    )
+
+
+def studio_context(request: HttpRequest) -> dict:
+    """The queue under the form: the user's latest cards plus every active one, and the
+    cursors its poll starts from."""
+    since = timezone.now()  # taken before the query: later changes reach the first poll
+    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    latest = mine.values("pk")[:QUEUE_SIZE]
+    generations = list(mine.filter(Q(status__in=ACTIVE) | Q(pk__in=latest))[:QUEUE_MAX])
+    known = max((g.created_at for g in generations), default=since)
+    return {
+        "generations": generations,
+        "polling": any(g.is_active for g in generations),
+        "since": to_cursor(since),
+        "known": to_cursor(known),
+        "capabilities": capabilities(),
+        **limits(),
+    }
+
+
+def capabilities() -> dict:
+    """What the form's script needs to adapt the fields to the chosen model."""
+    return {
+        "models": {
+            name: {
+                "label": spec.label,
+                "modes": list(spec.modes),
+                "durations": list(spec.durations),
+                "cfg_scale": spec.cfg_scale,
+                "camera_control": [list(pair) for pair in spec.camera_control],
+                "sound_modes": list(spec.sound_modes),
+                "note": spec.note,
+            }
+            for name, spec in MODELS.items()
+        },
+        "limits": settings.PROMPT_LIMITS,
+        "camera_axes": list(CAMERA_AXES),
+    }
+
+
+def limits() -> dict:
+    return {"limits": settings.PROMPT_LIMITS}
+
+
+def to_cursor(moment: datetime) -> str:
+    """Microseconds since the epoch, in whole numbers: exact, unlike float timestamps."""
+    return str((moment - EPOCH) // timedelta(microseconds=1))
+
+
+def from_cursor(raw: str | None) -> datetime | None:
+    if not raw or not raw.isdigit() or len(raw) > 19:
+        return None
+    return EPOCH + timedelta(microseconds=int(raw))
+
+
+def parse_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw.strip())
+    except (ValueError, AttributeError):
+        raise Http404("No such generation.") from None
+
+
+# ---------------------------------------------------------------------------- one generation
+
+
+@require_safe
+def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
+    generation = get_object_or_404(
+        Generation.objects.visible_to(request.user).select_related("owner"), pk=pk
+    )
+    context = {
+        "generation": generation,
+        "events": list(generation.events.all()),
+        "timings": timings(generation),
+    }
+    if request.htmx.target == "generation-live" and not request.htmx.history_restore_request:
+        # `seen` is the status the page shows: announce only a change.
+        context["announce"] = request.GET.get("seen") != generation.status
+        template = "generations/detail.html#generation-live"
+    else:
+        context["recipe"] = json.dumps(generation.request_body, indent=2, ensure_ascii=False)
+        template = "generations/detail.html"
+    response = TemplateResponse(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+@require_POST
+def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
+    again = pipeline.run_again(generation, request.user)
+    messages.success(request, "Queued again with the same parameters.")
+    return redirect(again)
+
+
+def timings(generation: Generation) -> list[tuple[str, str]]:
+    """How long each stage took, for the generation page."""
+    rows = []
+    if generation.submitted_at:
+        rows.append(("Waited to be sent", elapsed(generation.created_at, generation.submitted_at)))
+    if generation.finished_at:
+        start = generation.submitted_at or generation.created_at
+        rows.append(("Upstream and storing", elapsed(start, generation.finished_at)))
+        rows.append(("Total", elapsed(generation.created_at, generation.finished_at)))
+    elif generation.is_active:
+        rows.append(("Running for", elapsed(generation.created_at, timezone.now())))
+    return rows
+
+
+def elapsed(start: datetime, end: datetime) -> str:
+    seconds = max(0, round((end - start).total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+# ---------------------------------------------------------------------------- media
+
+
+@require_safe
+def generation_video(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    return media_file(request, pk, "video", "video/mp4")
+
+
+@require_safe
+def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    return media_file(request, pk, "poster", "image/jpeg")
+
+
+def media_file(
+    request: HttpRequest, pk: uuid.UUID, field: str, content_type: str
+) -> HttpResponseBase:
+    """One stored file of a generation the user may see, with byte ranges so video seeks.
+    The upstream result_url is never used here: it expires and it is not ours to hand out."""
+    generation = get_object_or_404(Generation.objects.visible_to(request.user).only(field), pk=pk)
+    stored = getattr(generation, field)
+    if not stored:
+        raise Http404("Not stored yet.")
+    try:
+        handle = stored.open("rb")
+        size = stored.size
+    except FileNotFoundError:
+        raise Http404("The file is missing.") from None
+    extension = "mp4" if field == "video" else "jpg"
+    filename = f"kling-{generation.pk}.{extension}"
+    download = request.GET.get("download") == "1"
+    wanted = byte_range(request.headers.get("Range", ""), size)
+    if wanted is None:
+        response = FileResponse(
+            handle, content_type=content_type, as_attachment=download, filename=filename
+        )
+    elif wanted == (-1, -1):
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+    else:
+        start, end = wanted
+        response = StreamingHttpResponse(
+            read_range(handle, start, end - start + 1), status=206, content_type=content_type
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+        disposition = "attachment" if download else "inline"
+        response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one byte range asked for, as (first, last); None for the whole file (no header,
+    several ranges, or one we do not read); (-1, -1) when it lies past the end (416)."""
+    match = RANGE.match(header.strip().replace(" ", ""))
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        length = min(int(last), size)
+        return (size - length, size - 1) if length else (-1, -1)
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        return (-1, -1)
+    if end < start:
+        return None
+    return start, end
+
+
+def read_range(handle, start: int, length: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        while length > 0:
+            data = handle.read(min(chunk, length))
+            if not data:
+                break
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
+# ---------------------------------------------------------------------------- history
+
+
+@require_safe
+def history(request: HttpRequest) -> TemplateResponse:
+    form = HistoryFilterForm(request.GET or None, user=request.user)
+    generations = form.filter(Generation.objects.visible_to(request.user).select_related("owner"))
+    page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "view": "list" if request.GET.get("view") == "list" else "grid",
+    }
+    template = "generations/history.html"
+    if request.htmx.target == "history-results" and not request.htmx.history_restore_request:
+        template += "#history-results"
+    response = TemplateResponse(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+@require_safe
+def compare(request: HttpRequest) -> HttpResponse:
+    raw = [part for value in request.GET.getlist("ids") for part in value.split(",")]
+    ids = list(dict.fromkeys(parse_uuid(part) for part in raw if part.strip()))
+    if not 2 <= len(ids) <= 4:
+        messages.error(request, "Pick two to four generations to compare.")
+        return redirect("history")
+    found = Generation.objects.visible_to(request.user).select_related("owner").in_bulk(ids)
+    if len(found) != len(ids):
+        raise Http404("No such generation.")
+    generations = [found[pk] for pk in ids]
+    context = {"generations": generations, "rows": compare_rows(generations)}
+    return TemplateResponse(request, "generations/compare.html", context)
+
+
+def compare_rows(generations: list[Generation]) -> list[dict]:
+    """The parameter table of a comparison; `differs` marks a row whose values are not all equal."""
+
+    def camera(g: Generation) -> str:
+        return json.dumps(g.camera_control, sort_keys=True) if g.camera_control else "none"
+
+    fields = [
+        ("Model", lambda g: MODELS[g.model_name].label if g.model_name in MODELS else g.model_name),
+        ("Mode", lambda g: g.mode or "none"),
+        ("Duration", lambda g: f"{g.duration} s"),
+        ("Aspect ratio", lambda g: g.aspect_ratio),
+        ("cfg_scale", lambda g: "default" if g.cfg_scale is None else f"{g.cfg_scale:g}"),
+        ("Camera control", camera),
+        ("Prompt", lambda g: g.prompt),
+        ("Negative prompt", lambda g: g.negative_prompt or "none"),
+        ("Status", lambda g: g.get_status_display()),
+        ("Author", lambda g: g.owner.get_username()),
+        ("Created", lambda g: timezone.localtime(g.created_at).strftime("%Y-%m-%d %H:%M")),
+    ]
+    rows = []
+    for label, value in fields:
+        values = [value(g) for g in generations]
+        rows.append({"label": label, "values": values, "differs": len(set(values)) > 1})
+    return rows
