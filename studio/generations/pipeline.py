@@ -44,6 +44,7 @@ STORE_LEASE = 20 * 60  # a download may take up to 15 min (R31)
 SUBMIT_GRACE = 30
 STORE_RETRY_SECONDS = 30  # doubled per failed download
 SUBMIT_RETRY_MAX = 300  # R45: backoff cap for creates
+WATCHDOG_SECONDS = 60  # how often the reconcile schedule runs (migration 0003)
 SWEPT = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING)
 POLLED = (Status.SUBMITTED, Status.PROCESSING)
 SWEEP_LEASE_NAME = "sweep"
@@ -76,6 +77,9 @@ def create_generation(
         ).first()
         if existing is not None:
             return existing
+    # Empty optional values mean "not given" (Generation.params() keeps mode "" for models
+    # without a std/pro split; a form may give cfg_scale None).
+    params = {k: v for k, v in params.items() if k == "prompt" or v not in (None, "")}
     errors = problems(params, settings.PROMPT_LIMITS)
     if errors:
         raise ValueError("; ".join(errors.values()))
@@ -637,7 +641,7 @@ def reconcile(now: datetime | None = None) -> dict[str, int]:
     for pk in _dispatch(storing, now + timedelta(seconds=STORE_LEASE)):
         enqueue("store", pk)
         counts["store"] += 1
-    soon = now + timedelta(seconds=settings.POLL_MAX_SECONDS)
+    soon = now + timedelta(seconds=WATCHDOG_SECONDS)  # before the next tick
     due = next_sweep_due(now)
     if due is not None and due <= soon and not Lease.is_held(SWEEP_LEASE_NAME):
         enqueue("sweep")

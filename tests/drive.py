@@ -1,0 +1,55 @@
+"""Test helpers that run the pipeline by hand, as the worker would, against `upstream`."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.utils import timezone
+
+from studio.generations import pipeline
+from studio.generations.models import FINAL, Generation, Status
+
+PARAMS = {
+    "model_name": "kling-v1-6",
+    "prompt": "A red fox runs through fresh snow at dawn",
+    "mode": "std",
+    "duration": "5",
+    "aspect_ratio": "16:9",
+}
+
+
+def params(prompt: str = PARAMS["prompt"], **kw) -> dict:
+    return {**PARAMS, "prompt": prompt, **kw}
+
+
+def make_due(*generations: Generation) -> None:
+    """Pretend the backoff has passed: the rows are due now and hold no lease."""
+    past = timezone.now() - timedelta(seconds=1)
+    pks = [g.pk for g in generations]
+    Generation.objects.filter(pk__in=pks).update(next_poll_at=past, lease_until=None)
+
+
+def sweep(now=None) -> pipeline.SweepResult:
+    with pipeline.client() as api, ThreadPoolExecutor(4) as pool:
+        return pipeline.sweep_once(api, pool, now=now)
+
+
+def drive(generation: Generation, until=FINAL, seconds: float = 15) -> Generation:
+    """Sweep (and store) `generation` until its status is in `until`, making it due each time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        generation.refresh_from_db()
+        if generation.status in until:
+            return generation
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {generation.status}: {generation.last_error}")
+        make_due(generation)
+        if generation.status == Status.STORING:
+            pipeline.store(generation.pk)
+        elif generation.status == Status.QUEUED:
+            pipeline.submit(generation.pk)
+        else:
+            sweep()
+        time.sleep(0.05)

@@ -1,0 +1,330 @@
+"""Storing the finished video: the whole journey, and the download's SSRF and content rules."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from studio.generations import media, pipeline
+from studio.generations.models import Generation, Status
+from tests.drive import drive, params
+from tests.factories import make_generation, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+class Site:
+    """A tiny HTTP server on loopback whose routes the test writes; it records each hit."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable] = {}
+        self.hits: list[str] = []
+        self.server: WSGIServer = make_server("127.0.0.1", 0, self, handler_class=_Quiet)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def __call__(self, environ, start_response):
+        path = environ["PATH_INFO"]
+        self.hits.append(path)
+        route = self.routes.get(path)
+        if route is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no"]
+        return route(start_response)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site(settings) -> Iterator[Site]:
+    """A second server, allow-listed like the simulator."""
+    server = Site()
+    settings.DOWNLOAD_ALLOWED_HOSTS = [*settings.DOWNLOAD_ALLOWED_HOSTS, server.host]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def victim() -> Iterator[Site]:
+    """A server that is NOT allow-listed: nothing may ever reach it."""
+    server = Site()
+    server.routes["/secret"] = serve(b"\x00\x00\x00\x18ftypmp42 secret", "video/mp4")
+    yield server
+    server.stop()
+
+
+def serve(body: bytes, content_type: str, status: str = "200 OK") -> Callable:
+    def route(start_response):
+        start_response(status, [("Content-Type", content_type)])
+        return [body]
+
+    return route
+
+
+def redirect(location: str) -> Callable:
+    def route(start_response):
+        start_response("302 Found", [("Location", location)])
+        return [b""]
+
+    return route
+
+
+def stored_files() -> list[Path]:
+    root = Path(django_settings.MEDIA_ROOT)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def storing(owner, url: str) -> Generation:
+    return make_generation(
+        owner, status=Status.STORING, task_id="880000000000000123", result_url=url
+    )
+
+
+def sim_video_url(upstream) -> str:
+    """A real video URL on the simulator (a finished task)."""
+    row = pipeline.create_generation(make_user("maker"), params())
+    pipeline.submit(row.pk)
+    drive(row, until=(Status.STORING,))
+    return row.result_url
+
+
+# ------------------------------------------------------------------ the journey
+
+
+def test_happy_path_ends_succeeded_with_a_stored_mp4_and_poster(upstream, queue):
+    owner = make_user()
+    row = pipeline.create_generation(owner, params())
+    pipeline.submit(row.pk)
+
+    drive(row)
+
+    assert row.status == Status.SUCCEEDED
+    assert row.finished_at is not None
+    assert list(row.events.values_list("status", flat=True)) == [
+        "queued",
+        "submitted",
+        "processing",
+        "storing",
+        "succeeded",
+    ]
+    with default_storage.open(row.video.name) as handle:
+        data = handle.read()
+    assert data[4:8] == b"ftyp"
+    assert row.video_bytes == len(data)
+    assert row.video_sha256 == hashlib.sha256(data).hexdigest()
+    assert row.video_seconds == pytest.approx(5.0, abs=0.5)
+    assert (row.video_width, row.video_height) != (None, None)
+    assert row.video_width > row.video_height  # 16:9
+    with default_storage.open(row.poster.name) as handle:
+        poster = Image.open(handle)
+        poster.load()
+    assert poster.format == "JPEG"
+    assert max(poster.size) <= 640
+    assert row.units_charged == 1
+    assert sorted(p.suffix for p in stored_files()) == [".jpg", ".mp4"]
+
+
+def test_storing_twice_keeps_one_copy(upstream, queue):
+    row = pipeline.create_generation(make_user(), params())
+    pipeline.submit(row.pk)
+    drive(row)
+    assert not pipeline.store(row.pk)  # a redelivered store task finds nothing to do
+    assert len(stored_files()) == 2
+
+
+def test_an_expired_link_fails_the_row_with_the_reason(upstream, queue):
+    row = pipeline.create_generation(make_user(), params("A fox #expire"))
+    pipeline.submit(row.pk)
+
+    drive(row)
+
+    assert row.status == Status.FAILED
+    assert row.status_msg == "The video link expired before it could be saved"
+    assert row.download_attempts == 1
+    assert stored_files() == []
+
+
+# ------------------------------------------------------------------ SSRF
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/v.mp4",
+        "https://10.0.0.5/v.mp4",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://localhost/v.mp4",  # a name that resolves to loopback
+        "https://[::1]/v.mp4",
+        "https://[::ffff:10.0.0.1]/v.mp4",
+        "https://0.0.0.0/v.mp4",
+        "https://224.0.0.1/v.mp4",
+        "file:///etc/passwd",
+        "ftp://example.com/v.mp4",
+        "http://example.com/v.mp4",
+        "https://user:secret@example.com/v.mp4",
+    ],
+)
+def test_links_to_private_addresses_or_other_schemes_are_refused(upstream, url):
+    with pytest.raises(media.Refused):
+        media.check_url(url, django_settings.DOWNLOAD_ALLOWED_HOSTS)
+
+
+def test_loopback_is_refused_unless_its_host_and_port_are_allowed(upstream, victim):
+    allowed = django_settings.DOWNLOAD_ALLOWED_HOSTS
+    assert media.check_url(f"{upstream.url}/_sim/x.mp4", allowed).address == "127.0.0.1"
+    with pytest.raises(media.Refused):
+        media.check_url(f"{victim.url}/secret", allowed)
+    assert victim.hits == []
+
+
+def test_a_loopback_link_fails_the_row_and_reaches_nothing(upstream, victim):
+    row = storing(make_user(), f"{victim.url}/secret")
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert row.status_msg == "The video could not be saved: The video link is not https."
+    assert victim.hits == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_redirect_to_loopback_is_refused(upstream, site, victim, scheme):
+    site.routes["/hop"] = redirect(f"{scheme}://{victim.host}/secret")
+    row = storing(make_user(), f"{site.url}/hop")
+
+    pipeline.store(row.pk)
+
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert site.hits == ["/hop"]
+    assert victim.hits == []
+    assert stored_files() == []
+
+
+def test_allowed_redirects_are_followed(upstream, site, queue):
+    video = sim_video_url(upstream)
+    site.routes["/hop"] = redirect(video)
+    row = storing(make_user(), f"{site.url}/hop")
+
+    pipeline.store(row.pk)
+
+    row.refresh_from_db()
+    assert row.status == Status.SUCCEEDED
+
+
+def test_more_than_three_redirects_are_refused(upstream, site):
+    for n in range(4):
+        site.routes[f"/hop{n}"] = redirect(f"/hop{n + 1}")
+    site.routes["/hop4"] = serve(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    row = storing(make_user(), f"{site.url}/hop0")
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "redirected more than 3 times" in row.status_msg
+    assert "/hop4" not in site.hits
+
+
+# ------------------------------------------------------------------ content rules
+
+
+def test_a_video_over_the_size_cap_is_refused(upstream, queue, settings):
+    video = sim_video_url(upstream)
+    settings.DOWNLOAD_MAX_BYTES = 10_000  # the simulator's video is larger
+    row = storing(make_user(), video)
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "larger than" in row.status_msg
+    assert stored_files() == []
+
+
+def test_a_body_without_length_is_cut_at_the_cap_while_streaming(upstream, site, settings):
+    settings.DOWNLOAD_MAX_BYTES = 256 * 1024
+    sent = []
+
+    def endless(start_response):
+        start_response("200 OK", [("Content-Type", "video/mp4")])
+        yield b"\x00\x00\x00\x18ftypmp42"
+        for _ in range(10_000):  # 640 MB if nobody stopped reading
+            sent.append(1)
+            yield b"\x00" * 65536
+
+    site.routes["/endless.mp4"] = endless
+    row = storing(make_user(), f"{site.url}/endless.mp4")
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "larger than" in row.status_msg
+    assert len(sent) < 100
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b"<html><body>Not a video</body></html>", "video/mp4", "did not serve an MP4"),
+        (b"\x00\x00\x00\x18ftypmp42", "text/html", "not an MP4 video"),
+    ],
+)
+def test_content_that_is_not_an_mp4_is_refused(upstream, site, body, content_type, reason):
+    site.routes["/v.mp4"] = serve(body, content_type)
+    row = storing(make_user(), f"{site.url}/v.mp4")
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert reason in row.status_msg
+    assert stored_files() == []
+
+
+def test_a_failed_download_is_retried_then_fails(upstream, site, settings):
+    settings.DOWNLOAD_MAX_ATTEMPTS = 2
+    site.routes["/v.mp4"] = serve(b"busy", "text/plain", status="503 Service Unavailable")
+    row = storing(make_user(), f"{site.url}/v.mp4")
+
+    pipeline.store(row.pk)
+
+    row.refresh_from_db()
+    assert row.status == Status.STORING
+    assert row.download_attempts == 1
+    assert "HTTP 503" in row.last_error
+    assert row.lease_until is None
+    assert row.next_poll_at > row.updated_at
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert row.status_msg.startswith("The video could not be saved after 2 attempts")
+
+
+def test_a_retried_download_can_succeed(upstream, site, queue):
+    video = sim_video_url(upstream)
+    answers = [serve(b"busy", "text/plain", status="500 Internal Server Error"), redirect(video)]
+    site.routes["/v.mp4"] = lambda start_response: answers.pop(0)(start_response)
+    row = storing(make_user(), f"{site.url}/v.mp4")
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.STORING
+    pipeline.store(row.pk)  # the CDN has recovered
+    row.refresh_from_db()
+    assert row.status == Status.SUCCEEDED
+    assert row.download_attempts == 2
