@@ -1,0 +1,151 @@
+"""The studio page's one poll: changed cards only, HTTP 286 when idle, constant cost."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from studio.generations.models import Generation, Status
+from studio.generations.views import to_cursor
+from tests.factories import make_generation, make_user
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def user(client):
+    user = make_user("creator")
+    client.force_login(user)
+    return user
+
+
+def age(*generations: Generation, minutes: int = 60) -> None:
+    """Pretend the rows were made and last changed a while ago."""
+    past = timezone.now() - timedelta(minutes=minutes)
+    Generation.objects.filter(pk__in=[g.pk for g in generations]).update(
+        created_at=past, updated_at=past
+    )
+
+
+def poll(client, since: str, known: str | None = None):
+    params = {"since": since}
+    if known:
+        params["known"] = known
+    return client.get("/queue/updates/", params, **HTMX)
+
+
+def card_ids(html: str) -> set[str]:
+    return set(re.findall(r'<article id="gen-([0-9a-f-]+)"', html))
+
+
+def test_only_cards_changed_since_the_cursor_come_back(client, user) -> None:
+    running = make_generation(user, status="processing", prompt="Still running")
+    quiet = make_generation(user, status="submitted", prompt="Nothing new")
+    done = make_generation(user, status="succeeded", prompt="Long done")
+    age(running, quiet, done)
+    cursor = to_cursor(timezone.now() - timedelta(minutes=10))
+
+    assert card_ids(poll(client, cursor).content.decode()) == set()
+
+    running.refresh_from_db()
+    assert running.move(Status.STORING, note="Downloading.")
+    response = poll(client, cursor)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert card_ids(html) == {str(running.pk)}
+    assert f'<article id="gen-{running.pk}" class="card is-storing" hx-swap-oob="true">' in html
+    # The new cursor is the change's own time, and the change is announced.
+    running.refresh_from_db()
+    assert f'id="queue-since" name="since" value="{to_cursor(running.updated_at)}"' in html
+    assert 'id="queue-announcer" hx-swap-oob="innerHTML">Storing: Still running.' in html
+
+
+def test_polling_stops_with_286_once_nothing_is_active(client, user) -> None:
+    generation = make_generation(user, status="processing")
+    age(generation)
+    cursor = to_cursor(timezone.now() - timedelta(minutes=10))
+    assert poll(client, cursor).status_code == 200
+
+    generation.refresh_from_db()
+    generation.move(Status.FAILED, status_msg="content moderation did not pass")
+    response = poll(client, cursor)
+    assert response.status_code == 286
+    # The last change still arrives with the 286, so the card shows the outcome.
+    assert card_ids(response.content.decode()) == {str(generation.pk)}
+    assert "content moderation did not pass" in response.content.decode()
+
+
+def test_an_idle_user_gets_286_at_once(client, user) -> None:
+    make_generation(user, status="succeeded")
+    assert poll(client, to_cursor(timezone.now())).status_code == 286
+
+
+def test_other_peoples_changes_are_not_sent(client, user) -> None:
+    make_generation(user, status="processing")
+    stranger = make_generation(make_user("stranger"), status="processing")
+    response = poll(client, to_cursor(timezone.now() - timedelta(minutes=1)))
+    assert str(stranger.pk) not in response.content.decode()
+
+
+def test_staff_get_only_their_own_queue(client) -> None:
+    boss = make_user("boss", is_staff=True)
+    client.force_login(boss)
+    make_generation(boss, status="processing")
+    theirs = make_generation(make_user("maker"), status="processing")
+    response = poll(client, to_cursor(timezone.now() - timedelta(minutes=1)))
+    assert str(theirs.pk) not in response.content.decode()
+
+
+def test_cards_made_after_the_page_was_drawn_are_left_to_the_page(client, user) -> None:
+    on_page = make_generation(user, status="processing")
+    age(on_page, minutes=5)
+    known = to_cursor(timezone.now() - timedelta(minutes=1))
+    elsewhere = make_generation(user, status="queued")  # e.g. made in another tab
+    on_page.refresh_from_db()
+    on_page.move(Status.SUCCEEDED)
+    html = poll(client, to_cursor(timezone.now() - timedelta(minutes=2)), known).content.decode()
+    assert card_ids(html) == {str(on_page.pk)}
+    assert str(elsewhere.pk) not in html
+
+
+def test_a_change_stamped_just_before_the_cursor_is_still_delivered(client, user) -> None:
+    # A worker may stamp updated_at, then wait for the write lock; its change can become
+    # visible after a later-stamped one was already seen.
+    late = make_generation(user, status="processing")
+    stamp = timezone.now() - timedelta(seconds=2)
+    Generation.objects.filter(pk=late.pk).update(updated_at=stamp, status=Status.STORING)
+    html = poll(client, to_cursor(stamp + timedelta(seconds=1))).content.decode()
+    assert card_ids(html) == {str(late.pk)}
+    assert "queue-announcer" not in html  # re-sent quietly, it was not new to the cursor
+
+
+def test_a_missing_or_bad_cursor_is_harmless(client, user) -> None:
+    make_generation(user, status="processing")
+    assert client.get("/queue/updates/", {"since": "nonsense"}, **HTMX).status_code == 200
+    assert client.get("/queue/updates/", **HTMX).status_code == 200
+
+
+@pytest.mark.parametrize("rows", [10, 200])
+def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, user, rows) -> None:
+    # Every row changed recently: the answer carries them all, the query count stays put.
+    for n in range(rows):
+        make_generation(user, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
+    cursor = to_cursor(timezone.now() - timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        response = poll(client, cursor)
+    assert response.status_code == 200
+    assert len(card_ids(response.content.decode())) == rows
+    # session, user, the changed cards, "is anything active?"
+    assert len(queries) == 4, [q["sql"] for q in queries]
+
+
+def test_the_poll_is_login_only(client) -> None:
+    response = client.get("/queue/updates/", **HTMX)
+    assert response.status_code == 302

@@ -1,0 +1,265 @@
+"""The studio page: the generate form with every parameter, its validation and the htmx submit."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+
+from studio.generations.models import Generation
+from studio.kling.capabilities import CAMERA_AXES, MODELS
+from tests.factories import make_generation, make_user
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def user(client):
+    user = make_user("creator")
+    client.force_login(user)
+    return user
+
+
+def form_data(**overrides) -> dict:
+    data = {
+        "model_name": "kling-v2-6",
+        "prompt": "A paper boat drifts down a rainy street",
+        "negative_prompt": "",
+        "mode": "std",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "cfg_scale": "",
+        "camera_type": "",
+        "client_request_id": str(uuid.uuid4()),
+    }
+    data.update(overrides)
+    return data
+
+
+def field_block(html: str, name: str) -> str:
+    """The markup of one field's wrapper (label, input, reason, error), up to the next field."""
+    start = html.index(f'data-field="{name}"')
+    following = html.find("data-field=", start + 1)
+    return html[start : following if following != -1 else len(html)]
+
+
+def capability_blob(html: str) -> dict:
+    match = re.search(
+        r'<script id="capabilities" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert match
+    return json.loads(match.group(1))
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_the_page_offers_every_contract_parameter(client, user) -> None:
+    html = client.get("/").content.decode()
+    for name in (
+        "model_name",
+        "prompt",
+        "negative_prompt",
+        "mode",
+        "duration",
+        "aspect_ratio",
+        "cfg_scale",
+        "camera_type",
+        "client_request_id",
+        *(f"camera_{axis}" for axis in CAMERA_AXES),
+    ):
+        assert f'name="{name}"' in html, name
+    for spec in MODELS.values():
+        assert f'<option value="{spec.name}"' in html and spec.label in html
+    for preset in ("down_back", "forward_up", "right_turn_forward", "left_turn_forward", "simple"):
+        assert f'<option value="{preset}"' in html
+    for ratio in ("16:9", "9:16", "1:1"):
+        assert f'<option value="{ratio}"' in html
+    assert 'hx-post="/generations/new/"' in html and 'action="/generations/new/"' in html
+    assert "hx-disabled-elt=\"find button[type='submit']\"" in html
+    assert 'data-count-for="id_prompt" data-limit="500"' in html
+
+
+def test_the_layout_has_the_banner_csrf_header_and_a_post_logout(client, user) -> None:
+    html = client.get("/").content.decode()
+    assert "Simulator mode: no COMETAPI_KEY set" in html.replace("<strong>", "").replace(
+        "</strong>", ""
+    )
+    assert re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"[\w-]+\"\}'>", html)
+    assert re.search(r'<form class="logout" method="post" action="/logout/">', html)
+    assert ">Admin<" not in html  # not staff
+    assert ">Library<" not in html  # no such URL yet
+    assert "htmx-2" in html and "<script>" not in html and "style=" not in html
+
+
+def test_each_render_carries_a_new_client_request_id(client, user) -> None:
+    pattern = r'name="client_request_id" value="([0-9a-f-]{36})"'
+    first = re.search(pattern, client.get("/").content.decode()).group(1)
+    second = re.search(pattern, client.get("/").content.decode()).group(1)
+    assert first != second
+
+
+def test_the_capability_blob_describes_each_model(client, user) -> None:
+    blob = capability_blob(client.get("/").content.decode())
+    assert set(blob["models"]) == set(MODELS)
+    assert blob["models"]["kling-v3"]["durations"] == [str(s) for s in range(3, 16)]
+    assert blob["models"]["kling-v2-master"]["modes"] == []
+    assert blob["models"]["kling-v1"]["camera_control"] == [["std", "5"]]
+    assert [n for n, m in blob["models"].items() if m["cfg_scale"]] == ["kling-v1", "kling-v1-6"]
+    assert blob["models"]["kling-v2-5-turbo"]["note"]
+    assert blob["limits"] == {"prompt": 500, "negative_prompt": 200}
+
+
+def test_a_too_long_prompt_comes_back_next_to_its_field_and_nothing_is_sent(client, user) -> None:
+    long_prompt = "x" * 501
+    response = client.post("/generations/new/", form_data(prompt=long_prompt), **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#generate-form"
+    assert response["HX-Reswap"] == "outerHTML"
+    html = response.content.decode()
+    assert html.lstrip().startswith('<form id="generate-form"')
+    prompt_block = field_block(html, "prompt")
+    assert "The prompt is 501 characters; the limit is 500." in prompt_block
+    assert long_prompt in prompt_block  # the input is kept
+    assert 'aria-invalid="true"' in prompt_block
+    assert Generation.objects.count() == 0
+
+
+def test_model_specific_problems_are_shown_where_they_belong(client, user) -> None:
+    data = form_data(
+        model_name="kling-v2-6",
+        cfg_scale="0.7",
+        duration="7",
+        camera_type="down_back",
+        negative_prompt="blur " * 50,
+    )
+    html = client.post("/generations/new/", data, **HTMX).content.decode()
+    assert "Kling 2.6 does not take cfg_scale." in field_block(html, "cfg_scale")
+    assert "Kling 2.6 makes videos of 5 s or 10 s." in field_block(html, "duration")
+    assert "the limit is 200" in field_block(html, "negative_prompt")
+    assert "camera_control is only supported" in field_block(html, "camera_type")
+    assert 'value="0.7"' in html  # kept
+    assert Generation.objects.count() == 0
+
+
+def test_simple_camera_control_needs_exactly_one_axis(client, user) -> None:
+    data = form_data(
+        model_name="kling-v1", mode="std", camera_type="simple", camera_pan="2", camera_zoom="3"
+    )
+    html = client.post("/generations/new/", data, **HTMX).content.decode()
+    assert "exactly one non-zero axis" in field_block(html, "camera_type")
+    assert Generation.objects.count() == 0
+
+
+def test_an_empty_prompt_is_refused(client, user) -> None:
+    html = client.post("/generations/new/", form_data(prompt=""), **HTMX).content.decode()
+    assert "Write a prompt." in field_block(html, "prompt")
+
+
+def test_a_valid_htmx_post_creates_one_generation_and_returns_its_card(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    data = form_data(prompt="A lighthouse in a storm", aspect_ratio="9:16")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/generations/new/", data, **HTMX)
+    assert response.status_code == 200
+    assert len(callbacks) == 1  # the submit is enqueued on commit
+    generation = Generation.objects.get()
+    assert generation.owner == user
+    assert str(generation.client_request_id) == data["client_request_id"]
+    assert generation.request_body["aspect_ratio"] == "9:16"
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<article id="gen-{generation.pk}"')
+    assert "HX-Reswap" not in response  # prepended into #queue-list as the form asks
+    # A fresh form (new request id), the poller restarted, the card horizon moved.
+    assert '<form id="generate-form"' in html and 'hx-swap-oob="true"' in html
+    assert data["client_request_id"] not in html.split('<form id="generate-form"')[1]
+    assert 'hx-get="/queue/updates/" hx-trigger="every 2s"' in html
+    assert 'id="queue-known"' in html
+    assert "Queued: A lighthouse in a storm." in html
+
+
+def test_the_same_client_request_id_twice_makes_one_row(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    data = form_data()
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/generations/new/", data, **HTMX)
+        again = client.post("/generations/new/", data, **HTMX)
+    assert Generation.objects.count() == 1
+    # The card is on the page already: refresh it in place, do not add it twice.
+    assert again["HX-Reswap"] == "none"
+    generation = Generation.objects.get()
+    assert f'<article id="gen-{generation.pk}" class="card is-queued" hx-swap-oob="true">' in (
+        again.content.decode()
+    )
+
+
+def test_the_request_body_leaves_out_what_the_model_does_not_take(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(
+            "/generations/new/", form_data(model_name="kling-v2-master", mode="pro"), **HTMX
+        )
+        client.post(
+            "/generations/new/",
+            form_data(
+                model_name="kling-v1",
+                mode="std",
+                cfg_scale="0.3",
+                camera_type="simple",
+                camera_zoom="4",
+            ),
+            **HTMX,
+        )
+    master, v1 = Generation.objects.order_by("created_at")
+    assert "mode" not in master.request_body and "cfg_scale" not in master.request_body
+    assert v1.request_body["cfg_scale"] == 0.3
+    assert v1.request_body["camera_control"] == {
+        "type": "simple",
+        "config": {"horizontal": 0, "vertical": 0, "pan": 0, "tilt": 0, "roll": 0, "zoom": 4.0},
+    }
+
+
+def test_without_javascript_a_valid_post_redirects_and_an_invalid_one_renders_the_page(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/generations/new/", form_data())
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = client.post("/generations/new/", form_data(prompt=""))
+    assert page.status_code == 200
+    assert "<html" in page.content.decode() and "Write a prompt." in page.content.decode()
+    assert Generation.objects.count() == 1
+
+
+def test_windows_line_breaks_count_as_one_character(
+    client, user, django_capture_on_commit_callbacks
+) -> None:
+    prompt = "a\r\n" * 166 + "ab"  # 500 characters once CRLF is one line break
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/generations/new/", form_data(prompt=prompt), **HTMX)
+    assert Generation.objects.get().prompt == prompt.replace("\r\n", "\n")
+
+
+def test_creating_is_post_only(client, user) -> None:
+    assert client.get("/generations/new/").status_code == 405
+
+
+def test_the_queue_shows_the_users_cards_and_polls_only_while_one_is_active(client, user) -> None:
+    done = make_generation(user, status="succeeded", prompt="Finished fox")
+    make_generation(make_user("other"), prompt="Somebody else's")
+    html = client.get("/").content.decode()
+    assert f'id="gen-{done.pk}"' in html and "Somebody else" not in html
+    assert 'hx-trigger="every 2s"' not in html
+    make_generation(user, status="processing", prompt="Running fox")
+    html = client.get("/").content.decode()
+    assert 'hx-get="/queue/updates/" hx-trigger="every 2s" hx-include="#queue-cursor"' in html
