@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -353,3 +354,23 @@ def test_the_watchdog_schedule_exists_once(upstream):
     assert schedule.schedule_type == Schedule.MINUTES
     assert schedule.minutes == 1
     assert schedule.repeats == -1
+
+
+def test_a_hanging_upstream_ends_the_pass_and_gives_the_rows_back(upstream, queue, monkeypatch):
+    monkeypatch.setattr(pipeline, "SWEEP_PASS_SECONDS", 0.3)
+    [task_id] = upstream_tasks(upstream, ["A fox #stall"])
+    row = in_flight(make_user(), task_id)
+    due = row.next_poll_at
+    upstream.config.latency = 1.5
+
+    with pipeline.client() as api, ThreadPoolExecutor(2) as pool:
+        started = time.monotonic()
+        result = pipeline.sweep_once(api, pool)
+        took = time.monotonic() - started
+
+    assert took < 1.0  # the pass returned before the upstream answered
+    assert (result.claimed, result.polled) == (1, 0)
+    row.refresh_from_db()
+    assert row.lease_until is None
+    assert row.next_poll_at == due  # still due: the next pass asks again
+    assert row.poll_attempts == 0

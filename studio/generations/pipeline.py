@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 # Leases, in seconds: each outlives the longest run of its step, so a lease only runs
 # out when the worker holding it died (django-q2 retry is 300 s, timeout 120 s).
 SUBMIT_LEASE = 120  # one create and one lookup, each at most connect 5 + write 10 + read 30
-POLL_LEASE = 90
+POLL_LEASE = 120  # a sweep pass: its budget plus one last read timeout (30 s)
+SWEEP_PASS_SECONDS = 60  # upstream answers are awaited at most this long per pass
 STORE_LEASE = 20 * 60  # a download may take up to 15 min (R31)
 # A queued row that the on-commit submit task has not taken by then is submitted by the
 # sweep (the task was lost: a crash between commit and enqueue, or the Redis broker).
@@ -384,17 +385,26 @@ def sweep_once(
     submits = [pool.submit(_in_thread, _submit_claimed, row, api) for row in queued]
     futures = {pool.submit(_get, api, row.task_id): row for row in polled}
     unchanged: dict[tuple, list] = defaultdict(list)
-    for future in as_completed(futures):
-        row = futures[future]
-        outcome = future.result()
-        result.polled += 1
-        try:
-            key = apply_poll(row, outcome, now, result)
-        except Exception:  # one bad row is logged and pushed back, never stops the sweep
-            logger.exception("Generation %s: applying the poll failed", row.pk)
-            key = (settings.POLL_MAX_SECONDS, row.stalled, "Internal error while polling.")
-        if key is not None:
-            unchanged[key].append(row.pk)
+    pending = dict(futures)
+    try:
+        for future in as_completed(futures, timeout=SWEEP_PASS_SECONDS):
+            row = pending.pop(future)
+            result.polled += 1
+            try:
+                key = apply_poll(row, future.result(), now, result)
+            except Exception:  # one bad row is logged and pushed back, never stops the sweep
+                logger.exception("Generation %s: applying the poll failed", row.pk)
+                key = (settings.POLL_MAX_SECONDS, row.stalled, "Internal error while polling.")
+            if key is not None:
+                unchanged[key].append(row.pk)
+    except TimeoutError:
+        # The upstream is hanging: stop here so the task ends well inside the cluster's
+        # timeout. Rows not asked yet are given back, due as they were.
+        for future in pending:
+            future.cancel()
+        left = [row.pk for row in pending.values()]
+        logger.warning("Sweep pass over its time budget; %s rows left for the next", len(left))
+        Generation.objects.filter(pk__in=left, lease_until=lease).update(lease_until=None)
     for (seconds, stalled, error), ids in unchanged.items():
         Generation.objects.filter(pk__in=ids, status__in=POLLED, lease_until=lease).update(
             next_poll_at=now + timedelta(seconds=seconds),
