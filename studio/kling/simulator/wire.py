@@ -1,0 +1,110 @@
+"""What crosses the wire: the parsed request, the Kling envelope, error shapes, plain bodies."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import parse_qs
+
+_MAX_BODY = 1 << 20
+
+WSGIEnviron = dict[str, object]
+
+# Statuses http.HTTPStatus does not know; wsgiref needs a reason phrase for each.
+_REASONS = {524: "A Timeout Occurred"}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str
+    body: bytes
+    base_url: str  # scheme://host as the client addressed us
+
+    @classmethod
+    def from_environ(cls, environ: WSGIEnviron) -> Request:
+        path = str(environ.get("PATH_INFO") or "/")
+        with contextlib.suppress(UnicodeError):  # PEP 3333 passes the path as latin-1
+            path = path.encode("latin-1").decode("utf-8")
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+        try:
+            length = int(str(environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            length = 0
+        stream = environ.get("wsgi.input")
+        body = stream.read(min(length, _MAX_BODY)) if length > 0 and stream else b""  # type: ignore[attr-defined]
+        server = f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        host = environ.get("HTTP_HOST") or server
+        return cls(
+            method=str(environ.get("REQUEST_METHOD") or "GET").upper(),
+            path=path,
+            query={key: values[0] for key, values in query.items()},
+            authorization=str(environ.get("HTTP_AUTHORIZATION") or ""),
+            body=body,
+            base_url=f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
+        )
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    length: int | None = None  # Content-Length when it differs from the body (HEAD)
+
+    @property
+    def status_line(self) -> str:
+        reason = _REASONS.get(self.status) or HTTPStatus(self.status).phrase
+        return f"{self.status} {reason}"
+
+    def header_list(self) -> list[tuple[str, str]]:
+        length = len(self.body) if self.length is None else self.length
+        return [
+            ("Content-Type", self.content_type),
+            ("Content-Length", str(length)),
+            *self.headers,
+        ]
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def json_response(status: int, payload: object, headers: tuple = ()) -> Response:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return Response(status, body, "application/json; charset=utf-8", headers)
+
+
+def ok(data: object) -> Response:
+    # kling-api.md §6.1: the envelope of every successful answer.
+    return json_response(
+        200, {"code": 0, "message": "SUCCEED", "request_id": request_id(), "data": data}
+    )
+
+
+def kling_error(status: int, code: int, message: str, retry_after: int | None = None) -> Response:
+    # §9.1: business errors carry no `data`.
+    headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
+    payload = {"code": code, "message": message, "request_id": request_id()}
+    return json_response(status, payload, headers)
+
+
+def comet_error(status: int, message: str, code: str = "") -> Response:
+    # §9.2: CometAPI's own gateway envelope, with the request id inside the message.
+    error = {
+        "message": f"{message} (request id: {request_id()})",
+        "type": "comet_api_error",
+        "param": "",
+        "code": code,
+    }
+    return json_response(status, {"error": error})
+
+
+def text(status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+    return Response(status, body.encode(), content_type)

@@ -1,0 +1,76 @@
+"""Shared fixtures: a fast-clock simulator served over loopback for every test that needs one."""
+
+# How to use them:
+#   def test_something(simulator): ...
+# `simulator` is a running `studio.kling.simulator.Simulator` (function scope, stopped after
+# the test). Talk to it at `simulator.url` ("http://127.0.0.1:PORT") with
+# `Authorization: Bearer sk-test`; change its behaviour mid-test through `simulator.config`;
+# look inside with `simulator.tasks` and `simulator.create_count(...)`. Its server object is
+# `simulator.server`. To start it differently, override `sim_config` in a test module or a
+# test (`@pytest.fixture def sim_config(): return SimConfig(...)`).
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from studio.kling.simulator import SimConfig, Simulator, serve
+
+SIM_API_KEY = "sk-test"
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    """A fast clock: `processing` after 0.2 s, the result after 0.5 s; key "sk-test"."""
+    return SimConfig(processing_after=0.2, finish_after=0.5, api_key=SIM_API_KEY)
+
+
+@pytest.fixture
+def simulator(sim_config: SimConfig) -> Iterator[Simulator]:
+    """A Simulator served on a free loopback port; `.url` is its base URL."""
+    sim = Simulator(sim_config)
+    server = serve(sim, host="127.0.0.1", port=0)  # also sets sim.url and sim.server
+    try:
+        yield sim
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- pipeline fixtures
+# `upstream`: the simulator, with the studio's settings pointed at it (API base URL, key,
+# the download allow-list for its loopback host) and media in a temp folder.
+# `queue`: what the pipeline handed to django-q2, as (task name, args) pairs; nothing is
+# sent to a broker, so tests run the tasks themselves.
+
+
+@pytest.fixture
+def upstream(simulator: Simulator, settings, tmp_path) -> Simulator:
+    settings.COMETAPI_BASE_URL = simulator.url
+    settings.COMETAPI_KEY = SIM_API_KEY
+    settings.DOWNLOAD_ALLOWED_HOSTS = [simulator.url.split("://", 1)[1]]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STUDIO_PUBLIC_URL = ""
+    return simulator
+
+
+@pytest.fixture
+def queue(monkeypatch) -> list[tuple[str, tuple[str, ...]]]:
+    from studio.generations import pipeline
+
+    handed: list[tuple[str, tuple[str, ...]]] = []
+    monkeypatch.setattr(pipeline, "enqueue", lambda task, *args: handed.append((task, args)))
+    return handed
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Test on an SQLite file, as the studio runs (WAL, IMMEDIATE), not the in-memory
+    default: threads in concurrency tests then wait on the busy timeout as in production
+    instead of failing with "database table is locked" (shared-cache memory mode)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(path)
