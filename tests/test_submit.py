@@ -336,3 +336,23 @@ def test_task_payloads_are_only_the_generation_id(upstream, settings):
         assert payload["kwargs"] == {}
         for arg in payload["args"]:
             assert arg == str(row.pk)
+
+
+def test_a_create_refused_as_a_duplicate_id_is_reconciled_not_failed(upstream, queue):
+    """Even if the row forgot that a create was in flight, the upstream's uniqueness of
+    external_task_id stops a second task, and the row adopts the first one."""
+    row = make_generation(make_user(), status=Status.QUEUED)
+    with KlingClient(upstream.url, SIM_API_KEY) as api:
+        made = api.create_text2video(row.request_body)
+
+    pipeline.submit(row.pk)  # sends, and is told the id already exists
+
+    row.refresh_from_db()
+    assert row.status == Status.QUEUED
+    assert row.submit_uncertain
+    make_due(row)
+    pipeline.submit(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.SUBMITTED
+    assert row.task_id == made.task_id
+    assert upstream.create_count(row.external_task_id) == 1
