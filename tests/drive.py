@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from studio.generations import pipeline
+from studio.generations import pipeline, poller
 from studio.generations.models import FINAL, Generation, Status
 
 PARAMS = {
@@ -31,9 +31,9 @@ def make_due(*generations: Generation) -> None:
     Generation.objects.filter(pk__in=pks).update(next_poll_at=past, lease_until=None)
 
 
-def sweep(now=None) -> pipeline.SweepResult:
+def sweep(now=None) -> poller.SweepResult:
     with pipeline.client() as api, ThreadPoolExecutor(4) as pool:
-        return pipeline.sweep_once(api, pool, now=now)
+        return poller.sweep_once(api, pool, now=now)
 
 
 def drive(generation: Generation, until=FINAL, seconds: float = 15) -> Generation:

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from studio.generations import pipeline, tasks
+from studio.generations import pipeline, poller, tasks
 from studio.generations.models import Generation, Lease, Status
 from studio.kling.client import KlingClient
 from tests.conftest import SIM_API_KEY
@@ -190,8 +190,8 @@ def test_a_stalled_task_is_flagged_and_polled_slowly(upstream, queue, settings):
     row.refresh_from_db()
     assert row.status == Status.PROCESSING
     assert row.stalled
-    assert row.next_poll_at >= now + timedelta(seconds=pipeline.stalled_poll_seconds())
-    assert pipeline.stalled_poll_seconds() > settings.POLL_MAX_SECONDS
+    assert row.next_poll_at >= now + timedelta(seconds=poller.stalled_poll_seconds())
+    assert poller.stalled_poll_seconds() > settings.POLL_MAX_SECONDS
 
 
 def test_a_task_past_the_ceiling_fails_with_a_message(upstream, queue, settings):
@@ -357,7 +357,7 @@ def test_the_watchdog_schedule_exists_once(upstream):
 
 
 def test_a_hanging_upstream_ends_the_pass_and_gives_the_rows_back(upstream, queue, monkeypatch):
-    monkeypatch.setattr(pipeline, "SWEEP_PASS_SECONDS", 0.3)
+    monkeypatch.setattr(poller, "SWEEP_PASS_SECONDS", 0.3)
     [task_id] = upstream_tasks(upstream, ["A fox #stall"])
     row = in_flight(make_user(), task_id)
     due = row.next_poll_at
@@ -365,7 +365,7 @@ def test_a_hanging_upstream_ends_the_pass_and_gives_the_rows_back(upstream, queu
 
     with pipeline.client() as api, ThreadPoolExecutor(2) as pool:
         started = time.monotonic()
-        result = pipeline.sweep_once(api, pool)
+        result = poller.sweep_once(api, pool)
         took = time.monotonic() - started
 
     assert took < 1.0  # the pass returned before the upstream answered

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.utils import timezone
 
-from studio.generations import pipeline
+from studio.generations import pipeline, poller
 from studio.generations.models import Lease
 
 logger = logging.getLogger(__name__)
@@ -48,11 +48,11 @@ def sweep() -> int:
             ThreadPoolExecutor(settings.POLL_CONCURRENCY, thread_name_prefix="sweep") as pool,
         ):
             while True:
-                result = pipeline.sweep_once(api, pool)
+                result = poller.sweep_once(api, pool)
                 handled += result.claimed
                 Lease.renew(pipeline.SWEEP_LEASE_NAME, holder, SWEEP_LEASE_SECONDS)
                 now = timezone.now()
-                due = pipeline.next_sweep_due(now)
+                due = poller.next_sweep_due(now)
                 if due is None or (due - now).total_seconds() > settings.POLL_MAX_SECONDS:
                     break  # nothing soon: the chain ends; the watchdog restarts it
                 if time.monotonic() - started > SWEEP_TASK_SECONDS:
@@ -77,7 +77,7 @@ def reconcile() -> dict[str, int]:
     if holder is None:
         return {}
     try:
-        counts = pipeline.reconcile()
+        counts = poller.reconcile()
     finally:
         Lease.release("reconcile", holder)
     if any(counts.values()):
