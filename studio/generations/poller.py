@@ -83,7 +83,7 @@ def sweep_once(
     orphans = [row for row in rows if row.status != Status.QUEUED and not row.task_id]
     for row in orphans:  # cannot happen through move(); never poll "" forever
         pipeline.fail(row, "The upstream task id was lost.", code="no_task_id")
-    submits = [pool.submit(_in_thread, pipeline.submit_claimed, row, api) for row in queued]
+    submits = {pool.submit(_in_thread, pipeline.submit_claimed, row, api): row for row in queued}
     futures = {pool.submit(_get, api, row.task_id): row for row in polled}
     unchanged: dict[tuple, list] = defaultdict(list)
     pending = dict(futures)
@@ -101,6 +101,9 @@ def sweep_once(
     except TimeoutError:
         # The upstream is hanging: stop here so the task ends well inside the cluster's
         # timeout. Rows not asked yet are given back, due as they were.
+        for future, row in submits.items():
+            if future.cancel():
+                pending[future] = row
         for future in pending:
             future.cancel()
         left = [row.pk for row in pending.values()]
@@ -116,6 +119,8 @@ def sweep_once(
             updated_at=now,
         )
     for future in submits:
+        if future.cancelled():
+            continue
         try:
             future.result()
             result.submitted += 1
