@@ -1,0 +1,60 @@
+"""The studio journey in a real browser: the form adapts to the model, a job is sent with
+Ctrl+Enter, its card finishes in place by polling, polling stops, and the video plays."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import log_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_form_adapts_to_the_model(page, stack) -> None:
+    log_in(page, stack)
+    model = page.get_by_label("Model")
+    model.select_option("kling-v1")
+    expect(page.get_by_label("cfg_scale")).to_be_enabled()
+    expect(page.get_by_label("Movement")).to_be_enabled()
+    page.get_by_label("Movement").select_option("simple")
+    expect(page.get_by_label("Zoom")).to_be_visible()
+    model.select_option("kling-v2-master")
+    expect(page.get_by_label("Mode", exact=True)).to_be_disabled()
+    expect(page.locator('[data-reason-for="mode"]')).to_contain_text("no std/pro")
+    expect(page.get_by_label("cfg_scale")).to_be_disabled()
+    expect(page.get_by_label("Movement")).to_be_disabled()
+    model.select_option("kling-v3")
+    expect(page.get_by_label("Duration").locator("option")).to_have_count(13)
+    page.get_by_label("Prompt").fill("x" * 501)
+    expect(page.locator('[data-count-for="id_prompt"]')).to_have_text("501 / 500")
+    page.get_by_label("Prompt").press("Control+Enter")
+    expect(page.locator("#id_prompt_error")).to_contain_text("the limit is 500")
+    expect(page.get_by_label("Model")).to_have_value("kling-v3")  # kept, and still adapted
+    expect(page.get_by_label("Duration").locator("option")).to_have_count(13)
+
+
+def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:
+    polls: list[int] = []
+    page.on("response", lambda r: "/queue/updates/" in r.url and polls.append(r.status))
+    log_in(page, stack)
+    prompt = "A paper lantern drifts over a quiet harbour"
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt").press("Control+Enter")
+    card = page.locator(".card", has_text=prompt)
+    expect(card).to_have_count(1)
+    expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
+    expect(card.locator("img")).to_be_visible()
+    expect(page.locator("#queue-announcer")).to_contain_text("Succeeded")
+    page.wait_for_timeout(4_500)  # two more poll intervals: no request may follow the 286
+    assert polls and polls[-1] == 286 and polls.count(286) == 1, polls
+
+    card.get_by_role("link", name=prompt).click()
+    video = page.locator("video")
+    expect(video).to_have_attribute("src", re.compile(r"/generations/[0-9a-f-]+/video\.mp4$"))
+    duration = video.evaluate(
+        "v => new Promise(ok => v.readyState ? ok(v.duration)"
+        " : v.addEventListener('loadedmetadata', () => ok(v.duration)))"
+    )
+    assert duration > 0
+    expect(page.get_by_role("button", name="Run again")).to_be_visible()
