@@ -328,3 +328,37 @@ def test_a_retried_download_can_succeed(upstream, site, queue):
     row.refresh_from_db()
     assert row.status == Status.SUCCEEDED
     assert row.download_attempts == 2
+
+
+_WATCH: list[tuple[str, bool]] = []  # (event, inside a transaction) while a test watches
+_HOOKED = False
+
+
+def _audit(event: str, args) -> None:
+    if _WATCH and event == "socket.connect":
+        from django.db import connections
+
+        _WATCH.append((event, connections["default"].in_atomic_block))
+
+
+@pytest.mark.django_db(transaction=True)  # no test-wide transaction around the journey
+def test_no_network_io_happens_inside_a_transaction(upstream, queue):
+    """R15: every connection the pipeline opens (API calls, the download) is opened with
+    no transaction in progress on that thread."""
+    global _HOOKED
+    if not _HOOKED:
+        import sys
+
+        sys.addaudithook(_audit)  # process-wide and permanent; idle unless _WATCH is set
+        _HOOKED = True
+    row = pipeline.create_generation(make_user(), params())
+    _WATCH.append(("start", False))
+    try:
+        pipeline.submit(row.pk)
+        drive(row)
+    finally:
+        seen = _WATCH[1:]
+        _WATCH.clear()
+    assert row.status == Status.SUCCEEDED
+    assert len(seen) >= 3  # the create, the polls' client, the download
+    assert not any(inside for _, inside in seen)
