@@ -226,3 +226,10 @@ def test_the_page_plays_our_copy_and_never_shows_the_upstream_link(client, store
 def test_media_needs_a_login(client, stored) -> None:
     client.logout()
     assert client.get(f"/generations/{stored.pk}/video.mp4").status_code == 302
+
+
+def test_a_stalled_generation_is_checked_less_often(client, user) -> None:
+    generation = make_generation(user, status="processing", stalled=True)
+    html = client.get(f"/generations/{generation.pk}/").content.decode()
+    assert 'hx-trigger="every 10s"' in html
+    assert "taking unusually long" in html

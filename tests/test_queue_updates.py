@@ -149,3 +149,13 @@ def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, user,
 def test_the_poll_is_login_only(client) -> None:
     response = client.get("/queue/updates/", **HTMX)
     assert response.status_code == 302
+
+
+def test_an_old_cursor_gets_at_most_the_latest_changes(client, user, monkeypatch) -> None:
+    monkeypatch.setattr("studio.generations.views.QUEUE_MAX", 3)
+    rows = [make_generation(user, status="processing", prompt=f"p{n}") for n in range(5)]
+    for n, row in enumerate(rows):  # distinct, increasing change times
+        stamp = timezone.now() - timedelta(minutes=10 - n)
+        Generation.objects.filter(pk=row.pk).update(updated_at=stamp)
+    html = poll(client, to_cursor(timezone.now() - timedelta(days=30))).content.decode()
+    assert card_ids(html) == {str(r.pk) for r in rows[2:]}

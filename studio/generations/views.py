@@ -102,7 +102,8 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     changed = mine.filter(updated_at__gt=since - CURSOR_OVERLAP)
     if known is not None:  # cards made elsewhere after the page was drawn are not on it
         changed = changed.filter(created_at__lte=known)
-    changed = list(changed.order_by("updated_at"))
+    # A tab restored from history may send an old cursor: the latest changes are enough.
+    changed = list(changed.order_by("-updated_at")[:QUEUE_MAX])[::-1]
     active = mine.filter(status__in=ACTIVE).exists()
     context = {
         "changed": changed,
@@ -259,7 +260,17 @@ def media_file(
     except FileNotFoundError:
         raise Http404("The file is missing.") from None
     extension = "mp4" if field == "video" else "jpg"
-    filename = f"kling-{generation.pk}.{extension}"
+    response = ranged_file_response(
+        request, handle, size, content_type, filename=f"kling-{generation.pk}.{extension}"
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def ranged_file_response(
+    request: HttpRequest, handle, size: int, content_type: str, filename: str
+) -> HttpResponseBase:
+    """The whole file (200), the one byte range asked for (206) or 416; ?download=1 saves it."""
     download = request.GET.get("download") == "1"
     wanted = byte_range(request.headers.get("Range", ""), size)
     if wanted is None:
@@ -280,7 +291,6 @@ def media_file(
         disposition = "attachment" if download else "inline"
         response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
