@@ -1,6 +1,6 @@
-"""URLs of the studio."""
+"""URLs of the studio. Media is never served from MEDIA_URL: videos and posters go
+through access-checked views (studio/generations/views.py)."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -14,8 +14,3 @@ urlpatterns = [
     path("hooks/kling/<uuid:pk>/<str:token>/", webhooks.kling_callback, name="kling-callback"),
     path("", include("studio.generations.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
