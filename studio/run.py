@@ -62,6 +62,8 @@ def main() -> int:
         "-",
         "--graceful-timeout",
         "10",
+        # Several studios on one machine (tests, benchmarks) must not share one socket.
+        "--no-control-socket",
     ]
     if not args.no_worker:
         commands["worker"] = [python, "manage.py", "worker"]
