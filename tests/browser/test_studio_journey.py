@@ -3,6 +3,7 @@ Ctrl+Enter, its card finishes in place by polling, polling stops, and the video 
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -38,12 +39,28 @@ def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:
     polls: list[int] = []
     page.on("response", lambda r: "/queue/updates/" in r.url and polls.append(r.status))
     log_in(page, stack)
+    # Every announcement the aria-live region makes, in order.
+    page.evaluate(
+        """() => { window.announced = [];
+        new MutationObserver(() => window.announced.push(
+            document.querySelector('#queue-announcer').textContent))
+        .observe(document.querySelector('#queue-announcer'),
+                 {childList: true, characterData: true, subtree: true}); }"""
+    )
+    # A slower upstream clock for this job, so each state lasts longer than a page poll.
+    httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 8}).raise_for_status()
     prompt = "A paper lantern drifts over a quiet harbour"
-    page.get_by_label("Prompt").fill(prompt)
-    page.get_by_label("Prompt").press("Control+Enter")
-    card = page.locator(".card", has_text=prompt)
-    expect(card).to_have_count(1)
-    expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
+    try:
+        page.get_by_label("Prompt").fill(prompt)
+        page.get_by_label("Prompt").press("Control+Enter")
+        card = page.locator(".card", has_text=prompt)
+        expect(card).to_have_count(1)
+        expect(card).to_have_class(re.compile(r"\bis-processing\b"), timeout=15_000)
+        expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
+    finally:
+        httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 3})
+    announced = " | ".join(page.evaluate("window.announced"))
+    assert re.search(r"Queued.*Processing.*Succeeded", announced), announced
     expect(card.locator("img")).to_be_visible()
     expect(page.locator("#queue-announcer")).to_contain_text("Succeeded")
     page.wait_for_timeout(4_500)  # two more poll intervals: no request may follow the 286
