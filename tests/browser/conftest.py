@@ -65,15 +65,18 @@ class Stack:
         return httpx.get(f"{self.simulator_url}/_sim/stats", timeout=5).json()
 
 
-def _fresh_postgres_url(database_url: str) -> str:
-    """A new empty PostgreSQL database for the stack, next to the one in DATABASE_URL."""
+def _postgres(database_url: str, statement: str) -> None:
     import psycopg
 
-    name = f"studio_e2e_{uuid.uuid4().hex[:8]}"
-    base = database_url.rsplit("/", 1)[0]
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{base}/{name}"
+        conn.execute(statement)
+
+
+def _fresh_postgres_url(database_url: str) -> str:
+    """A new empty PostgreSQL database for the stack, next to the one in DATABASE_URL."""
+    name = f"studio_e2e_{uuid.uuid4().hex[:8]}"
+    _postgres(database_url, f'CREATE DATABASE "{name}"')
+    return f"{database_url.rsplit('/', 1)[0]}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +120,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        if env.get("DATABASE_URL") and env["DATABASE_URL"] != os.environ.get("DATABASE_URL"):
+            name = env["DATABASE_URL"].rsplit("/", 1)[1]
+            _postgres(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
