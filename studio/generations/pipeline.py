@@ -291,7 +291,7 @@ def submit_failure_message(error: KlingError) -> str:
         "1101": "The API account is in arrears; an admin needs to top it up.",
         "1102": "The API account has no credit left; an admin needs to buy more.",
         "1103": "The API account may not use this model.",
-        "1203": f"The model {detail!r} is not available through the API.",
+        "1203": f"This model is not available through the API ({detail}).",
         "1304": "The API refused this server's address (IP whitelist).",
     }
     if error.code in by_code:
