@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "csp",
     "studio.accounts",
     "studio.generations",
+    "studio.review",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +230,35 @@ PROMPT_LIMITS = {
     "prompt": int(env_number("STUDIO_PROMPT_LIMIT", 500)),
     "negative_prompt": int(env_number("STUDIO_NEGATIVE_PROMPT_LIMIT", 200)),
 }
+
+# Upstream units per video, by model, mode ("" for models without std/pro) and duration
+# (studio/review/pricing.py reads it). kling-api.md has no price list: kling-v1 std 5 s =
+# 1 unit matches its example `final_unit_deduction`; the rest follow Kling's published unit
+# table as far as we know it and are unverified (⚠): set STUDIO_UNIT_PRICES (the same
+# shape, as JSON) to your account's prices. The units actually charged always come from
+# the upstream's final_unit_deduction.
+STUDIO_UNIT_PRICES = {
+    "kling-v1": {"std": {"5": "1", "10": "2"}, "pro": {"5": "3.5", "10": "7"}},
+    "kling-v1-6": {"std": {"5": "2", "10": "4"}, "pro": {"5": "3.5", "10": "7"}},
+    "kling-v2-master": {"": {"5": "10", "10": "20"}},
+    "kling-v2-1-master": {"": {"5": "10", "10": "20"}},
+    "kling-v2-5-turbo": {"std": {"5": "1.5", "10": "3"}, "pro": {"5": "2.5", "10": "5"}},
+    "kling-v2-6": {
+        "std": {"5": "1.5", "10": "3"},
+        "pro": {"5": "2.5", "10": "5", "sound_factor": "2"},
+    },
+    "kling-v3": {
+        "std": {"per_second": "0.3", "sound_factor": "1.5"},
+        "pro": {"per_second": "0.5", "sound_factor": "1.5"},
+    },
+}
+if env_str("STUDIO_UNIT_PRICES"):
+    try:
+        STUDIO_UNIT_PRICES = json.loads(env_str("STUDIO_UNIT_PRICES"))
+    except ValueError:
+        raise ImproperlyConfigured("STUDIO_UNIT_PRICES must be a JSON object") from None
+    if not isinstance(STUDIO_UNIT_PRICES, dict):
+        raise ImproperlyConfigured("STUDIO_UNIT_PRICES must be a JSON object")
 
 # Pipeline tuning.
 POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)

@@ -1,0 +1,8 @@
+"""App config for review: roles, review decisions, the team gallery, spend and budgets, audit."""
+
+from django.apps import AppConfig
+
+
+class ReviewConfig(AppConfig):
+    name = "studio.review"
+    verbose_name = "Review, spend and audit"

@@ -1,0 +1,56 @@
+"""The unit price table: estimates per model, mode and duration, read from settings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from studio.kling.capabilities import MODELS
+from studio.review.pricing import PriceUnknown, estimate_units, price_table
+
+
+def test_kling_v1_std_5s_costs_one_unit_as_in_the_api_example() -> None:
+    params = {"model_name": "kling-v1", "mode": "std", "duration": "5"}
+    assert estimate_units(params) == Decimal("1")
+
+
+def test_pro_and_longer_videos_cost_more() -> None:
+    std5 = estimate_units({"model_name": "kling-v1-6", "mode": "std", "duration": "5"})
+    std10 = estimate_units({"model_name": "kling-v1-6", "mode": "std", "duration": "10"})
+    pro5 = estimate_units({"model_name": "kling-v1-6", "mode": "pro", "duration": "5"})
+    assert std5 < std10 and std5 < pro5
+
+
+def test_every_model_mode_and_duration_the_form_offers_has_a_price() -> None:
+    for spec in MODELS.values():
+        for mode in spec.modes or ("",):
+            for duration in spec.durations:
+                params = {"model_name": spec.name, "mode": mode or None, "duration": duration}
+                assert estimate_units(params) > 0, params
+
+
+def test_per_second_prices_cover_any_duration_and_sound_multiplies() -> None:
+    seven = estimate_units({"model_name": "kling-v3", "mode": "pro", "duration": "7"})
+    assert seven == Decimal("3.5")
+    loud = {"model_name": "kling-v3", "mode": "pro", "duration": "7", "sound": "on"}
+    assert estimate_units(loud) == Decimal("5.25")
+
+
+def test_master_models_ignore_a_mode_and_a_missing_model_means_kling_v1() -> None:
+    assert estimate_units({"model_name": "kling-v2-master", "mode": "pro", "duration": "5"}) == 10
+    assert estimate_units({"duration": "10"}) == estimate_units(
+        {"model_name": "kling-v1", "mode": "std", "duration": "10"}
+    )
+
+
+def test_the_table_comes_from_settings(settings) -> None:
+    settings.STUDIO_UNIT_PRICES = {"kling-v1": {"std": {"5": "0.25"}}}
+    assert estimate_units({"model_name": "kling-v1", "mode": "std", "duration": "5"}) == Decimal(
+        "0.25"
+    )
+    with pytest.raises(PriceUnknown):
+        estimate_units({"model_name": "kling-v1", "mode": "pro", "duration": "5"})
+    with pytest.raises(PriceUnknown):
+        estimate_units({"model_name": "kling-v1", "mode": "std", "duration": "10"})
+    assert price_table() == {"kling-v1": {"std": {"5": "0.25"}}}
