@@ -1,0 +1,246 @@
+"""Review decisions on finished videos, budgets, the units each generation reserved, and the
+audit log. Who may see what is decided by roles (roles.py) and Generation.objects.visible_to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from studio.generations.models import Generation, Status
+
+UNITS = {"max_digits": 10, "decimal_places": 3}
+
+
+class Verdict(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    CHANGES = "changes", "Changes requested"
+    REJECTED = "rejected", "Rejected"
+
+
+IN_REVIEW = "In review"  # a succeeded generation without a Review row
+
+
+class ReviewQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ReviewQuerySet:
+        """Reviews of the generations `user` may see."""
+        return self.filter(generation__in=Generation.objects.visible_to(user))
+
+
+class Review(models.Model):
+    """The current verdict on one finished generation. No row means it is still in review;
+    every verdict given (with its comment) is kept as a Decision."""
+
+    generation = models.OneToOneField(
+        Generation, primary_key=True, on_delete=models.CASCADE, related_name="review"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict, db_index=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    at_seconds = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        permissions = [
+            ("review_generation", "Can review finished videos and curate the team gallery"),
+            ("view_team_gallery", "Can see the team gallery (approved videos)"),
+            ("view_spend", "Can see everyone's spend"),
+            ("see_all_generations", "Can see every generation, finished or not"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()}: {self.generation}"
+
+    @classmethod
+    def decide(
+        cls,
+        generation: Generation,
+        reviewer,
+        verdict: Verdict | str,
+        comment: str = "",
+        at_seconds: float | None = None,
+    ) -> Review:
+        """Record a verdict on a succeeded generation: the current Review, its Decision, and
+        an audit entry, in one transaction."""
+        from studio.review import audit
+
+        if generation.status != Status.SUCCEEDED:
+            raise ValueError("Only a finished video can be reviewed.")
+        verdict = Verdict(verdict)
+        with transaction.atomic():
+            before = cls.objects.filter(generation=generation).first()
+            review, _ = cls.objects.update_or_create(
+                generation=generation,
+                defaults={
+                    "verdict": verdict,
+                    "reviewer": reviewer,
+                    "comment": comment,
+                    "at_seconds": at_seconds,
+                    "decided_at": timezone.now(),
+                },
+            )
+            Decision.objects.create(
+                generation=generation,
+                reviewer=reviewer,
+                verdict=verdict,
+                comment=comment,
+                at_seconds=at_seconds,
+            )
+            audit.record(
+                reviewer,
+                f"review.{verdict.value}",
+                generation,
+                before={"verdict": before.verdict if before else "in review"},
+                after={"verdict": verdict.value, "comment": comment, "at_seconds": at_seconds},
+            )
+        generation.review = review  # the cached relation is stale otherwise
+        return review
+
+
+class Decision(models.Model):
+    """One verdict a reviewer gave, with its comment, optionally pinned to a time."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict)
+    comment = models.TextField(blank=True)
+    at_seconds = models.FloatField(
+        null=True, blank=True, help_text="The moment in the video the comment is about."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()} by {self.reviewer}"
+
+
+# ---------------------------------------------------------------------------- spend
+
+
+class Budget(models.Model):
+    """A monthly unit budget for one person, or (no user) for the whole team."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budget",
+        help_text="Leave empty for the whole team's budget.",
+    )
+    monthly_units = models.DecimalField(
+        **UNITS, validators=[MinValueValidator(0)], help_text="Upstream units per calendar month."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # One budget per user, and one (user NULL) for the team.
+            models.UniqueConstraint(Coalesce("user", Value(0)), name="one_budget_per_scope"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user.get_username() if self.user_id else "the team"
+        return f"{self.monthly_units.normalize():f} units a month for {who}"
+
+
+# Units a generation counts for: what the upstream charged once it said so; nothing for a
+# failed one it said nothing about (kling-api.md §6.2); until then, the estimate reserved.
+SPENT = Case(
+    When(generation__units_charged__isnull=False, then=F("generation__units_charged")),
+    When(generation__status=Status.FAILED, then=Value(Decimal(0))),
+    default=F("estimated_units"),
+    output_field=models.DecimalField(**UNITS),
+)
+
+
+class ChargeQuerySet(models.QuerySet):
+    def between(self, start: datetime, end: datetime) -> ChargeQuerySet:
+        return self.filter(created_at__gte=start, created_at__lt=end)
+
+    def units(self) -> Decimal:
+        return self.aggregate(units=Coalesce(Sum(SPENT), Value(Decimal(0))))["units"]
+
+
+class Charge(models.Model):
+    """The units one generation reserved from its owner's budget when it was made.
+
+    Saved in the transaction that saves the generation (RELIABILITY.md R22); what it
+    counts for later is SPENT (the upstream's own figure once known)."""
+
+    generation = models.OneToOneField(
+        Generation, primary_key=True, on_delete=models.CASCADE, related_name="charge"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="charges"
+    )
+    # The generation's created_at: the month the units count in.
+    created_at = models.DateTimeField(db_index=True)
+    model_name = models.CharField(max_length=40)
+    estimated_units = models.DecimalField(**UNITS)
+
+    objects = ChargeQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.estimated_units.normalize():f} units for {self.generation_id}"
+
+
+# ---------------------------------------------------------------------------- audit
+
+
+class AuditEntry(models.Model):
+    """Who did what to what, when, with the state before and after (audit.record)."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the user goes
+    action = models.CharField(max_length=60, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action}"
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(key, before, after) for every key that differs."""
+        before, after = self.before or {}, self.after or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def reviewable() -> Q:
+    """Generations waiting for a verdict: finished, stored, not yet reviewed."""
+    return Q(status=Status.SUCCEEDED, review__isnull=True)
