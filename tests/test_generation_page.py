@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from studio.generations.models import Generation, Status
+from studio.kling.capabilities import ordered_body
 from tests.factories import make_generation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,9 @@ def test_the_page_shows_the_exact_recipe_and_ids(client, user) -> None:
         submitted_at=timezone.now(),
     )
     html = client.get(f"/generations/{generation.pk}/").content.decode()
-    pretty = json.dumps(generation.request_body, indent=2)
+    generation.refresh_from_db()  # as stored: PostgreSQL's jsonb does not keep key order
+    pretty = json.dumps(ordered_body(generation.request_body), indent=2)
+    assert pretty.startswith('{\n  "model_name": "kling-v1",\n  "prompt": ')
     assert pretty.replace('"', "&quot;") in html
     assert generation.external_task_id in html
     assert "880000000000000999" in html

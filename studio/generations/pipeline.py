@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.generations.models import Generation, GenerationEvent, Lease, Status
-from studio.kling.capabilities import build_body, problems
+from studio.kling.capabilities import build_body, ordered_body, problems
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
 
@@ -54,12 +54,20 @@ def client() -> KlingClient:
 
 
 def create_generation(
-    owner, params: dict, *, client_request_id: uuid.UUID | None = None
+    owner,
+    params: dict,
+    *,
+    client_request_id: uuid.UUID | None = None,
+    prompt_version=None,
+    presets: list[dict] | None = None,
+    batch=None,
 ) -> Generation:
     """Save a queued generation and enqueue its submit once the row is committed.
 
     `params` are request-body shaped and already validated by the form. The same
     (owner, client_request_id) twice gives the first row back: a double click is one job.
+    `prompt_version`, `presets` (records of the applied presets) and `batch` say where
+    the job came from (studio/library).
     """
     if client_request_id is not None:
         existing = Generation.objects.filter(
@@ -92,6 +100,9 @@ def create_generation(
         external_task_id=external_task_id,
         next_poll_at=now + timedelta(seconds=SUBMIT_GRACE),
         created_at=now,
+        prompt_version=prompt_version,
+        presets=list(presets or []),
+        batch=batch,
     )
     try:
         with transaction.atomic():
@@ -110,8 +121,14 @@ def create_generation(
 
 
 def run_again(generation: Generation, user) -> Generation:
-    """A new generation with the same parameters (and a new external_task_id)."""
-    return create_generation(user, generation.params())
+    """A new generation with the same parameters (and a new external_task_id), filed
+    under the same prompt version and presets."""
+    return create_generation(
+        user,
+        generation.params(),
+        prompt_version=generation.prompt_version,
+        presets=generation.presets,
+    )
 
 
 def enqueue(task: str, *args: str) -> None:
@@ -212,6 +229,7 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
     url = callback_url(generation)
     if url:
         body["callback_url"] = url  # added here, never stored: it carries the token
+    body = ordered_body(body)
     try:
         task = api.create_text2video(body)
     except KlingError as error:

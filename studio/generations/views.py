@@ -31,7 +31,7 @@ from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 from studio.generations import pipeline
 from studio.generations.forms import GenerateForm, HistoryFilterForm
 from studio.generations.models import ACTIVE, Generation
-from studio.kling.capabilities import CAMERA_AXES, MODELS
+from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
 
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
 QUEUE_MAX = 200
@@ -194,7 +194,9 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         context["announce"] = request.GET.get("seen") != generation.status
         template = "generations/detail.html#generation-live"
     else:
-        context["recipe"] = json.dumps(generation.request_body, indent=2, ensure_ascii=False)
+        context["recipe"] = json.dumps(
+            ordered_body(generation.request_body), indent=2, ensure_ascii=False
+        )
         template = "generations/detail.html"
     response = TemplateResponse(request, template, context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))

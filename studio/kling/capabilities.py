@@ -219,6 +219,29 @@ def camera_problem(camera: object) -> str:
     return ""
 
 
+# The create body's fields in the order of the contract (§3). JSON columns may not keep key
+# order (PostgreSQL's jsonb does not), so bodies are put back in this order to be sent or shown.
+BODY_FIELDS: tuple[str, ...] = (
+    "model_name",
+    "prompt",
+    "negative_prompt",
+    "mode",
+    "aspect_ratio",
+    "duration",
+    "cfg_scale",
+    "camera_control",
+    "sound",
+    "external_task_id",
+    "callback_url",
+)
+
+
+def ordered_body(body: dict) -> dict:
+    """`body` with the contract's fields first, in contract order, then any others."""
+    known = {name: body[name] for name in BODY_FIELDS if name in body}
+    return known | {name: value for name, value in body.items() if name not in known}
+
+
 def build_body(params: dict) -> dict:
     """The create body for `params`, with every field the model does not take left out (§3.1)."""
     spec = MODELS[params["model_name"]]
