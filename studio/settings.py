@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "csp",
     "studio.accounts",
     "studio.generations",
+    "studio.library",
     "studio.review",
 ]
 
@@ -259,6 +260,10 @@ if env_str("STUDIO_UNIT_PRICES"):
         raise ImproperlyConfigured("STUDIO_UNIT_PRICES must be a JSON object") from None
     if not isinstance(STUDIO_UNIT_PRICES, dict):
         raise ImproperlyConfigured("STUDIO_UNIT_PRICES must be a JSON object")
+
+# Library batches: one larger than this asks for confirmation; none may be larger than the max.
+STUDIO_BATCH_CONFIRM_OVER = int(env_number("STUDIO_BATCH_CONFIRM_OVER", 10))
+STUDIO_BATCH_MAX = int(env_number("STUDIO_BATCH_MAX", 100))
 
 # Pipeline tuning.
 POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)

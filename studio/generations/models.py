@@ -111,6 +111,24 @@ class Generation(models.Model):
     video_width = models.PositiveIntegerField(null=True, blank=True)
     video_height = models.PositiveIntegerField(null=True, blank=True)
 
+    # Where it came from (studio/library): the prompt version its text was taken from,
+    # the presets applied as they were then ([{"id", "name", "params"}]), its batch.
+    prompt_version = models.ForeignKey(
+        "library.PromptVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="generations",
+    )
+    presets = models.JSONField(default=list, blank=True)
+    batch = models.ForeignKey(
+        "library.Batch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generations",
+    )
+
     objects = GenerationQuerySet.as_manager()
 
     class Meta:

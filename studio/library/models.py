@@ -1,0 +1,498 @@
+"""The team prompt library: prompts and their immutable versions, tags, stars, parameter
+presets (with a user's default), and the batches a template runs as."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, Subquery
+from django.db.models.functions import Cast, Coalesce, NullIf
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.generations.models import FINAL, Generation, Status
+from studio.kling.capabilities import CAMERA_AXES, DEFAULT_MODEL, MODELS, problems
+from studio.library import text as prompt_text
+
+MAX_TAGS = 20
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private: only me"
+    TEAM = "team", "Team: everyone signed in"
+
+
+class SharedQuerySet(models.QuerySet):
+    """Access control for what a user owns and may share with the team."""
+
+    def visible_to(self, user) -> SharedQuerySet:
+        """Private rows to their owner only; team rows to everyone signed in."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(owner=user) | Q(visibility=Visibility.TEAM))
+
+    def owned_by(self, user) -> SharedQuerySet:
+        """What `user` may change: only their own rows."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+# ---------------------------------------------------------------------------- tags
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=40, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def parse(raw: str | list[str]) -> list[str]:
+        """Tag names from "fox, Winter,  night" (or a list): trimmed, lower case, no repeats."""
+        items = raw if isinstance(raw, list) else str(raw or "").split(",")
+        names = [" ".join(str(item).split()).lower()[:40] for item in items]
+        return list(dict.fromkeys(name for name in names if name))[:MAX_TAGS]
+
+    @classmethod
+    def get_many(cls, names: list[str]) -> list[Tag]:
+        existing = {tag.name: tag for tag in cls.objects.filter(name__in=names)}
+        for name in names:
+            if name not in existing:
+                existing[name], _ = cls.objects.get_or_create(name=name)
+        return [existing[name] for name in names]
+
+
+# ---------------------------------------------------------------------------- prompts
+
+
+def generations_of_prompt(prompt_ref) -> models.QuerySet[Generation]:
+    return Generation.objects.filter(prompt_version__prompt=prompt_ref)
+
+
+class PromptQuerySet(SharedQuerySet):
+    def active(self) -> PromptQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+    def search(self, query: str) -> PromptQuerySet:
+        """Title, any version's text or negative prompt, or a tag contains `query`."""
+        in_text = PromptVersion.objects.filter(prompt=OuterRef("pk")).filter(
+            Q(text__icontains=query) | Q(negative_prompt__icontains=query)
+        )
+        in_tags = Tag.objects.filter(prompts=OuterRef("pk"), name__icontains=query)
+        return self.filter(Q(title__icontains=query) | Exists(in_text) | Exists(in_tags))
+
+    def with_numbers(self, user) -> PromptQuerySet:
+        """Each prompt with its latest version's text, runs, success rate, last use and
+        stars, as subqueries: one query whatever the number of prompts (no N+1)."""
+        latest = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
+        made = generations_of_prompt(OuterRef("pk")).order_by().values("prompt_version__prompt")
+
+        def count(**where) -> Subquery:
+            rows = made.filter(**where).annotate(n=Count("pk")).values("n")
+            return Coalesce(Subquery(rows), 0)
+
+        last_used = made.annotate(at=models.Max("created_at")).values("at")
+        stars = Star.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
+        return self.annotate(
+            latest_number=Subquery(latest.values("number")[:1]),
+            latest_text=Subquery(latest.values("text")[:1]),
+            runs=count(),
+            succeeded=count(status=Status.SUCCEEDED),
+            finished=count(status__in=FINAL),
+            last_used=Subquery(last_used),
+            star_count=Coalesce(Subquery(stars.annotate(n=Count("pk")).values("n")), 0),
+            starred=Exists(Star.objects.filter(prompt=OuterRef("pk"), user=user)),
+        ).annotate(
+            success_rate=Cast(F("succeeded"), FloatField()) / NullIf(F("finished"), 0),
+        )
+
+
+class Prompt(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
+    )
+    title = models.CharField(max_length=200)
+    visibility = models.CharField(
+        max_length=8, choices=Visibility, default=Visibility.PRIVATE, db_index=True
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="prompts")
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    forked_from_version = models.ForeignKey(
+        "PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Archived instead of deleted once a generation refers to one of its versions.
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("prompt-detail", args=[self.pk])
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def latest_version(self) -> PromptVersion | None:
+        return self.versions.order_by("-number").first()
+
+    def add_version(
+        self, *, text: str, negative_prompt: str = "", notes: str = "", author=None
+    ) -> PromptVersion | None:
+        """A new version when the text, negative prompt or notes changed; None otherwise.
+        Versions are never edited: each change is a new, numbered row."""
+        latest = self.latest_version()
+        if latest and (latest.text, latest.negative_prompt, latest.notes) == (
+            text,
+            negative_prompt,
+            notes,
+        ):
+            return None
+        for _ in range(3):  # two editors saving at once: the unique number decides
+            number = (latest.number if latest else 0) + 1
+            try:
+                with transaction.atomic():
+                    version = PromptVersion.objects.create(
+                        prompt=self,
+                        number=number,
+                        text=text,
+                        negative_prompt=negative_prompt,
+                        notes=notes,
+                        author=author,
+                    )
+            except IntegrityError:
+                latest = self.latest_version()
+                continue
+            self.touch()
+            return version
+        raise IntegrityError("Could not number the new version; try again.")
+
+    def touch(self) -> None:
+        self.updated_at = timezone.now()
+        Prompt.objects.filter(pk=self.pk).update(updated_at=self.updated_at)
+
+    def set_tags(self, names: list[str]) -> None:
+        self.tags.set(Tag.get_many(Tag.parse(names)))
+
+    @transaction.atomic
+    def fork(self, user) -> Prompt:
+        """A private copy owned by `user`, linked to this prompt and its latest version."""
+        source = self.latest_version()
+        copy = Prompt.objects.create(
+            owner=user,
+            title=f"{self.title} (fork)"[:200],
+            forked_from=self,
+            forked_from_version=source,
+        )
+        copy.tags.set(self.tags.all())
+        if source is not None:
+            copy.add_version(
+                text=source.text,
+                negative_prompt=source.negative_prompt,
+                notes=source.notes,
+                author=user,
+            )
+        return copy
+
+    def is_referenced(self) -> bool:
+        return generations_of_prompt(self).exists()
+
+    def remove(self) -> str:
+        """Delete this prompt, or archive it when generations refer to its versions.
+        Returns "deleted" or "archived"."""
+        if self.is_referenced():
+            self.archived_at = timezone.now()
+            self.save(update_fields=["archived_at"])
+            return "archived"
+        self.delete()
+        return "deleted"
+
+    def restore(self) -> None:
+        self.archived_at = None
+        self.save(update_fields=["archived_at"])
+
+
+class ImmutableVersionError(Exception):
+    """A prompt version was about to be changed; versions are never changed."""
+
+
+class PromptVersionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PromptVersionQuerySet:
+        return self.filter(prompt__in=Prompt.objects.visible_to(user))
+
+    def update(self, **kwargs) -> int:
+        raise ImmutableVersionError("Prompt versions never change; add a new version.")
+
+
+class PromptVersion(models.Model):
+    """One immutable state of a prompt's text, negative prompt and notes."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PromptVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["prompt", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "number"], name="one_number_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ImmutableVersionError("Prompt versions never change; add a new version.")
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("prompt-detail", args=[self.prompt_id]) + f"#v{self.number}"
+
+    @property
+    def variables(self) -> list[str]:
+        return prompt_text.variables(self.text)
+
+    def made(self, text: str) -> bool:
+        """Whether a generation's prompt `text` came from this version (itself or filled in)."""
+        return prompt_text.matches(self.text, text)
+
+
+class Star(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "prompt"], name="one_star_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.prompt}"
+
+    @classmethod
+    def toggle(cls, user, prompt: Prompt) -> bool:
+        """Star or unstar; True when the prompt is now starred."""
+        deleted, _ = cls.objects.filter(user=user, prompt=prompt).delete()
+        if deleted:
+            return False
+        cls.objects.get_or_create(user=user, prompt=prompt)
+        return True
+
+
+# ---------------------------------------------------------------------------- presets
+
+# What a preset may hold: request-body parameters, never the prompt itself.
+PRESET_KEYS = (
+    "model_name",
+    "mode",
+    "duration",
+    "aspect_ratio",
+    "cfg_scale",
+    "camera_control",
+    "negative_prompt",
+)
+
+
+def preset_problems(params: dict) -> dict[str, str]:
+    """Why `params` cannot be a preset, keyed like capabilities.problems ("" for the whole).
+
+    A preset holds only some parameters, so it is checked on top of each model's plain
+    defaults (std, 5 s, 16:9): it must work with its own model, or with at least one model
+    when it names none. The problems reported are those of the closest model."""
+    if not isinstance(params, dict) or not params:
+        return {"": "Choose at least one parameter for the preset."}
+    unknown = sorted(set(params) - set(PRESET_KEYS))
+    if unknown:
+        return {"": f"A preset cannot hold {', '.join(unknown)}."}
+    names = [params["model_name"]] if "model_name" in params else list(MODELS)
+    names.sort(key=lambda name: name != DEFAULT_MODEL)
+    closest: dict[str, str] | None = None
+    for name in names:
+        spec = MODELS.get(name) if isinstance(name, str) else None
+        base = {
+            "model_name": name,
+            "mode": "std" if spec and spec.modes else None,
+            "duration": "5",
+            "aspect_ratio": "16:9",
+        }
+        found = problems({**base, **params, "prompt": "preset check"}, settings.PROMPT_LIMITS)
+        if not found:
+            return {}
+        if closest is None or len(found) < len(closest):
+            closest = found
+    return closest or {}
+
+
+class PresetQuerySet(SharedQuerySet):
+    pass
+
+
+class Preset(models.Model):
+    """A named set of the parameters a user chose, e.g. "9:16 pro 10 s"."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presets"
+    )
+    name = models.CharField(max_length=80)
+    visibility = models.CharField(
+        max_length=8, choices=Visibility, default=Visibility.PRIVATE, db_index=True
+    )
+    # Request-body names and types (capabilities.problems), only the keys chosen.
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PresetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("preset-edit", args=[self.pk])
+
+    def problems(self) -> dict[str, str]:
+        return preset_problems(self.params)
+
+    def summary(self) -> list[str]:
+        """The preset's values in words, in form order."""
+        return describe_params(self.params)
+
+    def record(self) -> dict:
+        """What a generation keeps of an applied preset (the preset may change later)."""
+        return {"id": self.pk, "name": self.name, "params": dict(self.params)}
+
+
+def describe_params(params: dict) -> list[str]:
+    words = []
+    if "model_name" in params:
+        spec = MODELS.get(params["model_name"])
+        words.append(f"Model {spec.label if spec else params['model_name']}")
+    if params.get("mode"):
+        words.append(f"Mode {params['mode']}")
+    if "duration" in params:
+        words.append(f"{params['duration']} s")
+    if "aspect_ratio" in params:
+        words.append(params["aspect_ratio"])
+    if params.get("cfg_scale") is not None:
+        words.append(f"cfg_scale {params['cfg_scale']:g}")
+    if "camera_control" in params:
+        camera = params["camera_control"] or {}
+        config = camera.get("config") or {}
+        moves = [f"{axis} {value:g}" for axis, value in config.items() if value]
+        kind = str(camera.get("type", "none")).replace("_", " ")
+        words.append(f"Camera {kind}{' ' + ' '.join(moves) if moves else ''}")
+    if params.get("negative_prompt"):
+        words.append(f"Avoid: {params['negative_prompt']}")
+    return words
+
+
+def form_fields(params: dict) -> dict[str, str]:
+    """The studio form's field values (strings) that set `params`."""
+    fields = {
+        key: str(params[key])
+        for key in ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt")
+        if key in params and params[key] is not None
+    }
+    if "cfg_scale" in params:
+        cfg = params["cfg_scale"]
+        fields["cfg_scale"] = "" if cfg is None else f"{cfg:g}"
+    if "camera_control" in params:
+        camera = params["camera_control"] or {}
+        fields["camera_type"] = camera.get("type", "")
+        config = camera.get("config") or {}
+        for axis in CAMERA_AXES:
+            value = config.get(axis)
+            fields[f"camera_{axis}"] = "" if value is None else f"{value:g}"
+    return fields
+
+
+class DefaultPreset(models.Model):
+    """The preset a user's studio form starts with."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="default_preset",
+    )
+    preset = models.ForeignKey(Preset, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.preset}"
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+class BatchQuerySet(models.QuerySet):
+    def visible_to(self, user) -> BatchQuerySet:
+        """As generations: a batch is its owner's; staff see every batch."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+
+class Batch(models.Model):
+    """Jobs submitted together from one template: its variable values × parameter sweeps."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches"
+    )
+    client_request_id = models.UUIDField(null=True, blank=True)
+    prompt_version = models.ForeignKey(
+        PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    template = models.TextField()
+    # {"subject": ["fox", "owl"]}, and {"presets": [{id, name}], "cfg_scale": [0.3, 0.7]}
+    variables = models.JSONField(default=dict, blank=True)
+    sweep = models.JSONField(default=dict, blank=True)
+    # One entry per job, in grid order: {"generation": "<uuid>", "label": "subject: fox"}
+    items = models.JSONField(default=list, blank=True)
+    size = models.PositiveIntegerField()
+    estimated_units = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BatchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "client_request_id"], name="one_batch_per_client_request"
+            )
+        ]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"{self.size} × {self.template[:50]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batch-detail", args=[self.pk])

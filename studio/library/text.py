@@ -1,0 +1,56 @@
+"""Prompt text: `{variables}` in templates, filling them, and word-level diffs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+# A variable is a short identifier in single braces: "{subject}", "{time_of_day}".
+VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,39})\}")
+TOKEN = re.compile(r"\s+|[^\s]+")
+
+
+def variables(text: str) -> list[str]:
+    """The variable names in `text`, in the order they first appear."""
+    return list(dict.fromkeys(VARIABLE.findall(text or "")))
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """`text` with each `{name}` replaced by values[name]; unknown names stay as they are."""
+    return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def matches(template: str, text: str) -> bool:
+    """Whether `text` is `template` itself or `template` with its variables filled in."""
+    if text == template:
+        return True
+    parts = VARIABLE.split(template)
+    if len(parts) == 1:
+        return False
+    # split() alternates literal text and variable names.
+    pattern = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))
+    return re.fullmatch(pattern, text, re.S) is not None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One run of a word diff: `op` is "same", "added" or "removed"."""
+
+    op: str
+    text: str
+
+
+def word_diff(old: str, new: str) -> list[Piece]:
+    """The word-level changes from `old` to `new` (whitespace kept, so the text reads as is)."""
+    a, b = TOKEN.findall(old or ""), TOKEN.findall(new or "")
+    pieces: list[Piece] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            pieces.append(Piece("same", "".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(Piece("removed", "".join(a[i1:i2])))
+        if j2 > j1:
+            pieces.append(Piece("added", "".join(b[j1:j2])))
+    return pieces
