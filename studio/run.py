@@ -18,6 +18,41 @@ SIMULATOR_CLOCK = {
 }
 
 
+def simulator_command(port: int) -> list[str]:
+    """The simulator on loopback, with its clock from the environment when given."""
+    command = [sys.executable, "-m", "studio.kling.simulator", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    for variable, flag in SIMULATOR_CLOCK.items():
+        if os.environ.get(variable):
+            command += [flag, os.environ[variable]]
+    return command
+
+
+def web_command(host: str, port: int, workers: int) -> list[str]:
+    """gunicorn as the studio runs it: threaded workers, an access log without webhook
+    tokens (R27: studio.accesslog)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "studio.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--logger-class",
+        "studio.accesslog.RedactingLogger",
+        "--graceful-timeout",
+        "10",
+        # Several studios on one machine (tests, benchmarks) must not share one socket.
+        "--no-control-socket",
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("STUDIO_HOST", "127.0.0.1"))
@@ -35,38 +70,12 @@ def main() -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("ensure_admin")
 
-    python = sys.executable
     commands: dict[str, list[str]] = {}
     if settings.SIMULATOR_MODE:
-        commands["simulator"] = [
-            python,
-            "-m",
-            "studio.kling.simulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(settings.SIMULATOR_PORT),
-        ]
-    commands["web"] = [
-        python,
-        "-m",
-        "gunicorn",
-        "studio.wsgi:application",
-        "--bind",
-        f"{args.host}:{args.port}",
-        "--workers",
-        str(args.web_workers),
-        "--threads",
-        "4",
-        "--access-logfile",
-        "-",
-        "--graceful-timeout",
-        "10",
-        # Several studios on one machine (tests, benchmarks) must not share one socket.
-        "--no-control-socket",
-    ]
+        commands["simulator"] = simulator_command(settings.SIMULATOR_PORT)
+    commands["web"] = web_command(args.host, args.port, args.web_workers)
     if not args.no_worker:
-        commands["worker"] = [python, "manage.py", "worker"]
+        commands["worker"] = [sys.executable, "manage.py", "worker"]
 
     children: dict[str, subprocess.Popen] = {}
     stopping = False

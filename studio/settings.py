@@ -181,8 +181,24 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request without it
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+# Downloads are written here, then renamed into MEDIA_ROOT: keep both on one file system
+# so the rename is atomic (a file in storage is never half-written).
+FILE_UPLOAD_TEMP_DIR = Path(env_str("STUDIO_TEMP_DIR", str(DATA_DIR / "tmp"))).resolve()
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+# Media storage: local files by default; for several machines a shared storage, e.g.
+# STUDIO_MEDIA_STORAGE=storages.backends.s3.S3Storage with django-storages installed and
+# STUDIO_MEDIA_STORAGE_OPTIONS='{"bucket_name": "studio-media"}' (README: Running for a team).
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("STUDIO_MEDIA_STORAGE_OPTIONS") or "{}")
+except ValueError:
+    raise ImproperlyConfigured("STUDIO_MEDIA_STORAGE_OPTIONS must be a JSON object") from None
+if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("STUDIO_MEDIA_STORAGE_OPTIONS must be a JSON object")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": env_str("STUDIO_MEDIA_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": MEDIA_STORAGE_OPTIONS,
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -210,8 +226,24 @@ CONTENT_SECURITY_POLICY = {
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# STUDIO_HTTPS=true: the studio is served over https (directly or behind a proxy that
+# sets X-Forwarded-Proto, see STUDIO_PROXY_COUNT): secure cookies, redirect to https,
+# HSTS. `manage.py check --deploy` is clean with it (tests/test_security.py).
+STUDIO_HTTPS = env_bool("STUDIO_HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", STUDIO_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = STUDIO_HTTPS
+# Start low and raise to a year (31536000) once https works everywhere (Django checklist).
+SECURE_HSTS_SECONDS = int(env_number("STUDIO_HSTS_SECONDS", 3600)) if STUDIO_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a commitment to browsers' lists; only when asked for. Without it the
+# check's reminder (security.W021) is silenced on purpose.
+SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+if STUDIO_HTTPS and AXES_IPWARE_PROXY_COUNT:
+    # Only behind a trusted proxy, which sets this header itself (Django checklist).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -270,10 +302,14 @@ POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)
 POLL_MAX_SECONDS = env_number("STUDIO_POLL_MAX_SECONDS", 30)
 POLL_CONCURRENCY = int(env_number("STUDIO_POLL_CONCURRENCY", 32))
 POLL_BATCH = int(env_number("STUDIO_POLL_BATCH", 1000))
+# How long to wait for an upstream answer (R31: 30 s); a create that times out is looked
+# up by its external_task_id before it is sent again.
+UPSTREAM_READ_TIMEOUT = env_number("STUDIO_UPSTREAM_READ_TIMEOUT", 30)
 STALL_AFTER = timedelta(seconds=env_number("STUDIO_STALL_AFTER_SECONDS", 20 * 60))
 GIVE_UP_AFTER = timedelta(seconds=env_number("STUDIO_GIVE_UP_AFTER_SECONDS", 2 * 60 * 60))
 SUBMIT_MAX_ATTEMPTS = int(env_number("STUDIO_SUBMIT_MAX_ATTEMPTS", 8))
 DOWNLOAD_MAX_ATTEMPTS = int(env_number("STUDIO_DOWNLOAD_MAX_ATTEMPTS", 5))
+DOWNLOAD_RETRY_SECONDS = env_number("STUDIO_DOWNLOAD_RETRY_SECONDS", 30)  # doubled per failure
 DOWNLOAD_MAX_BYTES = int(env_number("STUDIO_DOWNLOAD_MAX_MB", 500) * 1024 * 1024)
 # Hosts the downloader may fetch from although they are private or plain http.
 # Simulator mode allows its own loopback address.

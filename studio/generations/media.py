@@ -10,11 +10,13 @@ address and scheme checks: that is how the simulator on loopback is reached.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -27,7 +29,7 @@ import av
 import httpx
 from django.conf import settings
 from django.core.files import File
-from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from PIL import Image
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ CONTENT_TYPES = ("video/mp4", "application/octet-stream")
 POSTER_SIZE = (640, 640)
 POSTER_AT = 1.0  # seconds into the video
 REDIRECTS = (301, 302, 303, 307, 308)
+TEMP_PREFIX = "download-"
 
 
 class DownloadError(Exception):
@@ -293,48 +296,95 @@ def probe(path: str | Path) -> Probe:
     return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue())
 
 
-class _MovableFile(File):
-    """A finished temp file: FileSystemStorage moves it into place instead of copying,
-    so a half-written file is never visible under its final name."""
+def stored_names(generation) -> tuple[str, str]:
+    """Where a generation's video and poster live in storage. Fixed per generation, so a
+    retry after a crash replaces what a killed attempt left instead of adding a copy."""
+    month = generation.created_at.strftime("%Y/%m")
+    return f"videos/{month}/{generation.pk}.mp4", f"posters/{month}/{generation.pk}.jpg"
 
-    def temporary_file_path(self) -> str:
-        return self.file.name
+
+def put(storage, name: str, path: str) -> str:
+    """Move the finished file at `path` to `name` in `storage`, replacing any earlier file
+    there, so that `name` never shows a half-written file (R33).
+
+    Local storage: a rename (atomic on one file system; across file systems a copy to a
+    hidden name beside the target, then a rename). Other storages (S3 through
+    django-storages) publish an object only once its upload is complete."""
+    if isinstance(storage, FileSystemStorage):
+        target = Path(storage.path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            partial = target.with_name(f".{target.name}.partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+        if storage.file_permissions_mode is not None:
+            os.chmod(target, storage.file_permissions_mode)
+        return name
+    if storage.exists(name):
+        storage.delete(name)
+    with open(path, "rb") as handle:
+        return storage.save(name, File(handle, name=os.path.basename(name)))
+
+
+def temp_file(suffix: str):
+    """A named temp file for a download in progress (removed by the caller; a worker killed
+    mid-download leaves it for remove_stale_temp_files)."""
+    return tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed and removed by the caller)
+        prefix=TEMP_PREFIX, suffix=suffix, dir=settings.FILE_UPLOAD_TEMP_DIR, delete=False
+    )
+
+
+def remove_stale_temp_files(older_than: float | None) -> int:
+    """Delete download temp files left by killed workers; `older_than` seconds, or all
+    (None: no other worker can be running). Returns how many were removed."""
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - (older_than or 0)
+    removed = 0
+    for path in folder.glob(f"{TEMP_PREFIX}*"):
+        try:
+            if older_than is None or path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def store_video(generation, url: str) -> StoredMedia:
     """Download `url` for `generation` and save the video and its poster through the
-    storage API. Nothing is saved unless every check passes."""
-    video_field = generation._meta.get_field("video")
-    poster_field = generation._meta.get_field("poster")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed and removed below)
-        suffix=".mp4", dir=settings.FILE_UPLOAD_TEMP_DIR, delete=False
-    )
-    poster_name = ""
+    storage API. Nothing is saved unless every check passes; no name in storage ever
+    shows a partial file."""
+    storage = generation._meta.get_field("video").storage
+    video_name, poster_name = stored_names(generation)
+    video = temp_file(".mp4")
+    poster = temp_file(".jpg")
     try:
-        with handle:
+        with video:
             downloaded = download(
                 url,
-                handle,
+                video,
                 max_bytes=settings.DOWNLOAD_MAX_BYTES,
                 allowed_hosts=settings.DOWNLOAD_ALLOWED_HOSTS,
             )
-        found = probe(handle.name)
-        poster_name = poster_field.storage.save(
-            poster_field.generate_filename(generation, f"{generation.pk}.jpg"),
-            ContentFile(found.poster_jpeg),
-        )
-        with open(handle.name, "rb") as finished:
-            video_name = video_field.storage.save(
-                video_field.generate_filename(generation, f"{generation.pk}.mp4"),
-                _MovableFile(finished),
-            )
-    except BaseException:
-        if poster_name:
-            poster_field.storage.delete(poster_name)
-        raise
+        found = probe(video.name)
+        with poster:
+            poster.write(found.poster_jpeg)
+        poster_name = put(storage, poster_name, poster.name)
+        try:
+            video_name = put(storage, video_name, video.name)
+        except BaseException:
+            storage.delete(poster_name)
+            raise
     finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
+        for handle in (video, poster):
+            if os.path.exists(handle.name):
+                os.unlink(handle.name)
     logger.info(
         "Generation %s: stored %s bytes (sha256 %s)",
         generation.pk,

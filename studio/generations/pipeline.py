@@ -16,6 +16,7 @@ import logging
 import uuid
 from datetime import timedelta
 
+import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -35,7 +36,6 @@ STORE_LEASE = 20 * 60  # a download may take up to 15 min (R31)
 # A queued row that the on-commit submit task has not taken by then is submitted by the
 # sweep (the task was lost: a crash between commit and enqueue, or the Redis broker).
 SUBMIT_GRACE = 30
-STORE_RETRY_SECONDS = 30  # doubled per failed download
 SUBMIT_RETRY_MAX = 300  # R45: backoff cap for creates
 SWEEP_LEASE_NAME = "sweep"
 
@@ -46,7 +46,12 @@ def client() -> KlingClient:
     if not key and settings.SIMULATOR_MODE:
         key = "sk-simulator"  # the simulator takes any `sk-` key
     return KlingClient(
-        settings.COMETAPI_BASE_URL, key, max_connections=max(settings.POLL_CONCURRENCY, 4)
+        settings.COMETAPI_BASE_URL,
+        key,
+        timeout=httpx.Timeout(
+            connect=5.0, read=settings.UPSTREAM_READ_TIMEOUT, write=10.0, pool=5.0
+        ),
+        max_connections=max(settings.POLL_CONCURRENCY, 4),
     )
 
 
@@ -369,7 +374,7 @@ def store(generation_id: uuid.UUID | str) -> bool:
             error,
         )
         if retry:
-            seconds = backoff(attempt - 1, STORE_RETRY_SECONDS, 15 * 60)
+            seconds = backoff(attempt - 1, settings.DOWNLOAD_RETRY_SECONDS, 15 * 60)
             generation.touch(
                 last_error=str(error)[:1000],
                 next_poll_at=timezone.now() + timedelta(seconds=seconds),
@@ -396,6 +401,8 @@ def store(generation_id: uuid.UUID | str) -> bool:
         video_height=stored.height,
         last_error="",
     )
-    if not moved:  # another worker finished first: do not leave our copy behind
+    if not moved and not Generation.objects.filter(pk=generation.pk, video=stored.video).exists():
+        # The row moved on without us (failed meanwhile): leave nothing behind. When another
+        # worker stored it first, the row points at these same names: the files stay.
         stored.delete()
     return True

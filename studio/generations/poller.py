@@ -25,7 +25,7 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from studio.generations import pipeline
-from studio.generations.models import FINAL, Generation, Lease, Status
+from studio.generations.models import ACTIVE, FINAL, Generation, Lease, Status
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task, TaskStatus
 
@@ -269,9 +269,12 @@ def _give_up(row: Generation, facts: dict | None = None) -> None:
 
 
 def next_sweep_due(now: datetime) -> datetime | None:
-    """When the next row becomes sweepable: its next_poll_at, or when its lease runs out."""
+    """When the sweep next has work: a row's next_poll_at (a poll, a submit retry or a
+    download retry it hands out), or when a row's lease runs out."""
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    found = Generation.objects.filter(status__in=SWEPT, next_poll_at__isnull=False).aggregate(
+    found = Generation.objects.filter(
+        status__in=(*SWEPT, Status.STORING), next_poll_at__isnull=False
+    ).aggregate(
         free=Min("next_poll_at", filter=free),
         leased=Min("lease_until", filter=~free),
     )
@@ -290,16 +293,38 @@ def reconcile(now: datetime | None = None) -> dict[str, int]:
     for pk in _dispatch(never_sent, now + timedelta(seconds=pipeline.SUBMIT_GRACE)):
         pipeline.enqueue("submit", pk)
         counts["submit"] += 1
-    storing = Generation.objects.filter(free, status=Status.STORING, next_poll_at__lte=now)
-    for pk in _dispatch(storing, now + timedelta(seconds=pipeline.STORE_LEASE)):
-        pipeline.enqueue("store", pk)
-        counts["store"] += 1
+    counts["store"] = dispatch_stores(now)
     soon = now + timedelta(seconds=WATCHDOG_SECONDS)  # before the next tick
     due = next_sweep_due(now)
     if due is not None and due <= soon and not Lease.is_held(pipeline.SWEEP_LEASE_NAME):
         pipeline.enqueue("sweep")
         counts["sweep"] = 1
     return counts
+
+
+def release_abandoned(now: datetime | None = None) -> int:
+    """Give back every lease held on an unfinished row, and the sweep's and watchdog's
+    leases, and make those rows due now: the worker holding them is dead. Only for a
+    worker start when no other worker can be running (the SQLite cluster lock); with
+    several clusters the leases run out on their own. Returns how many rows it freed."""
+    now = now or timezone.now()
+    freed = Generation.objects.filter(status__in=ACTIVE, lease_until__gt=now).update(
+        lease_until=None, next_poll_at=now
+    )
+    Lease.objects.filter(until__gt=now).update(until=now, holder="")
+    return freed
+
+
+def dispatch_stores(now: datetime) -> int:
+    """Hand out the store task of each storing row that is due: a lost task, or a failed
+    download whose retry time has come. The sweep calls this on every pass, so a retry
+    does not wait for the watchdog."""
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    storing = Generation.objects.filter(free, status=Status.STORING, next_poll_at__lte=now)
+    ids = _dispatch(storing, now + timedelta(seconds=pipeline.STORE_LEASE))
+    for pk in ids:
+        pipeline.enqueue("store", pk)
+    return len(ids)
 
 
 def _dispatch(rows, until: datetime, limit: int = 500) -> Iterable[str]:

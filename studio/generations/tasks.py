@@ -49,7 +49,7 @@ def sweep() -> int:
         ):
             while True:
                 result = poller.sweep_once(api, pool)
-                handled += result.claimed
+                handled += result.claimed + poller.dispatch_stores(timezone.now())
                 Lease.renew(pipeline.SWEEP_LEASE_NAME, holder, SWEEP_LEASE_SECONDS)
                 now = timezone.now()
                 due = poller.next_sweep_due(now)

@@ -8,11 +8,16 @@ an exclusive file lock in the data folder makes a second one exit non-zero.
 from __future__ import annotations
 
 import fcntl
+import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from studio.generations import media, pipeline, poller
+
+logger = logging.getLogger(__name__)
 
 
 def check_cluster_settings(conf: dict) -> None:
@@ -23,6 +28,23 @@ def check_cluster_settings(conf: dict) -> None:
         )
     if conf.get("queue_limit", 0) > 2 * conf["workers"]:
         raise CommandError("Q_CLUSTER queue_limit must be at most twice the number of workers.")
+
+
+def recover(alone: bool) -> None:
+    """Pick up after a worker that was killed: without this its rows would wait for their
+    leases (up to 20 min for a download) and the watchdog's next minute. `alone`: the
+    SQLite lock is ours, so every lease and temp file left behind belongs to a dead worker."""
+    freed = poller.release_abandoned() if alone else 0
+    removed = media.remove_stale_temp_files(None if alone else pipeline.STORE_LEASE)
+    handed = poller.reconcile()
+    if freed or removed or any(handed.values()):
+        logger.warning(
+            "Worker start: took back %s rows from a stopped worker, removed %s partial "
+            "downloads, handed out %s",
+            freed,
+            removed,
+            handed,
+        )
 
 
 class Command(BaseCommand):
@@ -41,6 +63,7 @@ class Command(BaseCommand):
                     "Another worker is running on this SQLite database; only one may run. "
                     "Use PostgreSQL (DATABASE_URL) to run several."
                 ) from None
+        recover(alone=lock is not None)
         try:
             call_command("qcluster")
         finally:
