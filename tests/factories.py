@@ -12,9 +12,25 @@ from studio.kling.capabilities import build_body
 PARAMS = ("model_name", "prompt", "negative_prompt", "mode", "duration", "aspect_ratio")
 
 
-def make_user(username: str = "creator", **kw):
+def make_user(username: str = "creator", roles: tuple[str, ...] | None = None, **kw):
+    """A user; new accounts are creators (studio/review/signals.py) unless `roles` names
+    the groups to be in instead ("creator", "reviewer", "admin"; () for no role at all)."""
     password = kw.pop("password", "a-long-test-password")
-    return get_user_model().objects.create_user(username=username, password=password, **kw)
+    user = get_user_model().objects.create_user(username=username, password=password, **kw)
+    if roles is not None:
+        give_roles(user, *roles)
+    return user
+
+
+def give_roles(user, *roles: str):
+    """Put `user` in exactly these role groups (reviewers and admins become staff)."""
+    from django.contrib.auth.models import Group
+
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.refresh_from_db(fields=["is_staff"])  # reviewers and admins became staff
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)
+    return user
 
 
 def make_generation(owner, **kw) -> Generation:

@@ -68,10 +68,10 @@ def test_the_date_range_filter_includes_both_ends(client, user) -> None:
     assert listed(client.get("/history/", {"date_to": until})) == [str(old.pk)]
 
 
-def test_staff_can_filter_by_author_and_others_cannot(client, user) -> None:
+def test_admins_can_filter_by_author_and_creators_cannot(client, user) -> None:
     html = client.get("/history/").content.decode()
     assert 'name="author"' not in html
-    boss = make_user("boss", is_staff=True)
+    boss = make_user("boss", roles=("admin",))
     theirs = make_generation(make_user("maker"))
     make_generation(user)
     client.force_login(boss)
@@ -111,7 +111,7 @@ def count_queries(client, url: str) -> int:
 
 
 def test_the_history_costs_the_same_queries_at_any_size(client) -> None:
-    boss = make_user("boss", is_staff=True)
+    boss = make_user("boss", roles=("admin",))
     client.force_login(boss)
     authors = [make_user(f"maker{n}") for n in range(3)]
     for n in range(5):
@@ -184,8 +184,8 @@ def test_another_users_generation_is_neither_listed_nor_reachable(client, user, 
     assert Generation.objects.count() == 2
 
 
-def test_staff_see_everyones_generations(client) -> None:
-    boss = make_user("boss", is_staff=True)
+def test_admins_see_everyones_generations(client) -> None:
+    boss = make_user("boss", roles=("admin",))
     client.force_login(boss)
     theirs = make_generation(make_user("maker"))
     assert listed(client.get("/history/")) == [str(theirs.pk)]

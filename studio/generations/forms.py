@@ -194,8 +194,10 @@ class HistoryFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if user.is_staff:
-            # Staff see everyone's generations, so they may narrow them to one author.
+        if user.has_perm("review.see_all_generations") or user.has_perm(
+            "review.review_generation"
+        ):
+            # Admins and reviewers see others' work, so they may narrow it to one author.
             self.fields["author"].queryset = (
                 get_user_model().objects.filter(generations__isnull=False).distinct()
             )

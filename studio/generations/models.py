@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -36,12 +37,19 @@ ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING, Status.STORING)
 
 class GenerationQuerySet(models.QuerySet):
     def visible_to(self, user) -> GenerationQuerySet:
-        """What `user` may see: their own generations; staff see everyone's."""
-        if not user.is_authenticated:
+        """What `user` may see (roles: studio/review/roles.py): their own generations, and
+        with a role the approved ones (the team gallery); reviewers also every finished
+        one, admins everything. Permissions, not is_staff, decide."""
+        if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_staff:
+        if user.has_perm("review.see_all_generations"):
             return self
-        return self.filter(owner=user)
+        seen = Q(owner=user)
+        if user.has_perm("review.review_generation"):
+            seen |= Q(status=Status.SUCCEEDED)
+        elif user.has_perm("review.view_team_gallery"):
+            seen |= Q(status=Status.SUCCEEDED, review__verdict="approved")
+        return self.filter(seen)
 
     def active(self) -> GenerationQuerySet:
         return self.filter(status__in=ACTIVE)
@@ -182,6 +190,9 @@ class Generation(models.Model):
             fields.setdefault("finished_at", now)
             fields.setdefault("next_poll_at", None)
             fields.setdefault("lease_until", None)
+        if to == Status.FAILED and fields.get("units_charged", self.units_charged) is None:
+            # Not charged unless the upstream said otherwise (final_unit_deduction).
+            fields["units_charged"] = Decimal(0)
         changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
             status=to, **fields
         )

@@ -26,6 +26,7 @@ from studio.generations.models import Generation, GenerationEvent, Lease, Status
 from studio.kling.capabilities import build_body, ordered_body, problems
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
+from studio.review import budgets
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def create_generation(
     try:
         with transaction.atomic():
             generation.save(force_insert=True)
+            # R22: the budget check and the reservation in this same transaction;
+            # budgets.OverBudget rolls the row back and reaches the caller.
+            budgets.reserve(generation)
             GenerationEvent.objects.create(
                 generation=generation, status=Status.QUEUED, at=now, note="Created."
             )

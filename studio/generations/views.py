@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import (
@@ -32,6 +34,8 @@ from studio.generations import pipeline
 from studio.generations.forms import GenerateForm, HistoryFilterForm
 from studio.generations.models import ACTIVE, Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
+from studio.review.budgets import OverBudget
+from studio.review.roles import GALLERY, REVIEW, SUBMIT
 
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
 QUEUE_MAX = 200
@@ -46,7 +50,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # ---------------------------------------------------------------------------- studio
 
 
-def studio(request: HttpRequest) -> TemplateResponse:
+def studio(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(SUBMIT):  # home for everyone: send others where they work
+        if request.user.has_perm(REVIEW):
+            return redirect("review")
+        if request.user.has_perm(GALLERY):
+            return redirect("gallery")
+        raise PermissionDenied
     remix = None
     form = GenerateForm()
     if "remix" in request.GET:
@@ -59,21 +69,20 @@ def studio(request: HttpRequest) -> TemplateResponse:
 
 
 @require_POST
+@permission_required(SUBMIT, raise_exception=True)
 def generation_create(request: HttpRequest) -> HttpResponse:
     form = GenerateForm(request.POST)
     if not form.is_valid():
-        if request.htmx:
-            response = TemplateResponse(
-                request, "generations/studio.html#generate-form", {"form": form, **limits()}
-            )
-            return reswap(retarget(response, "#generate-form"), "outerHTML")
-        context = {"form": form, **studio_context(request)}
-        return TemplateResponse(request, "generations/studio.html", context)
+        return form_refused(request, form)
     started = timezone.now()
     client_request_id = form.cleaned_data["client_request_id"]
-    generation = pipeline.create_generation(
-        request.user, form.params(), client_request_id=client_request_id
-    )
+    try:
+        generation = pipeline.create_generation(
+            request.user, form.params(), client_request_id=client_request_id
+        )
+    except OverBudget as refusal:  # nothing was saved, nothing is sent
+        form.add_error(None, str(refusal))
+        return form_refused(request, form)
     if not request.htmx:
         messages.success(request, "Queued. It appears below and updates as it runs.")
         return redirect("studio")
@@ -92,13 +101,26 @@ def generation_create(request: HttpRequest) -> HttpResponse:
     return reswap(response, "none") if repeated else response
 
 
+def form_refused(request: HttpRequest, form: GenerateForm) -> TemplateResponse:
+    """The form again, with its errors, in place of the one sent."""
+    if request.htmx:
+        response = TemplateResponse(
+            request, "generations/studio.html#generate-form", {"form": form, **limits()}
+        )
+        return reswap(retarget(response, "#generate-form"), "outerHTML")
+    context = {"form": form, **studio_context(request)}
+    return TemplateResponse(request, "generations/studio.html", context)
+
+
 @require_GET
+@permission_required(SUBMIT, raise_exception=True)
 def queue_updates(request: HttpRequest) -> TemplateResponse:
     """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
     and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
     since = from_cursor(request.GET.get("since")) or timezone.now()
     known = from_cursor(request.GET.get("known"))
     mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    mine = mine.select_related("review")  # the card shows the review state
     changed = mine.filter(updated_at__gt=since - CURSOR_OVERLAP)
     if known is not None:  # cards made elsewhere after the page was drawn are not on it
         changed = changed.filter(created_at__lte=known)
@@ -121,6 +143,7 @@ def studio_context(request: HttpRequest) -> dict:
     cursors its poll starts from."""
     since = timezone.now()  # taken before the query: later changes reach the first poll
     mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    mine = mine.select_related("review")  # the card shows the review state
     latest = mine.values("pk")[:QUEUE_SIZE]
     generations = list(mine.filter(Q(status__in=ACTIVE) | Q(pk__in=latest))[:QUEUE_MAX])
     known = max((g.created_at for g in generations), default=since)
@@ -180,6 +203,7 @@ def parse_uuid(raw: str) -> uuid.UUID:
 
 
 @require_safe
+@permission_required(GALLERY, raise_exception=True)
 def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     generation = get_object_or_404(
         Generation.objects.visible_to(request.user).select_related("owner"), pk=pk
@@ -204,9 +228,14 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
 
 
 @require_POST
+@permission_required(SUBMIT, raise_exception=True)
 def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
-    again = pipeline.run_again(generation, request.user)
+    try:
+        again = pipeline.run_again(generation, request.user)
+    except OverBudget as refusal:
+        messages.error(request, str(refusal))
+        return redirect(generation)
     messages.success(request, "Queued again with the same parameters.")
     return redirect(again)
 
@@ -238,11 +267,13 @@ def elapsed(start: datetime, end: datetime) -> str:
 
 
 @require_safe
+@permission_required(GALLERY, raise_exception=True)
 def generation_video(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     return media_file(request, pk, "video", "video/mp4")
 
 
 @require_safe
+@permission_required(GALLERY, raise_exception=True)
 def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     return media_file(request, pk, "poster", "image/jpeg")
 
@@ -335,9 +366,11 @@ def read_range(handle, start: int, length: int, chunk: int = 64 * 1024) -> Itera
 
 
 @require_safe
+@permission_required(GALLERY, raise_exception=True)
 def history(request: HttpRequest) -> TemplateResponse:
     form = HistoryFilterForm(request.GET or None, user=request.user)
-    generations = form.filter(Generation.objects.visible_to(request.user).select_related("owner"))
+    visible = Generation.objects.visible_to(request.user).select_related("owner", "review")
+    generations = form.filter(visible)
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "form": form,
@@ -353,6 +386,7 @@ def history(request: HttpRequest) -> TemplateResponse:
 
 
 @require_safe
+@permission_required(GALLERY, raise_exception=True)
 def compare(request: HttpRequest) -> HttpResponse:
     raw = [part for value in request.GET.getlist("ids") for part in value.split(",")]
     ids = list(dict.fromkeys(parse_uuid(part) for part in raw if part.strip()))

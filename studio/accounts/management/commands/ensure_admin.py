@@ -3,7 +3,10 @@
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+
+from studio.review import roles
 
 
 class Command(BaseCommand):
@@ -18,7 +21,9 @@ class Command(BaseCommand):
             self.stdout.write("Accounts exist; sign in with yours (no new admin created).")
             return
         password = secrets.token_urlsafe(12)
-        users.objects.create_superuser(username=username, email="", password=password)
+        admin = users.objects.create_superuser(username=username, email="", password=password)
+        # A creator already (new accounts are); every role, so the studio shows every page.
+        admin.groups.add(*Group.objects.filter(name__in=(roles.REVIEWER, roles.ADMIN)))
         self.stdout.write(
             self.style.SUCCESS(
                 "\n  First run: an admin account was created.\n"

@@ -1,0 +1,372 @@
+"""The Django admin for reviewers and admins: generations with posters, an inline player,
+filters, search and bulk verdicts; budgets; the read-only audit log. The task queue's
+admin (django-q2) is for superusers only.
+
+The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
+only classes from review/admin.css."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django_q import models as q_models
+
+from studio.generations.models import Generation, Status
+from studio.review import budgets
+from studio.review.models import AuditEntry, Budget, Charge, Decision, Review, Verdict
+from studio.review.roles import REVIEW
+from studio.review.templatetags.review_tags import review_label, review_state
+
+ADMIN_MEDIA = {"css": {"all": ("review/admin.css",)}}
+
+
+class ReviewStateFilter(admin.SimpleListFilter):
+    title = "review state"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return [("in_review", "In review"), *Verdict.choices, ("unfinished", "Not finished")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "in_review":
+            return queryset.filter(status=Status.SUCCEEDED, review__isnull=True)
+        if value == "unfinished":
+            return queryset.exclude(status=Status.SUCCEEDED)
+        if value in Verdict.values:
+            return queryset.filter(review__verdict=value)
+        return queryset
+
+
+class DecisionInline(admin.TabularInline):
+    model = Decision
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "reviewer", "verdict", "at_seconds", "comment")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    """Read-only: rows change through the pipeline's state machine, verdicts through
+    the bulk actions (or the studio's review page, linked from each row)."""
+
+    list_display = (
+        "thumbnail",
+        "short_prompt",
+        "owner",
+        "model_name",
+        "mode",
+        "duration",
+        "status",
+        "review",
+        "units_charged",
+        "created_at",
+    )
+    list_display_links = ("thumbnail", "short_prompt")
+    list_filter = (
+        "status",
+        ReviewStateFilter,
+        "model_name",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    search_fields = ("prompt", "task_id", "external_task_id")
+    show_full_result_count = False  # one COUNT less on big tables
+    list_per_page = 50
+    actions = ("approve", "reject")
+    inlines = (DecisionInline,)
+    fieldsets = (
+        ("Video", {"fields": ("player", "review_link", "owner", "status", "created_at")}),
+        (
+            "Request",
+            {
+                "fields": (
+                    "prompt",
+                    "negative_prompt",
+                    "model_name",
+                    "mode",
+                    "duration",
+                    "aspect_ratio",
+                    "cfg_scale",
+                    "camera_control",
+                    "request_body",
+                )
+            },
+        ),
+        (
+            "Upstream",
+            {
+                "fields": (
+                    "external_task_id",
+                    "task_id",
+                    "upstream_status",
+                    "status_msg",
+                    "upstream_created_at",
+                    "upstream_updated_at",
+                    "units_charged",
+                    "result_url",
+                )
+            },
+        ),
+        (
+            "Pipeline",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "stalled",
+                    "submit_attempts",
+                    "poll_attempts",
+                    "download_attempts",
+                    "submitted_at",
+                    "finished_at",
+                    "next_poll_at",
+                    "lease_until",
+                    "last_error",
+                    "error_code",
+                    "submit_uncertain",
+                    "client_request_id",
+                ),
+            },
+        ),
+        (
+            "File",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "video",
+                    "poster",
+                    "video_bytes",
+                    "video_sha256",
+                    "video_seconds",
+                    "video_width",
+                    "video_height",
+                ),
+            },
+        ),
+    )
+
+    class Media:
+        css = ADMIN_MEDIA["css"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
+        # The same rule as every studio page: reviewers see finished videos, admins all.
+        return Generation.objects.visible_to(request.user).select_related("owner", "review")
+
+    def get_fieldsets(self, request, obj=None):
+        # Fields added by other apps (e.g. the library's links) show up too, read-only.
+        listed = {name for _, options in self.fieldsets for name in options["fields"]}
+        others = [
+            f.name
+            for f in Generation._meta.get_fields()
+            if f.concrete and not f.auto_created and f.name not in listed and f.name != "id"
+        ]
+        extra = (("More", {"classes": ("collapse",), "fields": others}),) if others else ()
+        return (*self.fieldsets, *extra)
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [
+            name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the studio and the pipeline, never by hand
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVIEW)
+
+    @admin.display(description="Poster")
+    def thumbnail(self, generation: Generation) -> str:
+        if not generation.poster:
+            return "–"
+        url = reverse("generation-poster", args=[generation.pk])
+        return format_html('<img class="admin-thumb" src="{}" alt="" loading="lazy">', url)
+
+    @admin.display(description="Prompt", ordering="prompt")
+    def short_prompt(self, generation: Generation) -> str:
+        text = generation.prompt
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="Review")
+    def review(self, generation: Generation) -> str:
+        label = review_label(generation)
+        if not label:
+            return "–"
+        return format_html(
+            '<span class="admin-review is-{}">{}</span>', review_state(generation), label
+        )
+
+    @admin.display(description="Video")
+    def player(self, generation: Generation) -> str:
+        if not generation.video:
+            return "Not stored yet."
+        video = reverse("generation-video", args=[generation.pk])
+        poster = reverse("generation-poster", args=[generation.pk]) if generation.poster else ""
+        return format_html(
+            '<video class="admin-player" controls preload="metadata" src="{}" poster="{}"></video>'
+            '<p><a href="{}?download=1">Download the original</a></p>',
+            video,
+            poster,
+            video,
+        )
+
+    @admin.display(description="Review")
+    def review_link(self, generation: Generation) -> str:
+        label = review_label(generation) or "Not finished"
+        if generation.status != Status.SUCCEEDED:
+            return label
+        url = reverse("review-generation", args=[generation.pk])
+        return format_html('{} · <a href="{}">Review it in the studio</a>', label, url)
+
+    @admin.action(description="Approve the selected videos", permissions=["review"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        self._decide(request, queryset, Verdict.APPROVED, "Approved in bulk from the admin.")
+
+    @admin.action(description="Reject the selected videos", permissions=["review"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        self._decide(request, queryset, Verdict.REJECTED, "Rejected in bulk from the admin.")
+
+    def _decide(self, request, queryset, verdict: Verdict, comment: str) -> None:
+        finished = list(queryset.filter(status=Status.SUCCEEDED))
+        for generation in finished:
+            Review.decide(generation, request.user, verdict, comment)
+        skipped = queryset.count() - len(finished)
+        label = Verdict(verdict).label.lower()
+        self.message_user(request, f"{len(finished)} video(s) {label}.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} not finished, so not reviewed.", messages.WARNING
+            )
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("generation", "verdict", "reviewer", "decided_at")
+    list_filter = ("verdict", "decided_at", ("reviewer", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("generation__prompt", "comment")
+    list_select_related = ("generation", "reviewer")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
+        return super().get_queryset(request).visible_to(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Monthly budgets; every change is audited (signals.py, actor from the request)."""
+
+    list_display = ("scope", "monthly_units", "spent_this_month", "updated_at")
+    search_fields = ("user__username",)
+
+    @admin.display(description="For")
+    def scope(self, budget: Budget) -> str:
+        return budget.user.get_username() if budget.user_id else "The whole team"
+
+    @admin.display(description="Spent this month")
+    def spent_this_month(self, budget: Budget) -> str:
+        start, end = budgets.month_range()
+        month = Charge.objects.between(start, end)
+        if budget.user_id:
+            month = month.filter(owner_id=budget.user_id)
+        spent = month.units()
+        share = int(spent * 100 / budget.monthly_units) if budget.monthly_units > 0 else 100
+        return f"{budgets.fmt(spent)} ({share} %)" if spent > Decimal(0) else "0"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log: browse and search, never edit."""
+
+    list_display = ("at", "actor_name", "action", "target", "change_summary")
+    list_filter = ("action", "at", ("actor", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("target_repr", "target_id", "actor_name", "action")
+    date_hierarchy = "at"
+    fields = (
+        "at",
+        "actor",
+        "actor_name",
+        "action",
+        "target_type",
+        "target_id",
+        "target",
+        "before",
+        "after",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = ADMIN_MEDIA["css"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Target")
+    def target(self, entry: AuditEntry) -> str:
+        if not entry.target_type or not entry.target_id:
+            return entry.target_repr or "–"
+        app_label, _, model = entry.target_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model}_change", args=[entry.target_id])
+        except NoReverseMatch:
+            return entry.target_repr
+        return format_html('<a href="{}">{}</a>', url, entry.target_repr)
+
+    @admin.display(description="Before → after")
+    def change_summary(self, entry: AuditEntry) -> str:
+        parts = [f"{key}: {before!s} → {after!s}" for key, before, after in entry.changes]
+        text = "; ".join(parts)
+        return text if len(text) <= 160 else text[:159] + "…"
+
+
+# ---------------------------------------------------------------------------- task queue
+
+
+class SuperusersOnly:
+    """django-q2's admin pages show task arguments and results: superusers only."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return self.has_module_permission(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self.has_module_permission(request) and super().has_delete_permission(request, obj)
+
+
+for q_model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
+    if admin.site.is_registered(q_model):
+        q_admin = type(admin.site.get_model_admin(q_model))
+        admin.site.unregister(q_model)
+        admin.site.register(q_model, type(q_admin.__name__, (SuperusersOnly, q_admin), {}))

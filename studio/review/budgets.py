@@ -1,0 +1,185 @@
+"""Monthly unit budgets: what a person and the team have left this month, and the guard that
+refuses a submission over budget in the transaction that saves it (RELIABILITY.md R22).
+
+A generation counts in the month it was made: its estimate is reserved when it is saved
+(a Charge), replaced by the upstream's final_unit_deduction once known; a failed one the
+upstream said nothing about counts nothing (models.SPENT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from studio.generations.models import Generation
+from studio.review import audit
+from studio.review.models import Budget, Charge
+from studio.review.pricing import PriceUnknown, estimate_units
+
+WARN_AT = Decimal("0.8")
+
+
+class OverBudget(Exception):
+    """The submission would take a budget past its limit; the message says so to the user."""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One budget (the user's own, or the team's) and what this month has used of it."""
+
+    team: bool
+    limit: Decimal
+    spent: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return max(Decimal(0), self.limit - self.spent)
+
+    @property
+    def used_percent(self) -> int:
+        if self.limit <= 0:
+            return 100
+        return int(self.spent * 100 / self.limit)
+
+    @property
+    def meter(self) -> int:
+        """Tenths used, 0 to 10, for the meter's CSS class (no inline styles: CSP)."""
+        return min(10, round(self.used_percent / 10))
+
+    @property
+    def warn(self) -> bool:
+        return self.limit <= 0 or self.spent >= self.limit * WARN_AT
+
+    def refusal(self, units: Decimal) -> str:
+        whose = "the team has" if self.team else "you have"
+        return (
+            f"Not sent: this video would use about {fmt(units)} units, but {whose} "
+            f"{fmt(self.left)} of {fmt(self.limit)} monthly units left. Ask an admin to raise "
+            "the budget, or pick a shorter duration or std mode."
+        )
+
+
+def fmt(units: Decimal) -> str:
+    return f"{units.normalize():f}" if units == units.to_integral() else f"{units:.3f}".rstrip("0")
+
+
+def month_range(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The calendar month around `now` in the studio's time zone, as [start, end)."""
+    local = timezone.localtime(now or timezone.now())
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def allowances(user, now: datetime | None = None, *, lock: bool = False) -> list[Allowance]:
+    """The budgets that apply to `user` (own first, then the team's) with this month's
+    spend. `lock` takes row locks on them (PostgreSQL; SQLite's IMMEDIATE transactions
+    already serialise writers)."""
+    budgets = Budget.objects.filter(Q(user=user) | Q(user__isnull=True)).order_by("user")
+    if lock and connection.features.has_select_for_update:
+        budgets = budgets.select_for_update()
+    start, end = month_range(now)
+    month = Charge.objects.between(start, end)
+    found = []
+    for budget in budgets:
+        team = budget.user_id is None
+        spent = (month if team else month.filter(owner=user)).units()
+        found.append(Allowance(team=team, limit=budget.monthly_units, spent=spent))
+    return sorted(found, key=lambda a: a.team)
+
+
+def reserve(generation: Generation) -> Charge:
+    """Check the budgets and reserve this generation's estimate. Call it inside the
+    transaction that saves the generation: OverBudget rolls both back, nothing is sent."""
+    owner = generation.owner
+    limits = allowances(owner, generation.created_at, lock=True)
+    try:
+        units = estimate_units(generation.request_body)
+    except PriceUnknown as error:
+        if limits:
+            raise OverBudget(
+                f"Not sent: {error} Ask an admin to add it to the price table."
+            ) from None
+        units = Decimal(0)
+    for allowance in limits:
+        if allowance.spent + units > allowance.limit:
+            raise OverBudget(allowance.refusal(units))
+    charge = Charge.objects.create(
+        generation=generation,
+        owner=owner,
+        created_at=generation.created_at,
+        model_name=generation.model_name,
+        estimated_units=units,
+    )
+    body = generation.request_body
+    audit.record(
+        owner,
+        "generation.submit",
+        generation,
+        after={
+            "model_name": generation.model_name,
+            "mode": body.get("mode", ""),
+            "duration": body.get("duration"),
+            "estimated_units": units,
+        },
+    )
+    return charge
+
+
+def summary(user, now: datetime | None = None) -> dict:
+    """What the studio shows: the budgets, the tightest one's units left (None: no budget),
+    and whether to warn (80 % used)."""
+    found = allowances(user, now)
+    left = min((a.left for a in found), default=None)
+    return {
+        "allowances": found,
+        "left": left,
+        "warn": any(a.warn for a in found),
+    }
+
+
+def month_spend(start: datetime, end: datetime) -> dict:
+    """The spend page's numbers for [start, end): per person and per model, each with the
+    units the upstream charged, the estimates still reserved, and the count of videos."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
+
+    from studio.generations.models import Status
+    from studio.review.models import SPENT, UNITS
+
+    reported = Q(generation__units_charged__isnull=False)
+    failed = Q(generation__status=Status.FAILED)
+    reserved = Case(
+        When(reported | failed, then=Value(Decimal(0))),
+        default=F("estimated_units"),
+        output_field=DecimalField(**UNITS),
+    )
+    sums = {
+        "units": Sum(SPENT),
+        "charged": Sum("generation__units_charged", default=Decimal(0)),
+        "reserved": Sum(reserved),
+        "videos": Count("pk"),
+    }
+    month = Charge.objects.between(start, end)
+    people = list(month.values("owner").annotate(**sums).order_by("-units", "owner"))
+    users = get_user_model().objects.in_bulk([row["owner"] for row in people])
+    limits = dict(Budget.objects.filter(user__in=users).values_list("user", "monthly_units"))
+    for row in people:
+        row["user"] = users[row["owner"]]
+        row["budget"] = limits.get(row["owner"])
+    models = list(month.values("model_name").annotate(**sums).order_by("-units", "model_name"))
+    team = Budget.objects.filter(user__isnull=True).first()
+    return {
+        "people": people,
+        "models": models,
+        "total": sum((row["units"] for row in people), Decimal(0)),
+        "team_budget": team.monthly_units if team else None,
+    }

@@ -1,0 +1,12 @@
+"""URLs of the review queue, the team gallery and the spend page."""
+
+from django.urls import path
+
+from studio.review import views
+
+urlpatterns = [
+    path("review/", views.review_queue, name="review"),
+    path("review/<uuid:pk>/", views.review_generation, name="review-generation"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("spend/", views.spend, name="spend"),
+]

@@ -1,0 +1,140 @@
+"""The review queue and a reviewer's page for one video, the team gallery, and the spend page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_safe
+
+from studio.generations.models import Generation, Status
+from studio.review import budgets
+from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm, library_installed
+from studio.review.models import Review, Verdict, reviewable
+from studio.review.roles import GALLERY, REVIEW, SPEND
+
+PAGE_SIZE = 24
+RECENT = 12
+
+
+@require_safe
+@permission_required(REVIEW, raise_exception=True)
+def review_queue(request: HttpRequest) -> TemplateResponse:
+    """Finished videos waiting for a verdict, oldest first; then the latest verdicts."""
+    visible = Generation.objects.visible_to(request.user).select_related("owner")
+    waiting = visible.filter(reviewable()).order_by("finished_at", "pk")
+    page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
+    recent = (
+        Review.objects.visible_to(request.user)
+        .select_related("generation__owner", "reviewer")
+        .order_by("-decided_at")[:RECENT]
+    )
+    return TemplateResponse(request, "review/queue.html", {"page": page, "recent": recent})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@permission_required(REVIEW, raise_exception=True)
+def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Watch one finished video and give a verdict with a comment (pinned to a time)."""
+    finished = Generation.objects.visible_to(request.user).filter(status=Status.SUCCEEDED)
+    generation = get_object_or_404(finished.select_related("owner"), pk=pk)
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        review = Review.decide(generation, request.user, **form.cleaned_data)
+        messages.success(request, f"{review.get_verdict_display()}: {generation.prompt[:60]}")
+        following = finished.filter(reviewable()).exclude(pk=pk).order_by("finished_at").first()
+        return redirect("review-generation", following.pk) if following else redirect("review")
+    context = {
+        "generation": generation,
+        "form": form,
+        "decisions": generation.decisions.select_related("reviewer"),
+        "waiting": finished.filter(reviewable()).count(),
+    }
+    return TemplateResponse(request, "review/generation.html", context)
+
+
+@require_safe
+@permission_required(GALLERY, raise_exception=True)
+def gallery(request: HttpRequest) -> TemplateResponse:
+    """Approved videos, for the whole team: filter by prompt text, tag and model."""
+    form = GalleryFilterForm(request.GET or None)
+    approved = (
+        Generation.objects.visible_to(request.user)
+        .filter(status=Status.SUCCEEDED, review__verdict=Verdict.APPROVED)
+        .select_related("owner", "review")
+        .order_by("-review__decided_at", "-created_at")
+    )
+    page = Paginator(form.filter(approved), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "tags": library_installed()}
+    template = "review/gallery.html"
+    if request.htmx.target == "gallery-results" and not request.htmx.history_restore_request:
+        template += "#gallery-results"
+    response = TemplateResponse(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+@require_safe
+@permission_required(SPEND, raise_exception=True)
+def spend(request: HttpRequest) -> TemplateResponse:
+    """Spend per person and per model for one month, with budgets and two bar charts."""
+    today = timezone.localdate()
+    first = MonthForm(request.GET).first_day(today)
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(first, time.min, tzinfo=zone)
+    end = budgets.month_range(start)[1]
+    report = budgets.month_spend(start, end)
+    previous = (first - timedelta(days=1)).replace(day=1)
+    context = {
+        **report,
+        "month": first,
+        "previous": previous,
+        "next": end.date() if end.date() <= today else None,
+        "people_chart": bars(
+            [(row["user"].get_username(), row["units"]) for row in report["people"]]
+        ),
+        "model_chart": bars([(row["model_name"], row["units"]) for row in report["models"]]),
+    }
+    return TemplateResponse(request, "review/spend.html", context)
+
+
+CHART_WIDTH = 640
+LABEL_WIDTH = 170
+VALUE_WIDTH = 70
+BAR_HEIGHT = 22
+BAR_GAP = 8
+
+
+def bars(rows: list[tuple[str, Decimal]]) -> dict:
+    """A horizontal bar chart laid out for the SVG in spend.html (no script, no CDN)."""
+    room = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    top = max((value for _, value in rows), default=Decimal(0))
+    laid = []
+    for index, (label, value) in enumerate(rows):
+        width = int(room * value / top) if top > 0 else 0
+        laid.append(
+            {
+                "label": label,
+                "value": budgets.fmt(value),
+                "y": index * (BAR_HEIGHT + BAR_GAP),
+                "width": max(width, 1 if value > 0 else 0),
+                "value_x": LABEL_WIDTH + width + 6,
+            }
+        )
+    return {
+        "bars": laid,
+        "width": CHART_WIDTH,
+        "height": max(1, len(rows)) * (BAR_HEIGHT + BAR_GAP),
+        "label_width": LABEL_WIDTH,
+        "bar_height": BAR_HEIGHT,
+        "text_y": BAR_HEIGHT // 2 + 5,
+    }
