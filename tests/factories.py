@@ -50,3 +50,23 @@ def make_generation(owner, **kw) -> Generation:
     body = {**build_body(params), "external_task_id": external_task_id}
     fields = {**params, "request_body": body, "external_task_id": external_task_id, **kw}
     return Generation.objects.create(owner=owner, **fields)
+
+
+def make_prompt(owner, title: str = "Fox at dawn", text: str = "A red fox in snow", **kw):
+    """A library prompt with one version (studio/library); `visibility`, `tags`,
+    `negative_prompt` and `notes` may be given."""
+    from studio.library.models import Prompt
+
+    prompt = Prompt.objects.create(
+        owner=owner, title=title, visibility=kw.pop("visibility", "private")
+    )
+    prompt.set_tags(kw.pop("tags", []))
+    prompt.add_version(text=text, author=owner, **kw)
+    return prompt
+
+
+def make_preset(owner, name: str = "Vertical", params: dict | None = None, **kw):
+    from studio.library.models import Preset
+
+    params = {"aspect_ratio": "9:16"} if params is None else params
+    return Preset.objects.create(owner=owner, name=name, params=params, **kw)

@@ -95,7 +95,7 @@ def test_the_layout_has_the_banner_csrf_header_and_a_post_logout(client, user) -
     assert re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"[\w-]+\"\}'>", html)
     assert re.search(r'<form class="logout" method="post" action="/logout/">', html)
     assert ">Admin<" not in html  # not staff
-    assert ">Library<" not in html  # no such URL yet
+    assert '<a href="/library/">Library</a>' in html  # creators work in the library
     assert "htmx-2" in html and "<script>" not in html and "style=" not in html
 
 

@@ -23,6 +23,7 @@ from studio.kling.capabilities import (
     MODES,
     problems,
 )
+from studio.library.text import variables
 
 CAMERA_CHOICES = [
     ("", "None: the model picks the camera motion"),
@@ -87,6 +88,10 @@ class GenerateForm(forms.Form):
     camera_roll = axis_field("roll")
     camera_zoom = axis_field("zoom")
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # Where the form's values came from (studio/library/compose.py): the prompt version
+    # it was opened with and the ids of the presets stacked on it, in order.
+    prompt_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    presets = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -129,6 +134,13 @@ class GenerateForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        names = variables(cleaned.get("prompt", ""))
+        if names:
+            self.add_error(
+                "prompt",
+                f"The prompt has {{{names[0]}}} to fill in: give its values under "
+                "Variations and press Generate batch.",
+            )
         if "model_name" not in cleaned:
             return cleaned
         for key, message in problems(self._params(), settings.PROMPT_LIMITS).items():

@@ -34,6 +34,7 @@ from studio.generations import pipeline
 from studio.generations.forms import GenerateForm, HistoryFilterForm
 from studio.generations.models import ACTIVE, Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
+from studio.library import compose
 from studio.review.budgets import OverBudget
 from studio.review.roles import GALLERY, REVIEW, SUBMIT
 
@@ -58,12 +59,12 @@ def studio(request: HttpRequest) -> HttpResponse:
             return redirect("gallery")
         raise PermissionDenied
     remix = None
-    form = GenerateForm()
+    form = compose.studio_form(request)  # ?prompt_version, ?presets, the default preset
     if "remix" in request.GET:
         remix = get_object_or_404(
             Generation.objects.visible_to(request.user), pk=parse_uuid(request.GET["remix"])
         )
-        form = GenerateForm.from_params(remix.params())
+        form = compose.remix_form(remix)
     context = {"form": form, "remix": remix, **studio_context(request)}
     return TemplateResponse(request, "generations/studio.html", context)
 
@@ -78,7 +79,10 @@ def generation_create(request: HttpRequest) -> HttpResponse:
     client_request_id = form.cleaned_data["client_request_id"]
     try:
         generation = pipeline.create_generation(
-            request.user, form.params(), client_request_id=client_request_id
+            request.user,
+            form.params(),
+            client_request_id=client_request_id,
+            **compose.links(request.user, form),  # prompt version, applied presets
         )
     except OverBudget as refusal:  # nothing was saved, nothing is sent
         form.add_error(None, str(refusal))
@@ -119,14 +123,16 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
     since = from_cursor(request.GET.get("since")) or timezone.now()
     known = from_cursor(request.GET.get("known"))
-    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    mine = Generation.objects.owned_by(request.user)
     mine = mine.select_related("review")  # the card shows the review state
     changed = mine.filter(updated_at__gt=since - CURSOR_OVERLAP)
     if known is not None:  # cards made elsewhere after the page was drawn are not on it
         changed = changed.filter(created_at__lte=known)
     # A tab restored from history may send an old cursor: the latest changes are enough.
     changed = list(changed.order_by("-updated_at")[:QUEUE_MAX])[::-1]
-    active = mine.filter(status__in=ACTIVE).exists()
+    # A running card in the answer settles it without another query (the sweep stamps
+    # every row it polls, so a watched running job is usually among the changes).
+    active = any(g.is_active for g in changed) or mine.filter(status__in=ACTIVE).exists()
     context = {
         "changed": changed,
         "news": [g for g in changed if g.updated_at > since],

@@ -100,6 +100,7 @@ class PromptQuerySet(SharedQuerySet):
         last_used = made.annotate(at=models.Max("created_at")).values("at")
         stars = Star.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
         return self.annotate(
+            latest_id=Subquery(latest.values("pk")[:1]),
             latest_number=Subquery(latest.values("number")[:1]),
             latest_text=Subquery(latest.values("text")[:1]),
             runs=count(),

@@ -1,0 +1,300 @@
+"""Library forms: a prompt and its next version, the library filters, presets, imports."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import F, QuerySet
+from django.db.models.expressions import OrderBy
+
+from studio.kling.capabilities import (
+    ASPECT_RATIOS,
+    CAMERA_AXES,
+    CAMERA_AXIS_RANGE,
+    CAMERA_PRESETS,
+    MODELS,
+    MODES,
+)
+from studio.library.models import Prompt, PromptVersion, Tag, Visibility, preset_problems
+
+ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
+NOT_SET = ("", "Not set")
+
+
+def one_line_breaks(value: str) -> str:
+    """Browsers send textarea line breaks as CRLF; the studio counts and stores LF."""
+    return value.replace("\r\n", "\n")
+
+
+class PromptForm(forms.Form):
+    """A new prompt, or the next version of one: changing the text, negative prompt or
+    notes adds a version; title, tags and visibility are the prompt's own."""
+
+    title = forms.CharField(max_length=200)
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        strip=False,
+        help_text="Put {variables} in braces to run the prompt as a template.",
+    )
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(required=False, help_text="Comma separated, e.g. fox, winter, night.")
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
+
+    @classmethod
+    def for_prompt(cls, prompt: Prompt, version: PromptVersion | None) -> PromptForm:
+        initial = {
+            "title": prompt.title,
+            "tags": ", ".join(tag.name for tag in prompt.tags.all()),
+            "visibility": prompt.visibility,
+        }
+        if version is not None:
+            initial.update(
+                text=version.text, negative_prompt=version.negative_prompt, notes=version.notes
+            )
+        return cls(initial=initial)
+
+    def clean_text(self) -> str:
+        text = one_line_breaks(self.cleaned_data["text"])
+        if not text.strip():
+            raise forms.ValidationError("Write the prompt's text.")
+        limit = settings.PROMPT_LIMITS["prompt"]
+        if len(text) > limit:
+            raise forms.ValidationError(
+                f"The text is {len(text)} characters; the limit is {limit}."
+            )
+        return text
+
+    def clean_negative_prompt(self) -> str:
+        negative = one_line_breaks(self.cleaned_data["negative_prompt"])
+        limit = settings.PROMPT_LIMITS["negative_prompt"]
+        if len(negative) > limit:
+            raise forms.ValidationError(
+                f"The negative prompt is {len(negative)} characters; the limit is {limit}."
+            )
+        return negative
+
+    def clean_notes(self) -> str:
+        return one_line_breaks(self.cleaned_data["notes"])
+
+    def clean_tags(self) -> list[str]:
+        return Tag.parse(self.cleaned_data["tags"])
+
+    def create(self, owner) -> Prompt:
+        data = self.cleaned_data
+        prompt = Prompt.objects.create(
+            owner=owner, title=data["title"], visibility=data["visibility"]
+        )
+        prompt.set_tags(data["tags"])
+        prompt.add_version(
+            text=data["text"],
+            negative_prompt=data["negative_prompt"],
+            notes=data["notes"],
+            author=owner,
+        )
+        return prompt
+
+    def update(self, prompt: Prompt, author) -> PromptVersion | None:
+        """Save the prompt's own fields; a new version if the text, negative or notes changed."""
+        data = self.cleaned_data
+        prompt.title = data["title"]
+        prompt.visibility = data["visibility"]
+        prompt.save(update_fields=["title", "visibility"])
+        prompt.set_tags(data["tags"])
+        version = prompt.add_version(
+            text=data["text"],
+            negative_prompt=data["negative_prompt"],
+            notes=data["notes"],
+            author=author,
+        )
+        if version is None:
+            prompt.touch()
+        return version
+
+
+SORTS = {
+    "recent": "Recently used",
+    "success": "Success rate",
+    "updated": "Recently edited",
+    "title": "Title",
+}
+
+
+class LibraryFilterForm(forms.Form):
+    """Search and filters for the library page; all optional, all in the query string."""
+
+    q = forms.CharField(label="Search", required=False)
+    tag = forms.ModelChoiceField(
+        queryset=Tag.objects.none(), to_field_name="name", required=False, empty_label="Any tag"
+    )
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="Anyone"
+    )
+    visibility = forms.ChoiceField(
+        choices=[("", "Private and team"), *Visibility.choices], required=False
+    )
+    starred = forms.BooleanField(label="Starred by me", required=False)
+    archived = forms.BooleanField(label="Archived only", required=False)
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+
+    def __init__(self, *args, visible: QuerySet[Prompt], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tag"].queryset = Tag.objects.filter(prompts__in=visible).distinct()
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(prompts__in=visible).distinct().order_by("username")
+        )
+
+    def filter(self, prompts: QuerySet[Prompt], user) -> QuerySet[Prompt]:
+        data = self.cleaned_data if self.is_valid() else {}
+        prompts = prompts.filter(archived_at__isnull=not data.get("archived"))
+        if data.get("q"):
+            prompts = prompts.search(data["q"])
+        if data.get("tag"):
+            prompts = prompts.filter(tags=data["tag"])
+        if data.get("owner"):
+            prompts = prompts.filter(owner=data["owner"])
+        if data.get("visibility"):
+            prompts = prompts.filter(visibility=data["visibility"])
+        if data.get("starred"):
+            prompts = prompts.filter(stars__user=user)
+        order = {
+            "recent": ["-last_used", "-updated_at"],
+            "success": ["-success_rate", "-runs", "-updated_at"],
+            "updated": ["-updated_at"],
+            "title": ["title"],
+        }[data.get("sort") or "recent"]
+        return prompts.order_by(*(nulls_last(f) for f in order), "-pk")
+
+
+def nulls_last(field: str) -> OrderBy:
+    """Never-used prompts sort after used ones on every database (SQLite and PostgreSQL
+    disagree about where NULL goes)."""
+    if field.startswith("-"):
+        return F(field[1:]).desc(nulls_last=True)
+    return F(field).asc(nulls_last=True)
+
+
+# ---------------------------------------------------------------------------- presets
+
+CAMERA_CHOICES = [
+    NOT_SET,
+    ("none", "None: the model picks the camera motion"),
+    *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
+    ("simple", "Simple: one axis"),
+]
+
+
+def axis_field(axis: str) -> forms.FloatField:
+    low, high = CAMERA_AXIS_RANGE
+    return forms.FloatField(
+        label=axis.capitalize(),
+        required=False,
+        widget=forms.NumberInput(attrs={"min": low, "max": high, "step": "any"}),
+    )
+
+
+class PresetForm(forms.Form):
+    """A preset holds only the parameters set here; "Not set" leaves a value to the form
+    (or to an earlier preset in a stack)."""
+
+    name = forms.CharField(max_length=80)
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
+    model_name = forms.ChoiceField(
+        label="Model",
+        choices=[NOT_SET, *((name, spec.label) for name, spec in MODELS.items())],
+        required=False,
+    )
+    mode = forms.ChoiceField(choices=[NOT_SET, *((m, m) for m in MODES)], required=False)
+    duration = forms.ChoiceField(
+        choices=[NOT_SET, *((d, f"{d} s") for d in ALL_DURATIONS)], required=False
+    )
+    aspect_ratio = forms.ChoiceField(
+        label="Aspect ratio", choices=[NOT_SET, *((r, r) for r in ASPECT_RATIOS)], required=False
+    )
+    cfg_scale = forms.FloatField(
+        label="cfg_scale",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
+        help_text="Empty: not set.",
+    )
+    camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
+    camera_horizontal = axis_field("horizontal")
+    camera_vertical = axis_field("vertical")
+    camera_pan = axis_field("pan")
+    camera_tilt = axis_field("tilt")
+    camera_roll = axis_field("roll")
+    camera_zoom = axis_field("zoom")
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Empty: not set.",
+    )
+
+    # problems() keys -> the field the message is shown next to.
+    FIELDS = {"camera_control": "camera_type", "": None, "prompt": None, "sound": None}
+
+    @classmethod
+    def for_params(cls, name: str, visibility: str, params: dict) -> PresetForm:
+        from studio.library.models import form_fields
+
+        initial = {"name": name, "visibility": visibility, **form_fields(params)}
+        if "camera_control" in params and not params["camera_control"]:
+            initial["camera_type"] = "none"
+        return cls(initial=initial)
+
+    def camera_axes(self) -> list[forms.BoundField]:
+        return [self[f"camera_{axis}"] for axis in CAMERA_AXES]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        for key, message in preset_problems(self.params()).items():
+            field = self.FIELDS.get(key, key)
+            self.add_error(field, message)
+        return cleaned
+
+    def params(self) -> dict:
+        """Only the parameters that are set, in request-body names and types."""
+        data = self.cleaned_data
+        params: dict = {}
+        for key in ("model_name", "mode", "duration", "aspect_ratio"):
+            if data.get(key):
+                params[key] = data[key]
+        if data.get("cfg_scale") is not None:
+            params["cfg_scale"] = data["cfg_scale"]
+        camera = data.get("camera_type")
+        if camera == "none":
+            params["camera_control"] = None
+        elif camera == "simple":
+            config = {axis: data.get(f"camera_{axis}") or 0 for axis in CAMERA_AXES}
+            params["camera_control"] = {"type": "simple", "config": config}
+        elif camera:
+            params["camera_control"] = {"type": camera}
+        negative = one_line_breaks(data.get("negative_prompt") or "")
+        if negative:
+            params["negative_prompt"] = negative
+        return params
+
+
+# ---------------------------------------------------------------------------- import
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="JSON file")
+
+    MAX_BYTES = 5 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is over 5 MB; a library export is far smaller.")
+        return upload

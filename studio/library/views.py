@@ -1,0 +1,383 @@
+"""The library's pages: the prompt list, a prompt with its versions and their videos,
+diffs, presets, and import/export. Batches and the studio form's parts: batches.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST, require_safe
+
+from studio.generations.models import FINAL, Generation, Status
+from studio.library import importexport
+from studio.library.forms import ImportForm, LibraryFilterForm, PresetForm, PromptForm
+from studio.library.models import (
+    DefaultPreset,
+    Preset,
+    Prompt,
+    PromptVersion,
+    Star,
+)
+from studio.library.text import word_diff
+from studio.review.roles import GALLERY
+
+PAGE_SIZE = 24
+VIDEOS_PER_VERSION = 12
+# Creators (and admins) work in the library; a signed-in account without a role does not.
+member = permission_required("library.view_prompt", raise_exception=True)
+
+
+def attachment(data: dict, filename: str) -> JsonResponse:
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# ---------------------------------------------------------------------------- library
+
+
+@require_safe
+@member
+def library(request: HttpRequest) -> TemplateResponse:
+    visible = Prompt.objects.visible_to(request.user)
+    form = LibraryFilterForm(request.GET or None, visible=visible)
+    prompts = form.filter(
+        visible.with_numbers(request.user).select_related("owner").prefetch_related("tags"),
+        request.user,
+    )
+    page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    template = "library/library.html"
+    if request.htmx.target == "prompt-results" and not request.htmx.history_restore_request:
+        template += "#prompt-results"
+    response = TemplateResponse(request, template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+@member
+def prompt_create(request: HttpRequest) -> HttpResponse:
+    form = PromptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        prompt = form.create(request.user)
+        messages.success(request, f"Saved “{prompt.title}” as version 1.")
+        return redirect(prompt)
+    return TemplateResponse(request, "library/prompt_new.html", {"form": form})
+
+
+# ---------------------------------------------------------------------------- one prompt
+
+
+def approvals(generations) -> dict[int, int]:
+    """Approved videos per prompt version, once the review app is installed."""
+    if not apps.is_installed("studio.review"):
+        return {}
+    rows = (
+        generations.filter(review__verdict="approved")
+        .values("prompt_version")
+        .annotate(n=Count("pk"))
+    )
+    return {row["prompt_version"]: row["n"] for row in rows}
+
+
+def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
+    """Each version (newest first) with its numbers and the videos the user may see.
+    A fixed number of queries, however many versions and videos there are."""
+    versions = list(prompt.versions.order_by("-number").select_related("author"))
+    made = Generation.objects.filter(prompt_version__prompt=prompt)
+    counts = made.values("prompt_version").annotate(
+        runs=Count("pk"),
+        succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+        finished=Count("pk", filter=Q(status__in=FINAL)),
+    )
+    numbers = {row["prompt_version"]: row for row in counts}
+    approved = approvals(made)
+    reviewed = apps.is_installed("studio.review")
+    videos = defaultdict(list)
+    seen = Generation.objects.visible_to(request.user).filter(prompt_version__prompt=prompt)
+    for generation in seen.order_by("-created_at")[: VIDEOS_PER_VERSION * 10]:
+        if len(videos[generation.prompt_version_id]) < VIDEOS_PER_VERSION:
+            videos[generation.prompt_version_id].append(generation)
+    rows = []
+    for version in versions:
+        row = numbers.get(version.pk, {"runs": 0, "succeeded": 0, "finished": 0})
+        rate = round(100 * row["succeeded"] / row["finished"]) if row["finished"] else None
+        rows.append(
+            {
+                "version": version,
+                "runs": row["runs"],
+                "succeeded": row["succeeded"],
+                "success_rate": rate,
+                "approved": approved.get(version.pk, 0) if reviewed else None,
+                "videos": videos[version.pk],
+            }
+        )
+    return rows
+
+
+def prompt_page(
+    request: HttpRequest, prompt: Prompt, form: PromptForm | None = None, status: int = 200
+) -> TemplateResponse:
+    rows = version_rows(request, prompt)
+    latest = rows[0]["version"] if rows else None
+    mine = prompt.owner_id == request.user.pk
+    if mine and form is None:
+        form = PromptForm.for_prompt(prompt, latest)
+    context = {
+        "prompt": prompt,
+        "rows": rows,
+        "latest": latest,
+        "mine": mine,
+        "form": form,
+        "starred": Star.objects.filter(user=request.user, prompt=prompt).exists(),
+        "star_count": prompt.stars.count(),
+        "forks": list(prompt.forks.visible_to(request.user).select_related("owner")[:20]),
+        "tags": list(prompt.tags.all()),
+    }
+    return TemplateResponse(request, "library/prompt.html", context, status=status)
+
+
+@require_safe
+@member
+def prompt_detail(request: HttpRequest, pk: int) -> TemplateResponse:
+    prompt = get_object_or_404(
+        Prompt.objects.visible_to(request.user).select_related(
+            "owner", "forked_from", "forked_from_version"
+        ),
+        pk=pk,
+    )
+    return prompt_page(request, prompt)
+
+
+@require_POST
+@member
+def prompt_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
+    form = PromptForm(request.POST)
+    if not form.is_valid():
+        return prompt_page(request, prompt, form, status=400)
+    version = form.update(prompt, request.user)
+    if version is None:
+        messages.success(request, "Saved. The text did not change, so no new version.")
+    else:
+        messages.success(request, f"Saved as version {version.number}.")
+    return redirect(prompt)
+
+
+@require_safe
+@member
+def prompt_diff(request: HttpRequest, pk: int) -> TemplateResponse:
+    prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
+    versions = list(prompt.versions.order_by("number"))
+    if not versions:
+        raise Http404("This prompt has no versions.")
+    by_number = {v.number: v for v in versions}
+
+    def pick(name: str, default: PromptVersion) -> PromptVersion:
+        raw = request.GET.get(name, "")
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) not in by_number:
+            raise Http404("No such version.")
+        return by_number[int(raw)]
+
+    new = pick("b", versions[-1])
+    old = pick("a", by_number.get(new.number - 1, versions[0]))
+    parts = [
+        ("Text", word_diff(old.text, new.text)),
+        ("Negative prompt", word_diff(old.negative_prompt, new.negative_prompt)),
+        ("Notes", word_diff(old.notes, new.notes)),
+    ]
+    context = {"prompt": prompt, "versions": versions, "old": old, "new": new, "parts": parts}
+    return TemplateResponse(request, "library/diff.html", context)
+
+
+@require_POST
+@member
+def prompt_star(request: HttpRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
+    starred = Star.toggle(request.user, prompt)
+    if request.htmx:
+        count = prompt.stars.count()
+        context = {
+            "prompt": prompt,
+            "starred": starred,
+            "star_count": count,
+            "next": request.POST.get("next") if _local(request.POST.get("next")) else "",
+        }
+        return TemplateResponse(request, "library/_star.html", context)
+    return redirect(request.POST.get("next") if _local(request.POST.get("next")) else prompt)
+
+
+def _local(url: str | None) -> bool:
+    return bool(url) and url.startswith("/") and not url.startswith("//")
+
+
+@require_POST
+@member
+def prompt_fork(request: HttpRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
+    copy = prompt.fork(request.user)
+    messages.success(request, f"Forked “{prompt.title}”: this copy is yours to change.")
+    return redirect(copy)
+
+
+@require_POST
+@member
+def prompt_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
+    if prompt.remove() == "archived":
+        messages.success(
+            request, f"Archived “{prompt.title}”: videos were made from it, so it is kept."
+        )
+        return redirect(prompt)
+    messages.success(request, f"Deleted “{prompt.title}”.")
+    return redirect("library")
+
+
+@require_POST
+@member
+def prompt_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
+    prompt.restore()
+    messages.success(request, f"“{prompt.title}” is back in the library.")
+    return redirect(prompt)
+
+
+@require_safe
+@member
+def prompt_export(request: HttpRequest, pk: int) -> JsonResponse:
+    prompts = Prompt.objects.visible_to(request.user).filter(pk=pk)
+    if not prompts.exists():
+        raise Http404("No such prompt.")
+    data = importexport.export_library(prompts, Preset.objects.none())
+    name = slugify(prompts[0].title)[:40] or "prompt"
+    return attachment(data, f"prompt-{name}.json")
+
+
+# ---------------------------------------------------------------------------- presets
+
+
+@member
+def presets(request: HttpRequest) -> TemplateResponse:
+    form = PresetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        preset = Preset.objects.create(
+            owner=request.user,
+            name=form.cleaned_data["name"],
+            visibility=form.cleaned_data["visibility"],
+            params=form.params(),
+        )
+        messages.success(request, f"Saved the preset “{preset.name}”.")
+        return redirect("presets")
+    visible = Preset.objects.visible_to(request.user).select_related("owner")
+    default = DefaultPreset.objects.filter(user=request.user).values_list("preset", flat=True)
+    context = {"form": form, "presets": visible, "default_id": next(iter(default), None)}
+    status = 400 if form.errors else 200
+    return TemplateResponse(request, "library/presets.html", context, status=status)
+
+
+@member
+def preset_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    preset = get_object_or_404(Preset.objects.owned_by(request.user), pk=pk)
+    if request.method == "POST":
+        form = PresetForm(request.POST)
+        if form.is_valid():
+            preset.name = form.cleaned_data["name"]
+            preset.visibility = form.cleaned_data["visibility"]
+            preset.params = form.params()
+            preset.save()
+            messages.success(request, f"Saved the preset “{preset.name}”.")
+            return redirect("presets")
+    else:
+        form = PresetForm.for_params(preset.name, preset.visibility, preset.params)
+    return TemplateResponse(request, "library/preset_edit.html", {"form": form, "preset": preset})
+
+
+@require_POST
+@member
+def preset_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    preset = get_object_or_404(Preset.objects.owned_by(request.user), pk=pk)
+    preset.delete()  # generations keep their own record of it
+    messages.success(request, f"Deleted the preset “{preset.name}”.")
+    return redirect("presets")
+
+
+@require_POST
+@member
+def preset_default(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make a preset the user's default, or stop it being the default."""
+    preset = get_object_or_404(Preset.objects.visible_to(request.user), pk=pk)
+    current = DefaultPreset.objects.filter(user=request.user, preset=preset)
+    if current.exists():
+        current.delete()
+        messages.success(request, f"“{preset.name}” is no longer your default preset.")
+    else:
+        DefaultPreset.objects.update_or_create(user=request.user, defaults={"preset": preset})
+        messages.success(request, f"The studio form now starts with “{preset.name}”.")
+    return redirect("presets")
+
+
+# ---------------------------------------------------------------------------- import, export
+
+
+@require_safe
+@member
+def library_export(request: HttpRequest) -> JsonResponse:
+    data = importexport.export_user_library(request.user)
+    day = timezone.localdate().isoformat()
+    return attachment(data, f"library-{request.user.get_username()}-{day}.json")
+
+
+@member
+def library_import(request: HttpRequest) -> TemplateResponse | HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    errors: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            data = importexport.read_json(form.cleaned_data["file"].read())
+            prompts, made = importexport.import_library(request.user, data)
+        except importexport.ImportRefused as refused:
+            errors = refused.errors
+        else:
+            messages.success(
+                request,
+                f"Imported {len(prompts)} prompt{'s' if len(prompts) != 1 else ''} and "
+                f"{len(made)} preset{'s' if len(made) != 1 else ''}.",
+            )
+            return redirect("library")
+    status = 400 if errors or form.errors else 200
+    context = {"form": form, "errors": errors}
+    return TemplateResponse(request, "library/import.html", context, status=status)
+
+
+@require_safe
+@permission_required(GALLERY, raise_exception=True)  # whoever may open the generation
+def generation_recipe(request: HttpRequest, pk) -> JsonResponse:
+    generation = get_object_or_404(
+        Generation.objects.visible_to(request.user).select_related(
+            "owner", "prompt_version__prompt"
+        ),
+        pk=pk,
+    )
+    data = importexport.recipe(generation)
+    if (
+        generation.prompt_version
+        and not PromptVersion.objects.visible_to(request.user)
+        .filter(pk=generation.prompt_version_id)
+        .exists()
+    ):
+        data["prompt_version"] = None  # someone else's private prompt: not shown
+    return attachment(data, f"recipe-{generation.pk}.json")

@@ -1,0 +1,286 @@
+"""Parameter presets: checked against the capability table when saved and when applied,
+stacked on the studio form (later ones win, each value shows its preset), a user's
+default, what a generation records, and who may see or change a preset."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from studio.generations.models import Generation
+from studio.library.models import DefaultPreset, Preset, preset_problems
+from tests.factories import make_preset, make_prompt, make_user
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def owner(client):
+    user = make_user("owner")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def other():
+    return make_user("other")
+
+
+def studio_data(**overrides) -> dict:
+    data = {
+        "model_name": "kling-v1-6",
+        "prompt": "A heron stands in a misty river",
+        "negative_prompt": "",
+        "mode": "std",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "cfg_scale": "0.5",
+        "camera_type": "",
+        "client_request_id": str(uuid.uuid4()),
+        "presets": "",
+        "prompt_version": "",
+    }
+    data.update(overrides)
+    return data
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"model_name": "kling-v2-6", "cfg_scale": 0.5}, "cfg_scale"),
+        ({"model_name": "kling-v1", "duration": "15"}, "duration"),
+        ({"mode": "pro", "camera_control": {"type": "down_back"}}, "camera_control"),
+        ({"cfg_scale": 3}, "cfg_scale"),
+        ({"aspect_ratio": "4:3"}, "aspect_ratio"),
+        ({"model_name": "kling-v9"}, "model_name"),
+        ({}, ""),
+        ({"prompt": "sneaky"}, ""),
+        ({"negative_prompt": "x" * 201}, "negative_prompt"),
+    ],
+)
+def test_a_preset_no_model_can_take_is_refused(params: dict, field: str) -> None:
+    assert field in preset_problems(params)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"cfg_scale": 0.7},  # works with the Kling 1.x models
+        {"duration": "15"},  # works with Kling 3.0
+        {"aspect_ratio": "9:16", "mode": "pro", "duration": "10"},
+        {"camera_control": {"type": "simple", "config": {"zoom": 5}}},
+        {"camera_control": None},
+        {"model_name": "kling-v2-master", "duration": "10"},
+    ],
+)
+def test_a_preset_that_fits_some_model_is_accepted(params: dict) -> None:
+    assert preset_problems(params) == {}
+
+
+def test_saving_a_preset_keeps_only_the_values_set(client, owner) -> None:
+    response = client.post(
+        "/library/presets/",
+        {
+            "name": "9:16 pro 10 s",
+            "visibility": "team",
+            "mode": "pro",
+            "duration": "10",
+            "aspect_ratio": "9:16",
+            "model_name": "",
+            "cfg_scale": "",
+            "camera_type": "",
+            "negative_prompt": "",
+        },
+    )
+    assert response.status_code == 302
+    preset = Preset.objects.get()
+    assert preset.params == {"mode": "pro", "duration": "10", "aspect_ratio": "9:16"}
+    assert (preset.owner, preset.visibility) == (owner, "team")
+
+
+def test_saving_a_preset_no_model_can_take_shows_why(client, owner) -> None:
+    response = client.post(
+        "/library/presets/",
+        {
+            "name": "Broken",
+            "visibility": "private",
+            "model_name": "kling-v2-6",
+            "cfg_scale": "0.5",
+            "mode": "",
+            "duration": "",
+            "aspect_ratio": "",
+            "camera_type": "",
+        },
+    )
+    assert response.status_code == 400
+    assert "does not take cfg_scale" in response.content.decode()
+    assert not Preset.objects.exists()
+
+
+def test_editing_a_preset_is_checked_too(client, owner) -> None:
+    preset = make_preset(owner, params={"duration": "10"})
+    data = {
+        "name": "Camera",
+        "visibility": "private",
+        "model_name": "kling-v1",
+        "mode": "pro",
+        "duration": "",
+        "aspect_ratio": "",
+        "cfg_scale": "",
+        "camera_type": "down_back",
+    }
+    response = client.post(f"/library/presets/{preset.pk}/", data)
+    assert response.status_code == 200 and "camera_control is only supported" in (
+        response.content.decode()
+    )
+    preset.refresh_from_db()
+    assert preset.params == {"duration": "10"}
+
+
+# ---------------------------------------------------------------------------- stacking
+
+
+def test_presets_stack_later_ones_win_and_each_value_names_its_preset(client, owner) -> None:
+    vertical = make_preset(owner, "Vertical pro", {"aspect_ratio": "9:16", "mode": "pro"})
+    long = make_preset(owner, "Long square", {"duration": "10", "aspect_ratio": "1:1"})
+    data = studio_data(add_preset=vertical.pk)
+    response = client.post("/library/presets/apply/", data, **HTMX)
+    form = response.context["form"]
+    assert form["aspect_ratio"].value() == "9:16" and form["presets"].value() == str(vertical.pk)
+    data = {**form.data.dict(), "add_preset": long.pk}
+    response = client.post("/library/presets/apply/", data, **HTMX)
+    form = response.context["form"]
+    assert (form["aspect_ratio"].value(), form["mode"].value(), form["duration"].value()) == (
+        "1:1",
+        "pro",
+        "10",
+    )
+    assert form["presets"].value() == f"{vertical.pk},{long.pk}"
+    assert form["prompt"].value() == "A heron stands in a misty river"  # kept
+    html = response.content.decode()
+    assert "Aspect ratio: <strong>1:1</strong> from “Long square”" in html
+    assert "Mode: <strong>pro</strong> from “Vertical pro”" in html
+    assert response["HX-Retarget"] == "#generate-form"
+
+
+def test_removing_a_preset_keeps_the_values_but_not_the_claim(client, owner) -> None:
+    vertical = make_preset(owner, "Vertical", {"aspect_ratio": "9:16"})
+    data = studio_data(aspect_ratio="9:16", presets=str(vertical.pk), remove_preset=vertical.pk)
+    form = client.post("/library/presets/apply/", data, **HTMX).context["form"]
+    assert form["presets"].value() == "" and form["aspect_ratio"].value() == "9:16"
+
+
+def test_applying_a_preset_that_does_not_fit_the_form_shows_why(client, owner) -> None:
+    cfg = make_preset(owner, "Strict", {"cfg_scale": 0.9})
+    data = studio_data(model_name="kling-v2-6", cfg_scale="", add_preset=cfg.pk)
+    response = client.post("/library/presets/apply/", data, **HTMX)
+    assert "Kling 2.6 does not take cfg_scale" in response.content.decode()
+
+
+def test_applying_with_an_empty_prompt_is_no_error_yet(client, owner) -> None:
+    preset = make_preset(owner)
+    data = studio_data(prompt="", add_preset=preset.pk)
+    response = client.post("/library/presets/apply/", data, **HTMX)
+    assert "Write a prompt" not in response.content.decode()
+
+
+def test_the_default_preset_opens_the_studio_form(client, owner) -> None:
+    preset = make_preset(owner, "Vertical", {"aspect_ratio": "9:16", "duration": "10"})
+    client.post(f"/library/presets/{preset.pk}/default/")
+    assert DefaultPreset.objects.get(user=owner).preset == preset
+    form = client.get("/").context["form"]
+    assert (form["aspect_ratio"].value(), form["duration"].value()) == ("9:16", "10")
+    assert form["presets"].value() == str(preset.pk)
+    form = client.get("/?presets=").context["form"]  # named presets (none) replace it
+    assert form["aspect_ratio"].value() == "16:9"
+    client.post(f"/library/presets/{preset.pk}/default/")
+    assert not DefaultPreset.objects.exists()
+
+
+def test_a_team_preset_can_be_someone_elses_default(client, owner, other) -> None:
+    shared = make_preset(other, "Shared", {"mode": "pro"}, visibility="team")
+    client.post(f"/library/presets/{shared.pk}/default/")
+    assert client.get("/").context["form"]["mode"].value() == "pro"
+
+
+# ---------------------------------------------------------------------------- records
+
+
+def test_a_generation_records_its_presets_and_prompt_version(client, owner, queue) -> None:
+    prompt = make_prompt(owner, text="A heron stands in a misty river")
+    version = prompt.latest_version()
+    first = make_preset(owner, "First", {"mode": "pro"})
+    second = make_preset(owner, "Second", {"duration": "10"})
+    data = studio_data(
+        presets=f"{first.pk},{second.pk}", prompt_version=version.pk, mode="pro", duration="10"
+    )
+    assert client.post("/generations/new/", data).status_code == 302
+    generation = Generation.objects.get()
+    assert generation.prompt_version == version
+    assert generation.presets == [
+        {"id": first.pk, "name": "First", "params": {"mode": "pro"}},
+        {"id": second.pk, "name": "Second", "params": {"duration": "10"}},
+    ]
+    assert generation in version.generations.all()
+
+
+def test_an_edited_text_is_not_filed_under_the_version(client, owner, queue) -> None:
+    version = make_prompt(owner, text="A heron stands in a misty river").latest_version()
+    data = studio_data(prompt="A heron flies away", prompt_version=version.pk)
+    client.post("/generations/new/", data)
+    assert Generation.objects.get().prompt_version is None
+
+
+def test_others_private_presets_and_versions_are_not_recorded(client, owner, other, queue) -> None:
+    secret = make_preset(other, "Secret", {"mode": "pro"})
+    version = make_prompt(other, text="A heron stands in a misty river").latest_version()
+    data = studio_data(presets=str(secret.pk), prompt_version=version.pk)
+    client.post("/generations/new/", data)
+    generation = Generation.objects.get()
+    assert generation.presets == [] and generation.prompt_version is None
+
+
+def test_run_again_keeps_the_version_and_presets(client, owner, queue) -> None:
+    version = make_prompt(owner, text="A heron stands in a misty river").latest_version()
+    preset = make_preset(owner, "First", {"mode": "pro"})
+    data = studio_data(presets=str(preset.pk), prompt_version=version.pk, mode="pro")
+    client.post("/generations/new/", data)
+    first = Generation.objects.get()
+    client.post(f"/generations/{first.pk}/run-again/")
+    again = Generation.objects.exclude(pk=first.pk).get()
+    assert again.prompt_version == version and again.presets == first.presets
+
+
+# ---------------------------------------------------------------------------- access
+
+
+def test_others_private_presets_404_and_are_never_listed_or_applied(client, owner, other) -> None:
+    secret = make_preset(other, "Secret", {"aspect_ratio": "1:1"})
+    assert client.get(f"/library/presets/{secret.pk}/").status_code == 404
+    for action in ("delete", "default"):
+        assert client.post(f"/library/presets/{secret.pk}/{action}/").status_code == 404
+    assert "Secret" not in client.get("/library/presets/").content.decode()
+    assert "Secret" not in client.get("/").content.decode()
+    form = client.post(
+        "/library/presets/apply/", studio_data(add_preset=secret.pk), **HTMX
+    ).context["form"]
+    assert form["aspect_ratio"].value() == "16:9" and form["presets"].value() == ""
+    assert Preset.objects.get(pk=secret.pk).params == {"aspect_ratio": "1:1"}
+    assert client.get(f"/?presets={secret.pk}").context["form"]["presets"].value() == ""
+
+
+def test_team_presets_are_usable_but_only_their_owner_changes_them(client, owner, other) -> None:
+    shared = make_preset(other, "Shared", {"aspect_ratio": "1:1"}, visibility="team")
+    assert "Shared" in client.get("/library/presets/").content.decode()
+    assert client.get(f"/library/presets/{shared.pk}/").status_code == 404
+    assert client.post(f"/library/presets/{shared.pk}/delete/").status_code == 404
+    form = client.post(
+        "/library/presets/apply/", studio_data(add_preset=shared.pk), **HTMX
+    ).context["form"]
+    assert form["aspect_ratio"].value() == "1:1"

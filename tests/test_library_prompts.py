@@ -1,0 +1,353 @@
+"""The prompt library: immutable versions, diffs, the library page (search, filters, sorts,
+constant queries), stars, forks, archiving, and who may see or change what."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from studio.generations.models import Status
+from studio.library.models import ImmutableVersionError, Prompt, PromptVersion, Star
+from studio.library.text import fill, matches, variables, word_diff
+from tests.factories import make_generation, make_preset, make_prompt, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner(client):
+    user = make_user("owner")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def other():
+    return make_user("other")
+
+
+def as_user(client, user):
+    client.force_login(user)
+    return client
+
+
+def edit(client, prompt: Prompt, **changes):
+    version = prompt.latest_version()
+    data = {
+        "title": prompt.title,
+        "text": version.text,
+        "negative_prompt": version.negative_prompt,
+        "notes": version.notes,
+        "tags": ", ".join(t.name for t in prompt.tags.all()),
+        "visibility": prompt.visibility,
+        **changes,
+    }
+    return client.post(f"/library/prompts/{prompt.pk}/edit/", data)
+
+
+# ---------------------------------------------------------------------------- versions
+
+
+def test_creating_a_prompt_saves_version_one_with_its_tags(client, owner) -> None:
+    response = client.post(
+        "/library/prompts/new/",
+        {
+            "title": "Harbour lantern",
+            "text": "A paper lantern drifts over a harbour\r\nat night",
+            "negative_prompt": "text",
+            "notes": "first try",
+            "tags": "Night, harbour, night",
+            "visibility": "team",
+        },
+    )
+    prompt = Prompt.objects.get()
+    assert response.status_code == 302 and response["Location"] == prompt.get_absolute_url()
+    version = prompt.latest_version()
+    assert (version.number, version.text) == (1, "A paper lantern drifts over a harbour\nat night")
+    assert sorted(prompt.tags.values_list("name", flat=True)) == ["harbour", "night"]
+    assert prompt.owner == owner and prompt.visibility == "team"
+
+
+def test_editing_the_text_adds_a_version_and_keeps_the_old_one(client, owner) -> None:
+    prompt = make_prompt(owner, text="A fox in snow")
+    edit(client, prompt, text="A red fox in deep snow")
+    edit(client, prompt, notes="warmer light")
+    versions = list(prompt.versions.order_by("number").values_list("number", "text", "notes"))
+    assert versions == [
+        (1, "A fox in snow", ""),
+        (2, "A red fox in deep snow", ""),
+        (3, "A red fox in deep snow", "warmer light"),
+    ]
+    page = client.get(prompt.get_absolute_url()).content.decode()
+    assert "Version 1" in page and "Version 3" in page and "A fox in snow" in page
+
+
+def test_editing_only_the_title_or_tags_adds_no_version(client, owner) -> None:
+    prompt = make_prompt(owner)
+    edit(client, prompt, title="Renamed", tags="one, two")
+    prompt.refresh_from_db()
+    assert prompt.title == "Renamed" and prompt.versions.count() == 1
+    assert sorted(prompt.tags.values_list("name", flat=True)) == ["one", "two"]
+
+
+def test_a_version_cannot_be_changed_in_any_way(owner) -> None:
+    version = make_prompt(owner, text="Original").latest_version()
+    version.text = "Changed"
+    with pytest.raises(ImmutableVersionError):
+        version.save()
+    with pytest.raises(ImmutableVersionError):
+        PromptVersion.objects.filter(pk=version.pk).update(text="Changed")
+    assert PromptVersion.objects.get(pk=version.pk).text == "Original"
+
+
+def test_the_diff_marks_added_and_removed_words(client, owner) -> None:
+    prompt = make_prompt(owner, text="A red fox runs through snow")
+    prompt.add_version(text="A grey fox runs slowly through snow", author=owner)
+    prompt.add_version(text="A grey wolf runs", author=owner)
+    html = client.get(f"/library/prompts/{prompt.pk}/diff/?a=1&b=2").content.decode()
+    assert "<del>red</del>" in html and "<ins>grey</ins>" in html
+    assert "<ins>slowly </ins>" in html
+    html = client.get(f"/library/prompts/{prompt.pk}/diff/?a=1&b=3").content.decode()
+    expected = "A <del>red</del><ins>grey</ins> <del>fox</del><ins>wolf</ins> runs<del> through "
+    assert expected in html
+    assert client.get(f"/library/prompts/{prompt.pk}/diff/?a=1&b=9").status_code == 404
+
+
+def test_word_diff_keeps_spacing_and_line_breaks() -> None:
+    pieces = word_diff("one two\nthree", "one 2\nthree four")
+    assert "".join(p.text for p in pieces if p.op != "removed") == "one 2\nthree four"
+    assert "".join(p.text for p in pieces if p.op != "added") == "one two\nthree"
+
+
+def test_templates_find_fill_and_recognise_their_variables() -> None:
+    template = "A {animal} at {time}, {animal} again {not a var}"
+    assert variables(template) == ["animal", "time"]
+    filled = fill(template, {"animal": "fox", "time": "dusk"})
+    assert filled == "A fox at dusk, fox again {not a var}"
+    assert matches(template, filled) and matches(template, template)
+    assert not matches(template, "A fox at dusk")
+    assert matches("plain", "plain") and not matches("plain", "plain!")
+
+
+def test_user_text_is_escaped(client, owner) -> None:
+    make_prompt(owner, title="<script>alert(1)</script>", text="<b>bold</b>")
+    html = client.get("/library/").content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "<b>bold</b>" not in html
+
+
+# ---------------------------------------------------------------------------- videos per version
+
+
+def test_the_prompt_page_shows_each_versions_videos_and_numbers(client, owner) -> None:
+    prompt = make_prompt(owner, text="v1 text")
+    first = prompt.latest_version()
+    second = prompt.add_version(text="v2 text", author=owner)
+    make_generation(owner, prompt="v1 text", prompt_version=first, status=Status.SUCCEEDED)
+    make_generation(owner, prompt="v1 text", prompt_version=first, status=Status.FAILED)
+    make_generation(owner, prompt="v2 text", prompt_version=second, status=Status.SUCCEEDED)
+    response = client.get(prompt.get_absolute_url())
+    rows = {row["version"].number: row for row in response.context["rows"]}
+    assert (rows[1]["runs"], rows[1]["success_rate"]) == (2, 50)
+    assert (rows[2]["runs"], rows[2]["success_rate"]) == (1, 100)
+    assert len(rows[1]["videos"]) == 2 and len(rows[2]["videos"]) == 1
+    assert rows[1]["approved"] == 0  # the review app is installed: approvals are counted
+    assert "2 runs · 50% succeeded" in response.content.decode()
+
+
+def test_teammates_see_the_numbers_but_only_videos_they_may_see(client, owner, other) -> None:
+    prompt = make_prompt(owner, visibility="team")
+    version = prompt.latest_version()
+    make_generation(owner, prompt=version.text, prompt_version=version, status=Status.FAILED)
+    response = as_user(client, other).get(prompt.get_absolute_url())
+    (row,) = response.context["rows"]
+    assert row["runs"] == 1 and row["videos"] == []
+
+
+# ---------------------------------------------------------------------------- library page
+
+
+def test_search_finds_title_any_versions_text_and_tags(client, owner, other) -> None:
+    make_prompt(owner, title="Lantern", text="paper light")
+    old = make_prompt(owner, title="Fox", text="a fox in the meadow")
+    old.add_version(text="a fox in snow", author=owner)
+    make_prompt(owner, title="Tagged", text="x", tags=["meadow-walk"])
+    make_prompt(other, title="Someone's meadow", text="private meadow")
+
+    def titles(query: str) -> list[str]:
+        page = client.get("/library/", {"q": query}).context["page"]
+        return sorted(p.title for p in page.object_list)
+
+    assert titles("lantern") == ["Lantern"]
+    assert titles("meadow") == ["Fox", "Tagged"]  # old version text and tag; not others' private
+    assert titles("SNOW") == ["Fox"]
+
+
+def test_filters_by_tag_owner_visibility_and_stars(client, owner, other) -> None:
+    mine = make_prompt(owner, title="Mine", tags=["a"])
+    make_prompt(owner, title="Mine team", visibility="team", tags=["b"])
+    theirs = make_prompt(other, title="Theirs team", visibility="team", tags=["a"])
+    Star.toggle(owner, theirs)
+
+    def titles(**query) -> list[str]:
+        page = client.get("/library/", query).context["page"]
+        return sorted(p.title for p in page.object_list)
+
+    assert titles() == ["Mine", "Mine team", "Theirs team"]
+    assert titles(tag="a") == ["Mine", "Theirs team"]
+    assert titles(owner=other.pk) == ["Theirs team"]
+    assert titles(visibility="private") == ["Mine"]
+    assert titles(starred="on") == ["Theirs team"]
+    mine.remove()
+    assert titles() == ["Mine team", "Theirs team"]
+    assert titles(archived="on") == []  # never used: deleted, not archived
+
+
+def test_sorting_by_recent_use_and_by_success(client, owner) -> None:
+    never = make_prompt(owner, title="Never used")
+    good = make_prompt(owner, title="Always works")
+    poor = make_prompt(owner, title="Often fails")
+    for status in (Status.SUCCEEDED, Status.SUCCEEDED):
+        make_generation(owner, prompt_version=good.latest_version(), status=status)
+    for status in (Status.SUCCEEDED, Status.FAILED, Status.FAILED):
+        make_generation(owner, prompt_version=poor.latest_version(), status=status)
+
+    def order(sort: str) -> list[str]:
+        return [p.title for p in client.get("/library/", {"sort": sort}).context["page"]]
+
+    assert order("recent") == ["Often fails", "Always works", "Never used"]
+    assert order("success") == ["Always works", "Often fails", "Never used"]
+    assert order("title") == sorted([never.title, good.title, poor.title])
+
+
+def library_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/library/").status_code == 200
+    return len(queries)
+
+
+def test_the_library_page_costs_the_same_queries_at_any_size(client, owner, other) -> None:
+    def add(count: int) -> None:
+        for n in range(count):
+            prompt = make_prompt(owner if n % 2 else other, title=f"P{n}", tags=[f"t{n}", "all"])
+            prompt.visibility = "team"
+            prompt.save()
+            prompt.add_version(text=f"second {n}", author=owner)
+            make_generation(owner, prompt_version=prompt.latest_version(), status=Status.SUCCEEDED)
+            Star.toggle(owner, prompt)
+
+    add(3)
+    small = library_queries(client)
+    add(30)
+    assert library_queries(client) == small
+
+
+def test_the_prompt_page_costs_the_same_queries_at_any_size(client, owner) -> None:
+    prompt = make_prompt(owner, tags=["x"])
+
+    def grow(count: int) -> int:
+        for n in range(count):
+            version = prompt.add_version(text=f"text {prompt.versions.count()} {n}", author=owner)
+            make_generation(owner, prompt_version=version, status=Status.SUCCEEDED)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(prompt.get_absolute_url()).status_code == 200
+        return len(queries)
+
+    assert grow(2) == grow(20)
+
+
+# ---------------------------------------------------------------------------- stars, forks, archive
+
+
+def test_starring_toggles_and_counts(client, owner, other) -> None:
+    prompt = make_prompt(other, visibility="team")
+    response = client.post(f"/library/prompts/{prompt.pk}/star/", HTTP_HX_REQUEST="true")
+    assert 'aria-pressed="true"' in response.content.decode()
+    assert Star.objects.filter(user=owner, prompt=prompt).exists()
+    client.post(f"/library/prompts/{prompt.pk}/star/")
+    assert not Star.objects.filter(user=owner, prompt=prompt).exists()
+
+
+def test_forking_makes_a_private_copy_linked_to_its_source(client, owner, other) -> None:
+    source = make_prompt(other, title="Shared", text="shared text", visibility="team", tags=["t"])
+    source.add_version(text="shared text v2", author=other)
+    response = client.post(f"/library/prompts/{source.pk}/fork/")
+    fork = Prompt.objects.get(owner=owner)
+    assert response["Location"] == fork.get_absolute_url()
+    assert fork.forked_from == source and fork.forked_from_version.number == 2
+    assert fork.visibility == "private" and fork.latest_version().text == "shared text v2"
+    assert list(fork.tags.values_list("name", flat=True)) == ["t"]
+    assert source.versions.count() == 2  # the source is untouched
+
+
+def test_a_prompt_with_videos_is_archived_not_deleted(client, owner) -> None:
+    used = make_prompt(owner, title="Used")
+    make_generation(owner, prompt_version=used.latest_version())
+    unused = make_prompt(owner, title="Unused")
+    client.post(f"/library/prompts/{used.pk}/remove/")
+    client.post(f"/library/prompts/{unused.pk}/remove/")
+    used.refresh_from_db()
+    assert used.is_archived and not Prompt.objects.filter(pk=unused.pk).exists()
+    client.post(f"/library/prompts/{used.pk}/restore/")
+    used.refresh_from_db()
+    assert not used.is_archived
+
+
+# ---------------------------------------------------------------------------- access
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client) -> None:
+    response = client.get("/library/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_others_private_prompts_404_by_every_url(client, owner, other) -> None:
+    secret = make_prompt(other, title="Secret", text="secret text")
+    base = f"/library/prompts/{secret.pk}"
+    for url in (f"{base}/", f"{base}/diff/", f"{base}/export/"):
+        assert client.get(url).status_code == 404, url
+    for url in (f"{base}/edit/", f"{base}/star/", f"{base}/fork/", f"{base}/remove/"):
+        assert client.post(url, {"title": "x", "text": "x"}).status_code == 404, url
+    version = secret.latest_version()
+    assert client.get(f"/?prompt_version={version.pk}").status_code == 404
+    assert "Secret" not in client.get("/library/", {"q": "secret"}).content.decode()
+    assert secret.versions.count() == 1 and not Star.objects.exists()
+    assert Prompt.objects.filter(owner=owner).count() == 0
+
+
+def test_teammates_may_read_star_and_fork_a_team_prompt_but_not_change_it(
+    client, owner, other
+) -> None:
+    shared = make_prompt(other, title="Shared", visibility="team")
+    assert client.get(shared.get_absolute_url()).status_code == 200
+    assert edit(client, shared, text="mine now").status_code == 404
+    assert client.post(f"/library/prompts/{shared.pk}/remove/").status_code == 404
+    assert client.post(f"/library/prompts/{shared.pk}/star/").status_code == 302
+    assert client.post(f"/library/prompts/{shared.pk}/fork/").status_code == 302
+    assert shared.versions.count() == 1
+
+
+def test_changes_need_post(client, owner) -> None:
+    prompt = make_prompt(owner)
+    for action in ("edit", "star", "fork", "remove", "restore"):
+        assert client.get(f"/library/prompts/{prompt.pk}/{action}/").status_code == 405
+
+
+def test_an_account_without_a_role_gets_403(client) -> None:
+    client.force_login(make_user("nobody", roles=()))
+    assert client.get("/library/").status_code == 403
+
+
+def test_use_in_studio_prefills_the_form_from_a_version(client, owner) -> None:
+    prompt = make_prompt(owner, text="A lighthouse in fog", negative_prompt="people")
+    version = prompt.latest_version()
+    form = client.get(f"/?prompt_version={version.pk}").context["form"]
+    assert form["prompt"].value() == "A lighthouse in fog"
+    assert form["negative_prompt"].value() == "people"
+    assert form["prompt_version"].value() == version.pk
+
+
+def test_presets_belong_to_the_library_page_queries(client, owner) -> None:
+    make_preset(owner)
+    assert client.get("/library/presets/").status_code == 200

@@ -1,0 +1,241 @@
+"""Library files: export and re-import (an exact round trip), clear errors for bad files
+with nothing half-imported, and recipe cards that can be run again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from studio.generations.models import Generation, Status
+from studio.library.importexport import LIBRARY_FORMAT, RECIPE_FORMAT
+from studio.library.models import Preset, Prompt, PromptVersion
+from tests.factories import make_generation, make_preset, make_prompt, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner(client):
+    user = make_user("owner")
+    client.force_login(user)
+    return user
+
+
+def upload(data: object, name: str = "library.json") -> SimpleUploadedFile:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return SimpleUploadedFile(name, raw, content_type="application/json")
+
+
+def exported(client) -> dict:
+    response = client.get("/library/export/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="library-')
+    return json.loads(response.content)
+
+
+def build_library(owner) -> None:
+    fox = make_prompt(
+        owner, title="Fox", text="A fox in {place}", negative_prompt="text", tags=["b", "a"]
+    )
+    fox.add_version(text="A red fox in {place}", notes="warmer", author=owner)
+    make_prompt(owner, title="Lantern ✨", text="Paper lantern, 夜", visibility="team")
+    archived = make_prompt(owner, title="Old")
+    archived.archived_at = archived.created_at
+    archived.save()
+    make_preset(owner, "Vertical", {"aspect_ratio": "9:16", "mode": "pro"}, visibility="team")
+    make_preset(owner, "Zoom", {"camera_control": {"type": "simple", "config": {"zoom": 5}}})
+
+
+def comparable(data: dict) -> dict:
+    return {key: value for key, value in data.items() if key != "exported_at"}
+
+
+def test_export_then_import_is_an_exact_round_trip(client, owner) -> None:
+    build_library(owner)
+    first = exported(client)
+    assert first["format"] == LIBRARY_FORMAT and len(first["prompts"]) == 3
+    fox = first["prompts"][0]
+    assert fox["tags"] == ["a", "b"] and [v["number"] for v in fox["versions"]] == [1, 2]
+
+    teammate = make_user("teammate")
+    client.force_login(teammate)
+    response = client.post("/library/import/", {"file": upload(first)})
+    assert response.status_code == 302
+    assert comparable(exported(client)) == comparable(first)
+    assert Prompt.objects.filter(owner=teammate).count() == 3
+    assert Preset.objects.filter(owner=teammate).count() == 2
+
+
+def test_a_single_prompt_exports_with_all_its_versions(client, owner) -> None:
+    prompt = make_prompt(owner, title="One")
+    prompt.add_version(text="two", author=owner)
+    data = json.loads(client.get(f"/library/prompts/{prompt.pk}/export/").content)
+    assert [p["title"] for p in data["prompts"]] == ["One"] and data["presets"] == []
+    assert [v["text"] for v in data["prompts"][0]["versions"]] == ["A red fox in snow", "two"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b'{"format": "kling-prompt-studio.library", "version": 1, "prompts": [', "not valid JSON"),
+        ([1, 2, 3], "one JSON object"),
+        ({"format": "something-else", "version": 1}, "not a library export"),
+        ({"format": LIBRARY_FORMAT, "version": 7}, "version 7 is not known"),
+        ({"format": LIBRARY_FORMAT, "version": 1, "prompts": {}}, "prompts: must be a list"),
+        (
+            {"format": LIBRARY_FORMAT, "version": 1, "prompts": [{"title": "", "versions": []}]},
+            "prompts[0].title: must not be empty",
+        ),
+        (
+            {"format": LIBRARY_FORMAT, "version": 1, "prompts": [{"title": "T", "versions": []}]},
+            "prompts[0].versions: must hold at least one version",
+        ),
+        (
+            {
+                "format": LIBRARY_FORMAT,
+                "version": 1,
+                "prompts": [{"title": "T", "versions": [{"number": 1, "text": 5}]}],
+            },
+            "prompts[0].versions[0].text: must be text",
+        ),
+        (
+            {
+                "format": LIBRARY_FORMAT,
+                "version": 1,
+                "prompts": [
+                    {
+                        "title": "T",
+                        "versions": [{"number": 1, "text": "a"}, {"number": 1, "text": "b"}],
+                    }
+                ],
+            },
+            "1 appears twice",
+        ),
+        (
+            {
+                "format": LIBRARY_FORMAT,
+                "version": 1,
+                "prompts": [{"title": "T", "visibility": "public", "versions": [{"text": "a"}]}],
+            },
+            "visibility: must be one of private, team",
+        ),
+        (
+            {
+                "format": LIBRARY_FORMAT,
+                "version": 1,
+                "presets": [
+                    {"name": "Bad", "params": {"model_name": "kling-v2-6", "cfg_scale": 1}}
+                ],
+            },
+            "presets[0].params.cfg_scale: Kling 2.6 does not take cfg_scale",
+        ),
+        (
+            {
+                "format": LIBRARY_FORMAT,
+                "version": 1,
+                "prompts": [{"title": "T", "versions": [{"text": "a", "created_at": "yesterday"}]}],
+            },
+            "created_at: must be an ISO 8601 date and time",
+        ),
+    ],
+)
+def test_a_bad_file_says_why_and_imports_nothing(client, owner, content, message) -> None:
+    response = client.post("/library/import/", {"file": upload(content)})
+    assert response.status_code == 400
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert not Prompt.objects.exists() and not Preset.objects.exists()
+
+
+def test_one_bad_entry_at_the_end_keeps_out_the_good_ones_before_it(client, owner) -> None:
+    good = {"title": "Good", "versions": [{"number": 1, "text": "fine"}]}
+    data = {
+        "format": LIBRARY_FORMAT,
+        "version": 1,
+        "prompts": [good, good],
+        "presets": [{"name": "Ok", "params": {"mode": "pro"}}, {"name": "Bad", "params": {}}],
+    }
+    response = client.post("/library/import/", {"file": upload(data)})
+    assert response.status_code == 400 and "presets[1].params" in response.content.decode()
+    assert not Prompt.objects.exists() and not PromptVersion.objects.exists()
+    assert not Preset.objects.exists()
+
+
+def test_an_oversized_file_is_refused(client, owner, monkeypatch) -> None:
+    from studio.library.forms import ImportForm
+
+    monkeypatch.setattr(ImportForm, "MAX_BYTES", 10)
+    response = client.post("/library/import/", {"file": upload({"format": LIBRARY_FORMAT})})
+    assert response.status_code == 400 and "over 5 MB" in response.content.decode()
+
+
+# ---------------------------------------------------------------------------- recipe cards
+
+
+def finished(owner, **kw) -> Generation:
+    return make_generation(
+        owner,
+        status=Status.SUCCEEDED,
+        task_id="task-1",
+        upstream_status="succeed",
+        video_sha256="ab" * 32,
+        **kw,
+    )
+
+
+def test_a_recipe_card_holds_version_presets_request_ids_and_results(client, owner) -> None:
+    version = make_prompt(owner, title="Fox", text="A red fox runs through fresh snow at dawn")
+    version = version.latest_version()
+    presets = [{"id": 1, "name": "Vertical", "params": {"aspect_ratio": "9:16"}}]
+    generation = finished(owner, prompt_version=version, presets=presets)
+    response = client.get(f"/library/recipes/{generation.pk}/")
+    assert response["Content-Disposition"] == f'attachment; filename="recipe-{generation.pk}.json"'
+    card = json.loads(response.content)
+    assert card["format"] == RECIPE_FORMAT and card["generation"] == str(generation.pk)
+    assert card["prompt_version"]["number"] == 1 and card["prompt_version"]["title"] == "Fox"
+    assert card["presets"] == presets
+    assert card["request"] == generation.request_body
+    assert card["upstream"]["external_task_id"] == generation.external_task_id
+    assert card["upstream"]["task_id"] == "task-1"
+    assert card["result"]["status"] == "succeeded" and card["result"]["video_sha256"] == "ab" * 32
+    assert "Download the recipe card" in client.get(generation.get_absolute_url()).content.decode()
+
+
+def test_a_recipe_card_runs_again_with_the_exact_request(client, owner, queue) -> None:
+    version = make_prompt(owner, text="A red fox runs through fresh snow at dawn").latest_version()
+    first = finished(owner, prompt_version=version, duration="10", aspect_ratio="9:16")
+    card = client.get(f"/library/recipes/{first.pk}/").content
+    response = client.post("/library/recipes/run/", {"file": upload(card, "recipe.json")})
+    again = Generation.objects.exclude(pk=first.pk).get()
+    assert response["Location"] == again.get_absolute_url()
+    strip = lambda body: {k: v for k, v in body.items() if k != "external_task_id"}  # noqa: E731
+    assert strip(again.request_body) == strip(first.request_body)
+    assert again.external_task_id != first.external_task_id
+    assert again.prompt_version == version
+
+
+def test_a_recipe_that_cannot_run_says_why(client, owner, queue) -> None:
+    card = {
+        "format": RECIPE_FORMAT,
+        "version": 1,
+        "request": {"model_name": "kling-v2-6", "prompt": "x", "duration": "7"},
+    }
+    response = client.post("/library/recipes/run/", {"file": upload(card)})
+    assert response.status_code == 400
+    assert "request.duration: Kling 2.6 makes videos of 5 s or 10 s" in response.content.decode()
+    response = client.post("/library/recipes/run/", {"file": upload({"format": "x"})})
+    assert "not a recipe card" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_others_recipes_404_and_hide_their_private_prompt(client, owner) -> None:
+    other = make_user("other")
+    theirs = finished(other)
+    assert client.get(f"/library/recipes/{theirs.pk}/").status_code == 404
+    # A reviewer sees every finished video, but not the owner's private prompt.
+    mine = finished(owner, prompt_version=make_prompt(owner).latest_version())
+    client.force_login(make_user("reviewer", roles=("reviewer",)))
+    card = json.loads(client.get(f"/library/recipes/{mine.pk}/").content)
+    assert card["generation"] == str(mine.pk) and card["prompt_version"] is None
