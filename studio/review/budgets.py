@@ -57,10 +57,15 @@ class Allowance:
     def refusal(self, units: Decimal) -> str:
         whose = "the team has" if self.team else "you have"
         return (
-            f"Not sent: this video would use about {fmt(units)} units, but {whose} "
+            f"Not sent: this video would use about {fmt(units)} unit{pluralize(units)}, "
+            f"but {whose} "
             f"{fmt(self.left)} of {fmt(self.limit)} monthly units left. Ask an admin to raise "
             "the budget, or pick a shorter duration or std mode."
         )
+
+
+def pluralize(units: Decimal) -> str:
+    return "" if units == 1 else "s"
 
 
 def fmt(units: Decimal) -> str:

@@ -151,7 +151,12 @@ class Budget(models.Model):
     class Meta:
         constraints = [
             # One budget per user, and one (user NULL) for the team.
-            models.UniqueConstraint(Coalesce("user", Value(0)), name="one_budget_per_scope"),
+            models.UniqueConstraint(
+                Coalesce("user", Value(0)),
+                name="one_budget_per_scope",
+                violation_error_message="This person (or the team) has a budget already: "
+                "change that one.",
+            ),
         ]
 
     def __str__(self) -> str:

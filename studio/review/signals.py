@@ -4,12 +4,15 @@ brings the role groups up to date."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
 from studio.review import audit, roles
+from studio.review.budgets import fmt
 from studio.review.models import Budget
 
 User = get_user_model()
@@ -103,7 +106,7 @@ def budget_deleted(sender, instance: Budget, **kwargs) -> None:
 
 def _budget_facts(budget: Budget) -> dict:
     who = budget.user.get_username() if budget.user_id else "team"
-    return {"for": who, "monthly_units": budget.monthly_units}
+    return {"for": who, "monthly_units": fmt(Decimal(budget.monthly_units))}
 
 
 @receiver(post_migrate, dispatch_uid="review-roles")

@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                 ('user', models.OneToOneField(blank=True, help_text="Leave empty for the whole team's budget.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='budget', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(django.db.models.functions.comparison.Coalesce('user', models.Value(0)), name='one_budget_per_scope')],
+                'constraints': [models.UniqueConstraint(django.db.models.functions.comparison.Coalesce('user', models.Value(0)), name='one_budget_per_scope', violation_error_message='This person (or the team) has a budget already: change that one.')],
             },
         ),
         migrations.CreateModel(

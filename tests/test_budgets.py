@@ -1,0 +1,196 @@
+"""Budgets and spend: the estimate reserved with each generation, refusals before anything is
+sent (and under concurrency, R22), the 80 % warning, the charged units, the spend page."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from studio.generations import pipeline
+from studio.generations.models import Generation, Status
+from studio.review import budgets
+from studio.review.models import Budget, Charge
+from tests.factories import make_generation, make_user
+
+pytestmark = pytest.mark.django_db
+
+ONE_UNIT = {  # kling-v1 std 5 s: 1 unit in the default price table
+    "model_name": "kling-v1",
+    "prompt": "A lighthouse beam sweeps over fog",
+    "mode": "std",
+    "duration": "5",
+    "aspect_ratio": "16:9",
+}
+FORM = {**ONE_UNIT, "negative_prompt": "", "cfg_scale": "0.5"}
+
+
+@pytest.fixture
+def queue(monkeypatch) -> list:
+    handed: list = []
+    monkeypatch.setattr(pipeline, "enqueue", lambda task, *args: handed.append((task, args)))
+    return handed
+
+
+@pytest.fixture
+def creator(client):
+    creator = make_user("cora")
+    client.force_login(creator)
+    return creator
+
+
+def test_each_generation_reserves_its_estimate(creator, queue) -> None:
+    generation = pipeline.create_generation(creator, {**ONE_UNIT, "mode": "pro"})
+    charge = Charge.objects.get(generation=generation)
+    assert charge.estimated_units == Decimal("3.5") and charge.owner == creator
+    assert budgets.allowances(creator) == []  # no budget: nothing limits
+
+
+def test_a_submission_over_budget_is_refused_before_anything_is_sent(
+    client, creator, queue, django_capture_on_commit_callbacks
+):
+    Budget.objects.create(user=creator, monthly_units=Decimal("1.5"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/generations/new/", FORM).status_code == 302  # 1 of 1.5 used
+        response = client.post("/generations/new/", FORM, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and response["HX-Retarget"] == "#generate-form"
+    assert "Not sent: this video would use about 1 unit, but you have 0.5 of 1.5" in html
+    assert Generation.objects.count() == 1 and Charge.objects.count() == 1
+    assert queue == [("submit", (str(Generation.objects.get().pk),))]
+
+
+def test_the_team_budget_refuses_too(creator, queue) -> None:
+    Budget.objects.create(user=None, monthly_units=Decimal(2))
+    other = make_user("tess")
+    pipeline.create_generation(other, ONE_UNIT)
+    pipeline.create_generation(creator, ONE_UNIT)
+    with pytest.raises(budgets.OverBudget, match="the team has 0 of 2"):
+        pipeline.create_generation(creator, ONE_UNIT)
+
+
+def test_run_again_over_budget_says_why(client, creator, queue) -> None:
+    first = pipeline.create_generation(creator, ONE_UNIT)
+    Budget.objects.create(user=creator, monthly_units=Decimal(1))
+    response = client.post(f"/generations/{first.pk}/run-again/", follow=True)
+    assert "Not sent" in response.content.decode()
+    assert Generation.objects.count() == 1
+
+
+def test_failed_videos_count_nothing_and_charges_replace_estimates(creator, queue) -> None:
+    Budget.objects.create(user=creator, monthly_units=Decimal(2))
+    failed = pipeline.create_generation(creator, ONE_UNIT)
+    failed.move(Status.FAILED, note="Content moderation")
+    failed.refresh_from_db()
+    assert failed.units_charged == 0  # not charged: the upstream said nothing
+    done = pipeline.create_generation(creator, ONE_UNIT)
+    done.move(Status.SUCCEEDED, units_charged=Decimal("0.5"))
+    assert budgets.allowances(creator)[0].spent == Decimal("0.5")
+    pipeline.create_generation(creator, ONE_UNIT)  # 1.5 of 2: fits
+    with pytest.raises(budgets.OverBudget):
+        pipeline.create_generation(creator, ONE_UNIT)
+
+
+def test_a_failure_the_upstream_charged_for_keeps_its_charge(creator, queue) -> None:
+    generation = pipeline.create_generation(creator, ONE_UNIT)
+    generation.move(Status.FAILED, units_charged=Decimal(1))
+    generation.refresh_from_db()
+    assert generation.units_charged == 1
+
+
+def test_last_months_spend_does_not_count(creator, queue) -> None:
+    Budget.objects.create(user=creator, monthly_units=Decimal(1))
+    old = pipeline.create_generation(creator, ONE_UNIT)
+    earlier = budgets.month_range()[0] - timedelta(days=3)
+    Charge.objects.filter(pk=old.pk).update(created_at=earlier)
+    pipeline.create_generation(creator, ONE_UNIT)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_submissions_against_a_budget_of_three_accept_exactly_three(queue):
+    owner = make_user("cora")
+    Budget.objects.create(user=owner, monthly_units=Decimal(3))
+    barrier = threading.Barrier(10)
+    accepted: list[Generation] = []
+    refused: list[str] = []
+
+    def submit(n: int) -> None:
+        barrier.wait()
+        try:
+            accepted.append(pipeline.create_generation(owner, {**ONE_UNIT, "prompt": f"p{n}"}))
+        except budgets.OverBudget as refusal:
+            refused.append(str(refusal))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == 3 and len(refused) == 7
+    assert Generation.objects.count() == 3 and Charge.objects.count() == 3
+    assert len(queue) == 3
+
+
+def test_the_studio_shows_what_is_left_and_warns_at_80_percent(client, creator, queue) -> None:
+    Budget.objects.create(user=creator, monthly_units=Decimal(5))
+    html = client.get("/").content.decode()
+    assert "Your budget" in html and "<strong>5</strong> of 5 units left" in html
+    assert 'data-budget-left="5"' in html and "is-warn" not in html
+    for _ in range(4):
+        pipeline.create_generation(creator, ONE_UNIT)
+    html = client.get("/").content.decode()
+    assert "<strong>1</strong> of 5 units left" in html
+    assert 'class="budget is-warn' in html and "80 % used" in html
+
+
+def test_the_studio_shows_the_estimate_and_the_price_table(client, creator) -> None:
+    html = client.get("/").content.decode()
+    assert 'id="unit-prices"' in html and "per_second" in html
+    assert "Estimated cost: <strong data-estimate>" in html  # for the default model
+    assert "No monthly budget is set for you." in html
+
+
+def test_a_submission_refreshes_the_budget_panel(client, creator, queue) -> None:
+    Budget.objects.create(user=creator, monthly_units=Decimal(3))
+    response = client.post("/generations/new/", FORM, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert 'id="budget-panel"' in html and 'hx-swap-oob="true"' in html
+    assert "<strong>2</strong> of 3 units left" in html
+
+
+def test_the_spend_page_shows_people_models_and_charts(client, queue) -> None:
+    admin = make_user("ada", roles=("admin",))
+    cora, tess = make_user("cora"), make_user("tess")
+    Budget.objects.create(user=cora, monthly_units=Decimal(20))
+    done = pipeline.create_generation(cora, ONE_UNIT)
+    done.move(Status.SUCCEEDED, units_charged=Decimal("1.25"))
+    pipeline.create_generation(cora, {**ONE_UNIT, "model_name": "kling-v2-master", "mode": ""})
+    pipeline.create_generation(tess, ONE_UNIT)
+    client.force_login(admin)
+    html = client.get("/spend/").content.decode()
+    assert f"Spend in {timezone.localdate():%B %Y}" in html
+    people = html.split('id="people-title"')[1].split('id="models-title"')[0]
+    assert people.index("cora") < people.index("tess")  # the biggest spender first
+    assert "11.25" in people and "<svg" in people and 'class="chart-bar"' in people
+    models = html.split('id="models-title"')[1]
+    assert "Kling 2.0 Master" in models and "Kling 1.0" in models
+    assert "<strong>12.25</strong> units this month" in html
+    last = client.get("/spend/", {"month": "2001-01"}).content.decode()
+    assert "Spend in January 2001" in last and "Nothing spent this month." in last
+
+
+def test_the_month_range_is_the_calendar_month() -> None:
+    start, end = budgets.month_range(timezone.now().replace(month=12, day=31))
+    assert (start.month, start.day, end.month, end.year - start.year) == (12, 1, 1, 1)
+
+
+def test_make_generation_rows_without_charges_count_nothing(creator) -> None:
+    make_generation(creator)  # written directly, as before the review app: no Charge
+    assert Charge.objects.count() == 0
+    assert budgets.summary(creator)["left"] is None
