@@ -149,8 +149,9 @@ def test_the_gallery_filters_by_library_tag(client, creator) -> None:
     for video in (tagged, plain):
         Review.decide(video, reviewer, "approved")
     client.force_login(creator)
-    html = client.get("/gallery/", {"tag": "Nature"}).content.decode()
+    html = client.get("/gallery/", {"tag": "nature"}).content.decode()
     assert "A heron in reeds" in html and "A city at night" not in html
+    assert '<option value="nature" selected>nature</option>' in html
 
 
 def test_reviewers_see_a_review_link_in_the_gallery_and_nav(client, reviewer, creator) -> None:

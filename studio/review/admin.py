@@ -24,6 +24,10 @@ from studio.review.templatetags.review_tags import review_label, review_state
 
 ADMIN_MEDIA = {"css": {"all": ("review/admin.css",)}}
 
+admin.site.site_header = "Kling Prompt Studio admin"
+admin.site.site_title = "Kling Prompt Studio admin"
+admin.site.site_url = "/"  # "View site" goes back to the studio
+
 
 class ReviewStateFilter(admin.SimpleListFilter):
     title = "review state"
@@ -66,11 +70,9 @@ class GenerationAdmin(admin.ModelAdmin):
         "thumbnail",
         "short_prompt",
         "owner",
-        "model_name",
-        "mode",
-        "duration",
+        "settings",
         "status",
-        "review",
+        "review_verdict",
         "units_charged",
         "created_at",
     )
@@ -201,8 +203,13 @@ class GenerationAdmin(admin.ModelAdmin):
         text = generation.prompt
         return text if len(text) <= 80 else text[:79] + "…"
 
+    @admin.display(description="Model", ordering="model_name")
+    def settings(self, generation: Generation) -> str:
+        parts = [generation.model_name, generation.mode, f"{generation.duration} s"]
+        return " · ".join(part for part in parts if part)
+
     @admin.display(description="Review")
-    def review(self, generation: Generation) -> str:
+    def review_verdict(self, generation: Generation) -> str:
         label = review_label(generation)
         if not label:
             return "–"
@@ -338,7 +345,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Before → after")
     def change_summary(self, entry: AuditEntry) -> str:
-        parts = [f"{key}: {before!s} → {after!s}" for key, before, after in entry.changes]
+        def show(value: object) -> str:
+            return "–" if value is None else str(value)
+
+        parts = [f"{key}: {show(old)} → {show(new)}" for key, old, new in entry.changes]
         text = "; ".join(parts)
         return text if len(text) <= 160 else text[:159] + "…"
 

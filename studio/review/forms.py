@@ -56,17 +56,27 @@ def library_installed() -> bool:
 
 class GalleryFilterForm(forms.Form):
     q = forms.CharField(label="Prompt contains", required=False)
-    tag = forms.CharField(label="Tag", required=False)
+    tag = forms.ChoiceField(label="Tag", required=False)
     model_name = forms.ChoiceField(
         label="Model",
         choices=[("", "Any model"), *((n, s.label) for n, s in MODELS.items())],
         required=False,
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, approved: QuerySet[Generation], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not library_installed():
             del self.fields["tag"]
+            return
+        # The tags of the approved videos' library prompts: no tag of a private prompt
+        # that made nothing the team may see.
+        names = (
+            approved.filter(prompt_version__prompt__tags__isnull=False)
+            .values_list("prompt_version__prompt__tags__name", flat=True)
+            .order_by("prompt_version__prompt__tags__name")
+            .distinct()
+        )
+        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in names)]
 
     def filter(self, generations: QuerySet[Generation]) -> QuerySet[Generation]:
         if not self.is_valid():
@@ -79,7 +89,7 @@ class GalleryFilterForm(forms.Form):
         if data.get("tag"):
             # Tags live on the library prompt a generation's text was taken from.
             generations = generations.filter(
-                prompt_version__prompt__tags__name__iexact=data["tag"].strip()
+                prompt_version__prompt__tags__name=data["tag"]
             ).distinct()
         return generations
 

@@ -161,7 +161,7 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         who = self.user.get_username() if self.user_id else "the team"
-        return f"{self.monthly_units.normalize():f} units a month for {who}"
+        return f"{Decimal(str(self.monthly_units)).normalize():f} units a month for {who}"
 
 
 # Units a generation counts for: what the upstream charged once it said so; nothing for a
@@ -205,7 +205,7 @@ class Charge(models.Model):
         indexes = [models.Index(fields=["owner", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.estimated_units.normalize():f} units for {self.generation_id}"
+        return f"{Decimal(str(self.estimated_units)).normalize():f} units for {self.generation_id}"
 
 
 # ---------------------------------------------------------------------------- audit

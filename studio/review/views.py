@@ -17,6 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_safe
 
 from studio.generations.models import Generation, Status
+from studio.generations.templatetags.generation_tags import model_label
 from studio.review import budgets
 from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm, library_installed
 from studio.review.models import Review, Verdict, reviewable
@@ -66,14 +67,12 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @permission_required(GALLERY, raise_exception=True)
 def gallery(request: HttpRequest) -> TemplateResponse:
     """Approved videos, for the whole team: filter by prompt text, tag and model."""
-    form = GalleryFilterForm(request.GET or None)
-    approved = (
-        Generation.objects.visible_to(request.user)
-        .filter(status=Status.SUCCEEDED, review__verdict=Verdict.APPROVED)
-        .select_related("owner", "review")
-        .order_by("-review__decided_at", "-created_at")
+    approved = Generation.objects.visible_to(request.user).filter(
+        status=Status.SUCCEEDED, review__verdict=Verdict.APPROVED
     )
-    page = Paginator(form.filter(approved), PAGE_SIZE).get_page(request.GET.get("page"))
+    form = GalleryFilterForm(request.GET or None, approved=approved)
+    shown = approved.select_related("owner", "review").order_by("-review__decided_at", "-pk")
+    page = Paginator(form.filter(shown), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "tags": library_installed()}
     template = "review/gallery.html"
     if request.htmx.target == "gallery-results" and not request.htmx.history_restore_request:
@@ -102,7 +101,9 @@ def spend(request: HttpRequest) -> TemplateResponse:
         "people_chart": bars(
             [(row["user"].get_username(), row["units"]) for row in report["people"]]
         ),
-        "model_chart": bars([(row["model_name"], row["units"]) for row in report["models"]]),
+        "model_chart": bars(
+            [(model_label(row["model_name"]), row["units"]) for row in report["models"]]
+        ),
     }
     return TemplateResponse(request, "review/spend.html", context)
 
