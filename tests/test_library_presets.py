@@ -118,7 +118,7 @@ def test_saving_a_preset_no_model_can_take_shows_why(client, owner) -> None:
             "camera_type": "",
         },
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "does not take cfg_scale" in response.content.decode()
     assert not Preset.objects.exists()
 
@@ -284,3 +284,11 @@ def test_team_presets_are_usable_but_only_their_owner_changes_them(client, owner
         "/library/presets/apply/", studio_data(add_preset=shared.pk), **HTMX
     ).context["form"]
     assert form["aspect_ratio"].value() == "1:1"
+
+
+def test_applying_a_preset_to_a_template_keeps_its_batch_preview(client, owner) -> None:
+    preset = make_preset(owner, "Pro", {"mode": "pro"})
+    data = studio_data(prompt="A {bird} over water", var_bird="heron\ngull", add_preset=preset.pk)
+    html = client.post("/library/presets/apply/", data, **HTMX).content.decode()
+    assert "2 jobs" in html and "to fill in" not in html
+    assert ">heron\ngull</textarea>" in html

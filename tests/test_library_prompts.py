@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from studio.generations.models import Status
 from studio.library.models import ImmutableVersionError, Prompt, PromptVersion, Star
-from studio.library.text import fill, matches, variables, word_diff
+from studio.library.text import Piece, fill, matches, variables, word_diff
 from tests.factories import make_generation, make_preset, make_prompt, make_user
 
 pytestmark = pytest.mark.django_db
@@ -109,15 +109,26 @@ def test_the_diff_marks_added_and_removed_words(client, owner) -> None:
     assert "<del>red</del>" in html and "<ins>grey</ins>" in html
     assert "<ins>slowly </ins>" in html
     html = client.get(f"/library/prompts/{prompt.pk}/diff/?a=1&b=3").content.decode()
-    expected = "A <del>red</del><ins>grey</ins> <del>fox</del><ins>wolf</ins> runs<del> through "
+    expected = "A <del>red fox</del><ins>grey wolf</ins> runs<del> through snow</del>"
     assert expected in html
     assert client.get(f"/library/prompts/{prompt.pk}/diff/?a=1&b=9").status_code == 404
 
 
 def test_word_diff_keeps_spacing_and_line_breaks() -> None:
-    pieces = word_diff("one two\nthree", "one 2\nthree four")
-    assert "".join(p.text for p in pieces if p.op != "removed") == "one 2\nthree four"
-    assert "".join(p.text for p in pieces if p.op != "added") == "one two\nthree"
+    for old, new in [
+        ("one two\nthree", "one 2\nthree four"),
+        ("in thick fog", "at dusk"),
+        ("a b c d", "a x c y"),
+        ("", "all new"),
+        ("all gone", ""),
+    ]:
+        pieces = word_diff(old, new)
+        assert "".join(p.text for p in pieces if p.op != "removed") == new
+        assert "".join(p.text for p in pieces if p.op != "added") == old
+    assert word_diff("in thick fog", "at dusk") == [
+        Piece("removed", "in thick fog"),
+        Piece("added", "at dusk"),
+    ]
 
 
 def test_templates_find_fill_and_recognise_their_variables() -> None:

@@ -144,7 +144,7 @@ def test_a_single_prompt_exports_with_all_its_versions(client, owner) -> None:
 )
 def test_a_bad_file_says_why_and_imports_nothing(client, owner, content, message) -> None:
     response = client.post("/library/import/", {"file": upload(content)})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert message in response.content.decode().replace("&#x27;", "'")
     assert not Prompt.objects.exists() and not Preset.objects.exists()
 
@@ -158,7 +158,7 @@ def test_one_bad_entry_at_the_end_keeps_out_the_good_ones_before_it(client, owne
         "presets": [{"name": "Ok", "params": {"mode": "pro"}}, {"name": "Bad", "params": {}}],
     }
     response = client.post("/library/import/", {"file": upload(data)})
-    assert response.status_code == 400 and "presets[1].params" in response.content.decode()
+    assert response.status_code == 200 and "presets[1].params" in response.content.decode()
     assert not Prompt.objects.exists() and not PromptVersion.objects.exists()
     assert not Preset.objects.exists()
 
@@ -168,7 +168,7 @@ def test_an_oversized_file_is_refused(client, owner, monkeypatch) -> None:
 
     monkeypatch.setattr(ImportForm, "MAX_BYTES", 10)
     response = client.post("/library/import/", {"file": upload({"format": LIBRARY_FORMAT})})
-    assert response.status_code == 400 and "over 5 MB" in response.content.decode()
+    assert response.status_code == 200 and "over 5 MB" in response.content.decode()
 
 
 # ---------------------------------------------------------------------------- recipe cards
@@ -223,7 +223,7 @@ def test_a_recipe_that_cannot_run_says_why(client, owner, queue) -> None:
         "request": {"model_name": "kling-v2-6", "prompt": "x", "duration": "7"},
     }
     response = client.post("/library/recipes/run/", {"file": upload(card)})
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert "request.duration: Kling 2.6 makes videos of 5 s or 10 s" in response.content.decode()
     response = client.post("/library/recipes/run/", {"file": upload({"format": "x"})})
     assert "not a recipe card" in response.content.decode()

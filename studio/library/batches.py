@@ -167,4 +167,4 @@ def recipe_run(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Queued the recipe again.")
             return redirect(generation)
     context = {"form": ImportForm(), "recipe_form": form, "recipe_errors": errors}
-    return TemplateResponse(request, "library/import.html", context, status=400)
+    return TemplateResponse(request, "library/import.html", context)

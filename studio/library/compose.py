@@ -102,8 +102,8 @@ def apply_presets(user, data: QueryDict) -> GenerateForm:
 
     An added preset goes on top: its values replace the form's. A removed one leaves the
     values as they are (what was under it is not known) but no longer claims them. The
-    result is checked against the capability table like a submit, except that an empty
-    prompt is no error yet."""
+    result is checked against the capability table like a submit (the prompt only when
+    it is sent)."""
     data = data.copy()
     ids = parse_ids(data.get("presets"))
     added = data.get("add_preset", "")
@@ -118,8 +118,8 @@ def apply_presets(user, data: QueryDict) -> GenerateForm:
         ids = [pk for pk in ids if pk != int(removed)]
     data["presets"] = ",".join(str(pk) for pk in ids[-MAX_STACK:])
     form = GenerateForm(data)
-    if form.is_valid() or not data.get("prompt", "").strip():
-        form.errors.pop("prompt", None)
+    form.is_valid()
+    form.errors.pop("prompt", None)  # the prompt is checked when it is sent
     return form
 
 
@@ -354,6 +354,12 @@ def picker_context(user, form: GenerateForm) -> dict:
         "version": version,
         "version_matches": version is not None and version.made(form["prompt"].value() or ""),
     }
+
+
+def has_variations(values: QueryDict) -> bool:
+    """Whether the form carries variable values or a sweep: a batch to preview."""
+    keys = [key for key in values if key.startswith(("var_", "sweep_preset", "sweep_cfg"))]
+    return any(str(value).strip() for key in keys for value in values.getlist(key))
 
 
 def variations_context(user, values, plan: Plan | None = None) -> dict:

@@ -42,15 +42,26 @@ class Piece:
 
 
 def word_diff(old: str, new: str) -> list[Piece]:
-    """The word-level changes from `old` to `new` (whitespace kept, so the text reads as is)."""
+    """The word-level changes from `old` to `new` (whitespace kept, so the text reads as is).
+    Two changes with only a space between them read as one: "in thick fog" -> "at dusk"."""
     a, b = TOKEN.findall(old or ""), TOKEN.findall(new or "")
-    pieces: list[Piece] = []
+    runs: list[list[str]] = []  # [op, old text, new text], op "same" or "changed"
     for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            pieces.append(Piece("same", "".join(a[i1:i2])))
+        run = ["same" if op == "equal" else "changed", "".join(a[i1:i2]), "".join(b[j1:j2])]
+        spaced = len(runs) >= 2 and runs[-1][0] == "same" and not runs[-1][1].strip()
+        if run[0] == "changed" and spaced and runs[-2][0] == "changed":
+            space = runs.pop()[1]
+            runs[-1][1] += space + run[1]
+            runs[-1][2] += space + run[2]
+        else:
+            runs.append(run)
+    pieces: list[Piece] = []
+    for op, removed, added in runs:
+        if op == "same":
+            pieces.append(Piece("same", removed))
             continue
-        if i2 > i1:
-            pieces.append(Piece("removed", "".join(a[i1:i2])))
-        if j2 > j1:
-            pieces.append(Piece("added", "".join(b[j1:j2])))
+        if removed:
+            pieces.append(Piece("removed", removed))
+        if added:
+            pieces.append(Piece("added", added))
     return pieces

@@ -128,7 +128,7 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
 
 
 def prompt_page(
-    request: HttpRequest, prompt: Prompt, form: PromptForm | None = None, status: int = 200
+    request: HttpRequest, prompt: Prompt, form: PromptForm | None = None
 ) -> TemplateResponse:
     rows = version_rows(request, prompt)
     latest = rows[0]["version"] if rows else None
@@ -146,7 +146,7 @@ def prompt_page(
         "forks": list(prompt.forks.visible_to(request.user).select_related("owner")[:20]),
         "tags": list(prompt.tags.all()),
     }
-    return TemplateResponse(request, "library/prompt.html", context, status=status)
+    return TemplateResponse(request, "library/prompt.html", context)
 
 
 @require_safe
@@ -167,7 +167,7 @@ def prompt_edit(request: HttpRequest, pk: int) -> HttpResponse:
     prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
     form = PromptForm(request.POST)
     if not form.is_valid():
-        return prompt_page(request, prompt, form, status=400)
+        return prompt_page(request, prompt, form)
     version = form.update(prompt, request.user)
     if version is None:
         messages.success(request, "Saved. The text did not change, so no new version.")
@@ -285,8 +285,7 @@ def presets(request: HttpRequest) -> TemplateResponse:
     visible = Preset.objects.visible_to(request.user).select_related("owner")
     default = DefaultPreset.objects.filter(user=request.user).values_list("preset", flat=True)
     context = {"form": form, "presets": visible, "default_id": next(iter(default), None)}
-    status = 400 if form.errors else 200
-    return TemplateResponse(request, "library/presets.html", context, status=status)
+    return TemplateResponse(request, "library/presets.html", context)
 
 
 @member
@@ -358,9 +357,8 @@ def library_import(request: HttpRequest) -> TemplateResponse | HttpResponse:
                 f"{len(made)} preset{'s' if len(made) != 1 else ''}.",
             )
             return redirect("library")
-    status = 400 if errors or form.errors else 200
     context = {"form": form, "errors": errors}
-    return TemplateResponse(request, "library/import.html", context, status=status)
+    return TemplateResponse(request, "library/import.html", context)
 
 
 @require_safe

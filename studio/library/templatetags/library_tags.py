@@ -19,13 +19,14 @@ def preset_picker(context: template.Context, form: GenerateForm) -> dict:
 
 @register.inclusion_tag("library/_variations.html", takes_context=True)
 def variations(context: template.Context, form: GenerateForm) -> dict:
+    user = context["request"].user
     values = context.get("variation_values")
     if values is None:
         values = form.data if form.is_bound else form.initial
-    return {
-        **compose.variations_context(context["request"].user, values, context.get("plan")),
-        "request": context["request"],
-    }
+    plan = context.get("plan")
+    if plan is None and form.is_bound and compose.has_variations(values):
+        plan = compose.plan_batch(user, values)  # the form came back (presets): keep the preview
+    return {**compose.variations_context(user, values, plan), "request": context["request"]}
 
 
 @register.inclusion_tag("library/_generation_sources.html", takes_context=True)
