@@ -102,3 +102,30 @@ def test_other_apps_record_through_audit_record() -> None:
     assert entry.changes == [("visibility", "private", "team")]
     assert str(entry).endswith("cora visibility.change")
     assert audit.record(None, "system.thing").actor is None  # no request: the system
+
+
+def test_library_visibility_changes_are_recorded() -> None:
+    library = pytest.importorskip("studio.library.models")
+    cora = make_user("cora")
+    prompt = library.Prompt.objects.create(owner=cora, title="Dawn fox")
+    preset = library.Preset.objects.create(owner=cora, name="Team look", visibility="team")
+    assert AuditEntry.objects.filter(action="visibility.change").count() == 1  # the team one
+    prompt.title = "Dawn fox, v2"
+    prompt.save()  # no visibility change: nothing recorded
+    prompt.visibility = "team"
+    prompt.save()
+    entry = AuditEntry.objects.filter(action="visibility.change").latest("pk")
+    assert (entry.target_type, entry.target_id) == ("library.prompt", str(prompt.pk))
+    assert (entry.before, entry.after) == ({"visibility": "private"}, {"visibility": "team"})
+    first = AuditEntry.objects.filter(action="visibility.change").earliest("pk")
+    assert first.target_id == str(preset.pk) and first.before == {"visibility": None}
+
+
+def test_the_middleware_makes_the_requests_user_the_actor(rf) -> None:
+    cora = make_user("cora")
+    request = rf.get("/")
+    request.user = cora
+    handler = audit.AuditMiddleware(lambda r: audit.record(None, "something.changed"))
+    entry = handler(request)
+    assert entry.actor == cora and entry.actor_name == "cora"
+    assert audit.current_actor() is None  # only while the request is handled

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
@@ -113,3 +114,40 @@ def _budget_facts(budget: Budget) -> dict:
 def bring_roles_up_to_date(sender, app_config, using: str = "default", **kwargs) -> None:
     if app_config.name == "studio.review":
         roles.ensure_roles()
+
+
+# ---------------------------------------------------------------------------- visibility
+# The library's prompts and presets are private or shared with the team: every change of
+# that is audited here, whichever page or import made it (actor: the request's user).
+SHARED_MODELS = ("library.Prompt", "library.Preset")
+
+
+def visibility_before(sender, instance, raw: bool = False, update_fields=None, **kwargs) -> None:
+    if raw or (update_fields is not None and "visibility" not in update_fields):
+        return
+    instance._visibility_before = (
+        sender.objects.filter(pk=instance.pk).values_list("visibility", flat=True).first()
+        if instance.pk
+        else None
+    )
+
+
+def visibility_after(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    if raw or not hasattr(instance, "_visibility_before"):
+        return
+    before, after = instance.__dict__.pop("_visibility_before"), instance.visibility
+    if before == after or (created and after == "private"):
+        return  # unchanged, or made private as everything is by default
+    audit.record(
+        None,
+        "visibility.change",
+        instance,
+        before={"visibility": before},
+        after={"visibility": after},
+    )
+
+
+if apps.is_installed("studio.library"):
+    for label in SHARED_MODELS:
+        pre_save.connect(visibility_before, sender=label, dispatch_uid=f"review-vis-{label}")
+        post_save.connect(visibility_after, sender=label, dispatch_uid=f"review-vis-{label}")
