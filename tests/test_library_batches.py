@@ -265,3 +265,10 @@ def test_the_batch_page_costs_the_same_queries_at_any_size(client, owner) -> Non
 def test_others_batches_404(client, owner) -> None:
     batch = make_batch(make_user("other"), [Status.QUEUED])
     assert client.get(batch.get_absolute_url()).status_code == 404
+
+
+def test_the_library_lists_my_recent_batches(client, owner) -> None:
+    mine = make_batch(owner, [Status.QUEUED])
+    theirs = make_batch(make_user("other"), [Status.QUEUED])
+    html = client.get("/library/").content.decode()
+    assert mine.get_absolute_url() in html and theirs.get_absolute_url() not in html

@@ -22,6 +22,7 @@ from studio.generations.models import FINAL, Generation, Status
 from studio.library import importexport
 from studio.library.forms import ImportForm, LibraryFilterForm, PresetForm, PromptForm
 from studio.library.models import (
+    Batch,
     DefaultPreset,
     Preset,
     Prompt,
@@ -58,7 +59,12 @@ def library(request: HttpRequest) -> TemplateResponse:
     page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "batches": Batch.objects.visible_to(request.user).filter(owner=request.user)[:5],
+    }
     template = "library/library.html"
     if request.htmx.target == "prompt-results" and not request.htmx.history_restore_request:
         template += "#prompt-results"
