@@ -464,3 +464,11 @@ def test_media_files_are_never_served_from_their_storage_path(client, world, rol
         response = client.get(path)
         assert response.status_code in (302, 404), (path, response.status_code)
         assert VIDEO not in response.content
+
+
+def test_an_account_without_a_role_is_told_to_ask_for_one(client, world) -> None:
+    client.force_login(world.users["outsider"])
+    html = client.get("/").content.decode()
+    assert "no role in the studio yet" in html and "Back to the start" not in html
+    client.force_login(world.users["reviewer"])
+    assert "Your role does not include this page" in client.get("/spend/").content.decode()
