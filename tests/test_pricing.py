@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +59,28 @@ def test_the_table_comes_from_settings(settings) -> None:
     with pytest.raises(PriceUnknown):
         estimate_units({"model_name": "kling-v1", "mode": "std", "duration": "10"})
     assert price_table() == {"kling-v1": {"std": {"5": "0.25"}}}
+
+
+def load_prices(tmp_path, raw: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STUDIO_DATA_DIR": str(tmp_path), "STUDIO_UNIT_PRICES": raw}
+    env["DJANGO_SETTINGS_MODULE"] = "studio.settings"
+    code = (
+        "import json, django; django.setup()\n"
+        "from django.conf import settings\n"
+        "print(json.dumps(settings.STUDIO_UNIT_PRICES))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+
+
+def test_the_environment_can_replace_the_table_and_bad_json_is_refused(tmp_path) -> None:
+    table = {"kling-v1": {"std": {"5": "0.7"}}}
+    done = load_prices(tmp_path, json.dumps(table))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == table
+    for bad in ("{not json", "[1, 2]"):
+        refused = load_prices(tmp_path, bad)
+        assert refused.returncode != 0
+        assert "STUDIO_UNIT_PRICES must be a JSON object" in refused.stderr
