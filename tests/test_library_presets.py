@@ -292,3 +292,19 @@ def test_applying_a_preset_to_a_template_keeps_its_batch_preview(client, owner) 
     html = client.post("/library/presets/apply/", data, **HTMX).content.decode()
     assert "2 jobs" in html and "to fill in" not in html
     assert ">heron\ngull</textarea>" in html
+
+
+def test_a_remix_keeps_the_version_and_presets(client, owner) -> None:
+    from tests.factories import make_generation
+
+    version = make_prompt(owner, text="A heron stands in a misty river").latest_version()
+    preset = make_preset(owner, "First", {"mode": "pro"})
+    generation = make_generation(
+        owner,
+        prompt=version.text,
+        prompt_version=version,
+        presets=[preset.record(), {"id": None, "name": "From a recipe", "params": {}}],
+    )
+    form = client.get(f"/?remix={generation.pk}").context["form"]
+    assert form["prompt_version"].value() == version.pk
+    assert form["presets"].value() == str(preset.pk)

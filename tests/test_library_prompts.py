@@ -280,6 +280,14 @@ def test_starring_toggles_and_counts(client, owner, other) -> None:
     assert not Star.objects.filter(user=owner, prompt=prompt).exists()
 
 
+def test_starring_without_javascript_returns_only_to_our_own_pages(client, owner) -> None:
+    prompt = make_prompt(owner)
+    url = f"/library/prompts/{prompt.pk}/star/"
+    assert client.post(url, {"next": "/library/?q=x"})["Location"] == "/library/?q=x"
+    for evil in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        assert client.post(url, {"next": evil})["Location"] == prompt.get_absolute_url()
+
+
 def test_forking_makes_a_private_copy_linked_to_its_source(client, owner, other) -> None:
     source = make_prompt(other, title="Shared", text="shared text", visibility="team", tags=["t"])
     source.add_version(text="shared text v2", author=other)

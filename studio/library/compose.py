@@ -93,7 +93,8 @@ def remix_form(generation: Generation) -> GenerateForm:
     """A remix keeps the prompt version and presets the generation recorded."""
     form = GenerateForm.from_params(generation.params())
     form.initial["prompt_version"] = generation.prompt_version_id
-    form.initial["presets"] = ",".join(str(p["id"]) for p in generation.presets if "id" in p)
+    ids = [p.get("id") for p in generation.presets if isinstance(p, dict)]
+    form.initial["presets"] = ",".join(str(pk) for pk in ids if isinstance(pk, int))
     return form
 
 

@@ -30,6 +30,7 @@ VERSION = 1
 MAX_PROMPTS = 2000
 MAX_VERSIONS = 500
 MAX_ERRORS = 10
+MAX_STACK = 20
 # Request-body fields a recipe may carry into a new run (never external_task_id or
 # callback_url: a run again is a new task with its own).
 RECIPE_FIELDS = (
@@ -366,9 +367,14 @@ def check_recipe(data: object) -> dict:
     presets = data.get("presets") or []
     if not isinstance(presets, list) or not all(isinstance(p, dict) for p in presets):
         raise ImportRefused(["presets: must be a list of objects."])
+    # Kept as the new generation's record of its presets: only the known keys, bounded.
     records = [
-        {key: preset[key] for key in ("id", "name", "params") if key in preset}
-        for preset in presets
+        {
+            "id": preset.get("id") if isinstance(preset.get("id"), int) else None,
+            "name": str(preset.get("name", ""))[:80],
+            "params": preset.get("params") if isinstance(preset.get("params"), dict) else {},
+        }
+        for preset in presets[:MAX_STACK]
     ]
     return {
         "params": params,

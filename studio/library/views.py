@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
 
@@ -228,7 +229,7 @@ def prompt_star(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _local(url: str | None) -> bool:
-    return bool(url) and url.startswith("/") and not url.startswith("//")
+    return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
 
 
 @require_POST
