@@ -167,6 +167,36 @@ def test_the_prompt_page_shows_each_versions_videos_and_numbers(client, owner) -
     assert "2 runs · 50% succeeded" in response.content.decode()
 
 
+def test_each_version_shows_its_own_latest_videos_however_busy_the_others(
+    client, owner, monkeypatch
+) -> None:
+    from studio.library import views
+
+    monkeypatch.setattr(views, "VIDEOS_PER_VERSION", 2)
+    prompt = make_prompt(owner, text="old")
+    old = prompt.latest_version()
+    new = prompt.add_version(text="new", author=owner)
+    for _ in range(3):
+        make_generation(owner, prompt="old", prompt_version=old)
+    for _ in range(5):
+        make_generation(owner, prompt="new", prompt_version=new)
+    rows = {r["version"].number: r for r in client.get(prompt.get_absolute_url()).context["rows"]}
+    assert (len(rows[1]["videos"]), rows[1]["runs"]) == (2, 3)
+    assert (len(rows[2]["videos"]), rows[2]["runs"]) == (2, 5)
+
+
+def test_approved_videos_are_counted_per_version(client, owner) -> None:
+    from studio.review.models import Review
+
+    version = make_prompt(owner, text="v1").latest_version()
+    reviewer = make_user("reviewer", roles=("reviewer",))
+    for verdict in ("approved", "approved", "rejected"):
+        made = make_generation(owner, prompt="v1", prompt_version=version, status=Status.SUCCEEDED)
+        Review.decide(made, reviewer, verdict)
+    (row,) = client.get(version.prompt.get_absolute_url()).context["rows"]
+    assert (row["runs"], row["approved"]) == (3, 2)
+
+
 def test_teammates_see_the_numbers_but_only_videos_they_may_see(client, owner, other) -> None:
     prompt = make_prompt(owner, visibility="team")
     version = prompt.latest_version()

@@ -9,7 +9,8 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -114,9 +115,10 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
     reviewed = apps.is_installed("studio.review")
     videos = defaultdict(list)
     seen = Generation.objects.visible_to(request.user).filter(prompt_version__prompt=prompt)
-    for generation in seen.order_by("-created_at")[: VIDEOS_PER_VERSION * 10]:
-        if len(videos[generation.prompt_version_id]) < VIDEOS_PER_VERSION:
-            videos[generation.prompt_version_id].append(generation)
+    newest = Window(RowNumber(), partition_by=F("prompt_version"), order_by=F("created_at").desc())
+    latest = seen.annotate(rank=newest).filter(rank__lte=VIDEOS_PER_VERSION)
+    for generation in latest.order_by("-created_at"):
+        videos[generation.prompt_version_id].append(generation)
     rows = []
     for version in versions:
         row = numbers.get(version.pk, {"runs": 0, "succeeded": 0, "finished": 0})
