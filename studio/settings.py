@@ -157,7 +157,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend reading permissions in one query (the queue poll checks a role).
+    "studio.accounts.backends.StudioModelBackend",
 ]
 # Sign-in throttling (RELIABILITY.md R40): 5 failures per username and address, 30 minutes.
 AXES_FAILURE_LIMIT = int(env_number("STUDIO_LOGIN_FAILURE_LIMIT", 5))
@@ -321,15 +322,16 @@ DOWNLOAD_ALLOWED_HOSTS = env_list(
 
 # django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
 REDIS_URL = env_str("REDIS_URL")
+QUEUE_WORKERS = int(env_number("STUDIO_WORKERS", 2))
 Q_CLUSTER = {
     # Every cluster sharing a broker must use the same name (django-q2 cluster.rst).
     "name": env_str("STUDIO_QUEUE_NAME", "studio"),
-    "workers": int(env_number("STUDIO_WORKERS", 2)),
+    "workers": QUEUE_WORKERS,
     "timeout": 120,
     "retry": 300,
     "max_attempts": 3,
     "ack_failures": True,
-    "queue_limit": 4,
+    "queue_limit": 2 * QUEUE_WORKERS,  # R3: at most twice the workers
     "bulk": 1,
     "poll": 0.5,
     "catch_up": False,

@@ -142,9 +142,23 @@ def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, user,
         response = poll(client, cursor)
     assert response.status_code == 200
     assert len(card_ids(response.content.decode())) == rows
-    # session, user, the role's permissions (user and group, loaded once), the changed
-    # cards, "is anything active?"
-    assert len(queries) == 6, [q["sql"] for q in queries]
+    # session, user, the role's permissions (one query), the changed ids, their cards;
+    # a running card among them answers "is anything active?" without another query
+    assert len(queries) == 5, [q["sql"] for q in queries]
+
+
+@pytest.mark.parametrize("rows", [10, 300])
+def test_a_poll_with_no_news_costs_five_queries_whatever_the_history_size(
+    client, user, rows
+) -> None:
+    for n in range(rows):
+        make_generation(user, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
+    with CaptureQueriesContext(connection) as queries:
+        response = poll(client, to_cursor(timezone.now() + timedelta(minutes=1)))
+    assert response.status_code == 200
+    assert card_ids(response.content.decode()) == set()
+    # session, user, the role's permissions, the changed ids (none), "is anything active?"
+    assert len(queries) == 5, [q["sql"] for q in queries]
 
 
 def test_the_poll_is_login_only(client) -> None:

@@ -123,16 +123,15 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
     since = from_cursor(request.GET.get("since")) or timezone.now()
     known = from_cursor(request.GET.get("known"))
-    mine = Generation.objects.owned_by(request.user)
-    mine = mine.select_related("review")  # the card shows the review state
-    changed = mine.filter(updated_at__gt=since - CURSOR_OVERLAP)
-    if known is not None:  # cards made elsewhere after the page was drawn are not on it
-        changed = changed.filter(created_at__lte=known)
     # A tab restored from history may send an old cursor: the latest changes are enough.
-    changed = list(changed.order_by("-updated_at")[:QUEUE_MAX])[::-1]
-    # A running card in the answer settles it without another query (the sweep stamps
-    # every row it polls, so a watched running job is usually among the changes).
-    active = any(g.is_active for g in changed) or mine.filter(status__in=ACTIVE).exists()
+    news, active = Generation.objects.queue_news(
+        request.user, since - CURSOR_OVERLAP, known, QUEUE_MAX
+    )
+    changed = []
+    if news:  # most polls find nothing; whole cards only for what changed
+        mine = Generation.objects.owned_by(request.user).select_related("review")
+        found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
+        changed = sorted(found.values(), key=lambda g: g.updated_at)
     context = {
         "changed": changed,
         "news": [g for g in changed if g.updated_at > since],
