@@ -1,0 +1,177 @@
+"""(c) SQL queries per request at 10, 1,000 and 10,000 generations.
+
+Each page is requested through Django's test client (the whole middleware stack, as a
+signed-in user) and its queries counted; the counts must not change with the history
+size. Pages another issue has not built yet (library, review) are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+from benchmarks.harness import cleanup, make_user, median, report, setup
+
+SIZES = (10, 1_000, 10_000)
+ACTIVE = 5  # rows still running, so the status endpoint answers 200 and the queue polls
+
+
+def main() -> int:
+    data = setup("queries")
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # lets the test client in (ALLOWED_HOSTS) and counts queries
+    user = make_user("bench")
+    other = make_user("other")
+    staff = make_user("boss", is_staff=True, is_superuser=True)
+    counts: dict[str, list[tuple[int, float]]] = {}
+    skipped: list[str] = []
+    total = 0
+    for size in SIZES:
+        grow(user, other, size - total)
+        total = size
+        for name, found in measure(user, staff).items():
+            if found is None:
+                if name not in skipped:
+                    skipped.append(name)
+                continue
+            counts.setdefault(name, []).append(found)
+    figures = []
+    for name, found in counts.items():
+        queries = [n for n, _ in found]
+        figures.append(
+            {
+                "name": f"{name}: queries at "
+                + " / ".join(f"{n:,}" for n in SIZES)
+                + " generations (ms: "
+                + " / ".join(f"{ms:.1f}" for _, ms in found)
+                + ")",
+                "value": " / ".join(str(n) for n in queries),
+                "target": "identical counts",
+                "met": len(set(queries)) == 1,
+            }
+        )
+    for name in skipped:
+        figures.append({"name": f"{name}: not built yet (no URL named for it)", "value": "-"})
+    report("(c) SQL queries per request", figures)
+    cleanup(data)
+    return 0
+
+
+def grow(user, other, count: int) -> None:
+    """Add `count` generations: most the user's, some another person's, in every state."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from studio.generations.models import Generation, Status
+    from studio.kling.capabilities import build_body
+
+    rng = random.Random(count)
+    now = timezone.now()
+    finished = [Status.SUCCEEDED] * 8 + [Status.FAILED]
+    rows = []
+    for n in range(count):
+        status = rng.choice(finished)
+        params = {
+            "model_name": rng.choice(["kling-v1-6", "kling-v2-1-master", "kling-v1"]),
+            "prompt": f"Shot {n}: a paper boat drifts down a rain gutter, macro lens",
+            "mode": "std",
+            "duration": "5",
+            "aspect_ratio": rng.choice(["16:9", "9:16", "1:1"]),
+        }
+        body = build_body(params)
+        external = f"ps-{uuid.uuid4().hex}"
+        created = now - timedelta(minutes=n + 10)
+        rows.append(
+            Generation(
+                owner=user if rng.random() < 0.9 else other,
+                created_at=created,
+                status=status,
+                prompt=params["prompt"],
+                model_name=body["model_name"],
+                mode=body.get("mode", ""),
+                duration="5",
+                aspect_ratio=body["aspect_ratio"],
+                request_body={**body, "external_task_id": external},
+                external_task_id=external,
+                task_id=str(880000000000000000 + rng.randrange(10**12)),
+                finished_at=created + timedelta(minutes=2),
+                video=f"videos/2026/01/{external}.mp4" if status == Status.SUCCEEDED else "",
+                poster=f"posters/2026/01/{external}.jpg" if status == Status.SUCCEEDED else "",
+                status_msg="" if status == Status.SUCCEEDED else "video generation failed",
+            )
+        )
+    Generation.objects.bulk_create(rows, batch_size=1000)
+    # auto_now stamped them all "now": last touched when they finished, as in real life.
+    Generation.objects.filter(pk__in=[row.pk for row in rows]).update(updated_at=F("finished_at"))
+    # The few running ones are always the newest.
+    running = Generation.objects.filter(owner=user).order_by("-created_at")[:ACTIVE]
+    Generation.objects.filter(pk__in=[g.pk for g in running]).update(
+        status=Status.PROCESSING, finished_at=None, video="", poster=""
+    )
+
+
+def measure(user, staff) -> dict[str, tuple[int, float] | None]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import NoReverseMatch, reverse
+
+    from studio.generations.models import Generation
+    from studio.generations.views import to_cursor
+
+    newest = Generation.objects.filter(owner=user).order_by("-created_at").first()
+    cursor = to_cursor(newest.created_at)
+    pages = {
+        "studio page": ("studio", (), ""),
+        "history page": ("history", (), ""),
+        "history page 5, filtered by status": ("history", (), "?status=succeeded&page=5"),
+        "status endpoint (/queue/updates/)": ("queue-updates", (), f"?since={cursor}&known="),
+        "generation page": ("generation-detail", (newest.pk,), ""),
+        "library page": ("library", (), ""),
+    }
+    as_staff = {"review page (staff)": ("review", (), "")}
+    client = Client()
+    client.force_login(user)
+    boss = Client()
+    boss.force_login(staff)
+    found: dict[str, tuple[int, float] | None] = {}
+    for name, (url_name, args, query) in {**pages, **as_staff}.items():
+        try:
+            url = reverse(url_name, args=args) + query
+        except NoReverseMatch:
+            found[name] = None
+            continue
+        if url_name == "queue-updates":
+            url += cursor
+        who = boss if name in as_staff else client
+        found[name] = count(who, url, CaptureQueriesContext, connection)
+    found["history page, staff (everyone's)"] = count(
+        boss, reverse("history"), CaptureQueriesContext, connection
+    )
+    return found
+
+
+def count(client, url: str, capture, connection) -> tuple[int, float]:
+    """The queries of one request, and the median time of seven (in-process test client,
+    so only the trend across sizes means something)."""
+    client.get(url)  # warm: the first request may load content types, sessions, ...
+    connection.queries_log.clear()  # a full log (9,000 entries) would capture nothing
+    with capture(connection) as captured:
+        response = client.get(url)
+    queries = len(captured)  # now: the log is read lazily and later requests reset it
+    if response.status_code not in (200, 286):
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    times = []
+    for _ in range(7):
+        started = time.perf_counter()
+        client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+    return queries, median(times)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
