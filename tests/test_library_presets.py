@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from studio.generations.models import Generation
-from studio.library.models import DefaultPreset, Preset, preset_problems
+from studio.library.models import DefaultPreset, Preset
+from studio.library.presets import preset_problems
 from tests.factories import make_preset, make_prompt, make_user
 
 pytestmark = pytest.mark.django_db

@@ -17,13 +17,8 @@ from studio.generations import pipeline
 from studio.generations.forms import GenerateForm
 from studio.generations.models import Generation
 from studio.library import text as prompt_text
-from studio.library.models import (
-    Batch,
-    DefaultPreset,
-    Preset,
-    PromptVersion,
-    form_fields,
-)
+from studio.library.models import Batch, DefaultPreset, Preset, PromptVersion
+from studio.library.presets import form_fields
 
 MAX_STACK = 8
 # The form fields a preset can set, with the words the form uses for them.

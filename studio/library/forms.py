@@ -16,7 +16,8 @@ from studio.kling.capabilities import (
     MODELS,
     MODES,
 )
-from studio.library.models import Prompt, PromptVersion, Tag, Visibility, preset_problems
+from studio.library.models import Prompt, PromptVersion, Tag, Visibility
+from studio.library.presets import form_fields, preset_problems
 
 ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
 NOT_SET = ("", "Not set")
@@ -243,8 +244,6 @@ class PresetForm(forms.Form):
 
     @classmethod
     def for_params(cls, name: str, visibility: str, params: dict) -> PresetForm:
-        from studio.library.models import form_fields
-
         initial = {"name": name, "visibility": visibility, **form_fields(params)}
         if "camera_control" in params and not params["camera_control"]:
             initial["camera_type"] = "none"

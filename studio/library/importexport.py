@@ -21,8 +21,8 @@ from studio.library.models import (
     PromptVersion,
     Tag,
     Visibility,
-    preset_problems,
 )
+from studio.library.presets import preset_problems
 
 LIBRARY_FORMAT = "kling-prompt-studio.library"
 RECIPE_FORMAT = "kling-prompt-studio.recipe"

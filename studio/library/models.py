@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.generations.models import FINAL, Generation, Status
-from studio.kling.capabilities import CAMERA_AXES, DEFAULT_MODEL, MODELS, problems
 from studio.library import text as prompt_text
+from studio.library.presets import describe_params, preset_problems
 
 MAX_TAGS = 20
 
@@ -304,47 +304,6 @@ class Star(models.Model):
 
 # ---------------------------------------------------------------------------- presets
 
-# What a preset may hold: request-body parameters, never the prompt itself.
-PRESET_KEYS = (
-    "model_name",
-    "mode",
-    "duration",
-    "aspect_ratio",
-    "cfg_scale",
-    "camera_control",
-    "negative_prompt",
-)
-
-
-def preset_problems(params: dict) -> dict[str, str]:
-    """Why `params` cannot be a preset, keyed like capabilities.problems ("" for the whole).
-
-    A preset holds only some parameters, so it is checked on top of each model's plain
-    defaults (std, 5 s, 16:9): it must work with its own model, or with at least one model
-    when it names none. The problems reported are those of the closest model."""
-    if not isinstance(params, dict) or not params:
-        return {"": "Choose at least one parameter for the preset."}
-    unknown = sorted(set(params) - set(PRESET_KEYS))
-    if unknown:
-        return {"": f"A preset cannot hold {', '.join(unknown)}."}
-    names = [params["model_name"]] if "model_name" in params else list(MODELS)
-    names.sort(key=lambda name: name != DEFAULT_MODEL)
-    closest: dict[str, str] | None = None
-    for name in names:
-        spec = MODELS.get(name) if isinstance(name, str) else None
-        base = {
-            "model_name": name,
-            "mode": "std" if spec and spec.modes else None,
-            "duration": "5",
-            "aspect_ratio": "16:9",
-        }
-        found = problems({**base, **params, "prompt": "preset check"}, settings.PROMPT_LIMITS)
-        if not found:
-            return {}
-        if closest is None or len(found) < len(closest):
-            closest = found
-    return closest or {}
-
 
 class PresetQuerySet(SharedQuerySet):
     pass
@@ -386,50 +345,6 @@ class Preset(models.Model):
     def record(self) -> dict:
         """What a generation keeps of an applied preset (the preset may change later)."""
         return {"id": self.pk, "name": self.name, "params": dict(self.params)}
-
-
-def describe_params(params: dict) -> list[str]:
-    words = []
-    if "model_name" in params:
-        spec = MODELS.get(params["model_name"])
-        words.append(f"Model {spec.label if spec else params['model_name']}")
-    if params.get("mode"):
-        words.append(f"Mode {params['mode']}")
-    if "duration" in params:
-        words.append(f"{params['duration']} s")
-    if "aspect_ratio" in params:
-        words.append(params["aspect_ratio"])
-    if params.get("cfg_scale") is not None:
-        words.append(f"cfg_scale {params['cfg_scale']:g}")
-    if "camera_control" in params:
-        camera = params["camera_control"] or {}
-        config = camera.get("config") or {}
-        moves = [f"{axis} {value:g}" for axis, value in config.items() if value]
-        kind = str(camera.get("type", "none")).replace("_", " ")
-        words.append(f"Camera {kind}{' ' + ' '.join(moves) if moves else ''}")
-    if params.get("negative_prompt"):
-        words.append(f"Avoid: {params['negative_prompt']}")
-    return words
-
-
-def form_fields(params: dict) -> dict[str, str]:
-    """The studio form's field values (strings) that set `params`."""
-    fields = {
-        key: str(params[key])
-        for key in ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt")
-        if key in params and params[key] is not None
-    }
-    if "cfg_scale" in params:
-        cfg = params["cfg_scale"]
-        fields["cfg_scale"] = "" if cfg is None else f"{cfg:g}"
-    if "camera_control" in params:
-        camera = params["camera_control"] or {}
-        fields["camera_type"] = camera.get("type", "")
-        config = camera.get("config") or {}
-        for axis in CAMERA_AXES:
-            value = config.get(axis)
-            fields[f"camera_{axis}"] = "" if value is None else f"{value:g}"
-    return fields
 
 
 class DefaultPreset(models.Model):
