@@ -272,3 +272,13 @@ def test_the_library_lists_my_recent_batches(client, owner) -> None:
     theirs = make_batch(make_user("other"), [Status.QUEUED])
     html = client.get("/library/").content.decode()
     assert mine.get_absolute_url() in html and theirs.get_absolute_url() not in html
+
+
+def test_another_persons_batch_is_hidden_from_a_creator_who_also_reviews(client, owner) -> None:
+    batch = make_batch(owner, [Status.SUCCEEDED])
+    both = make_user("creator-reviewer", roles=("creator", "reviewer"))
+    assert both.is_staff  # reviewers are staff for the admin; that must not widen batches
+    client.force_login(both)
+    assert client.get(batch.get_absolute_url()).status_code == 404
+    admin = make_user("boss", roles=("admin",))
+    assert Batch.objects.visible_to(admin).filter(pk=batch.pk).exists()

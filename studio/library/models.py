@@ -367,10 +367,11 @@ class DefaultPreset(models.Model):
 
 class BatchQuerySet(models.QuerySet):
     def visible_to(self, user) -> BatchQuerySet:
-        """As generations: a batch is its owner's; staff see every batch."""
+        """As generations: a batch is its owner's; admins (who see every generation) see
+        every batch. Permissions, not is_staff: reviewers are staff too."""
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff:
+        if user.has_perm("review.see_all_generations"):
             return self
         return self.filter(owner=user)
 
