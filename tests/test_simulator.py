@@ -742,6 +742,21 @@ def test_the_video_url_serves_an_mp4_of_the_requested_shape(
     assert head.headers["Content-Length"] == str(len(response.content))
 
 
+def test_video_seconds_spreads_a_download_over_that_time(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    task_id = task_id_of(create(api))
+    url = wait_for(api, task_id, "succeed")["task_result"]["videos"][0]["url"]
+    whole = httpx.get(url, trust_env=False).content
+    simulator.config.video_seconds = 0.6
+    started = time.monotonic()
+    with httpx.stream("GET", url, trust_env=False) as response:
+        pieces = list(response.iter_raw())
+    assert time.monotonic() - started >= 0.5
+    assert b"".join(pieces) == whole
+    assert len(pieces) > 1
+
+
 def test_the_video_url_answers_403_after_its_ttl(api: httpx.Client, simulator: Simulator) -> None:
     task_id = task_id_of(create(api))
     url = wait_for(api, task_id, "succeed")["task_result"]["videos"][0]["url"]
@@ -770,6 +785,10 @@ def test_sim_stats_counts_creates_per_external_id_and_tasks_by_status(
     assert stats["creates"] == 2
     assert stats["creates_by_external_id"] == {"stats-1": 1, "stats-2": 1}
     assert stats["tasks"] == {"submitted": 2, "processing": 0, "succeed": 0, "failed": 0}
+    create(api, external_task_id="stats-1")  # refused as a duplicate, but a POST all the same
+    stats = httpx.get(f"{simulator.url}/_sim/stats", trust_env=False).json()
+    assert stats["create_attempts_by_external_id"] == {"stats-1": 2, "stats-2": 1}
+    assert stats["creates_by_external_id"] == {"stats-1": 1, "stats-2": 1}
     assert stats["in_flight"] == 2
 
 

@@ -311,6 +311,11 @@ def release_abandoned(now: datetime | None = None) -> int:
     freed = Generation.objects.filter(status__in=ACTIVE, lease_until__gt=now).update(
         lease_until=None, next_poll_at=now
     )
+    # Never sent: their submit tasks may have died in the stopped cluster's hands, so
+    # do not wait out the grace the on-commit task was given.
+    Generation.objects.filter(status=Status.QUEUED, submit_attempts=0, next_poll_at__gt=now).update(
+        next_poll_at=now
+    )
     Lease.objects.filter(until__gt=now).update(until=now, holder="")
     return freed
 

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ class Simulator:
         self._active: set[str] = set()  # ids of tasks not yet final: the concurrency slots
         self._attempts: Counter[str] = Counter()  # create attempts per external id / prompt
         self._creates: Counter[str] = Counter()  # successful creates per external id
+        self._posts: Counter[str] = Counter()  # create requests per external id
         self._create_total = 0
         self._counts: Counter[str] = Counter()
         self._seed = self.config.seed
@@ -84,7 +85,17 @@ class Simulator:
         # Only method, path and status: the Authorization header is never logged.
         log.debug("%s %s -> %s", request.method, request.path, response.status)
         start_response(response.status_line, response.header_list())
+        if response.spread and response.body:
+            return self._trickle(response.body, response.spread)
         return [response.body]
+
+    def _trickle(self, body: bytes, seconds: float, pieces: int = 20) -> Iterator[bytes]:
+        """The body in `pieces` parts over `seconds`: a slow CDN, or a download to cut."""
+        size = max(1, -(-len(body) // pieces))
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+            if self._closing.wait(seconds / pieces):
+                return
 
     def handle(self, request: Request) -> Response:
         method, path = request.method, request.path
@@ -186,6 +197,8 @@ class Simulator:
         prompt, external = body["prompt"], body.get("external_task_id") or ""
         words = faults.keywords(prompt)
         with self._lock:
+            if external:
+                self._posts[external] += 1
             if external in self._by_external:
                 return kling_error(
                     400, 1201, f"external_task_id {external!r} already exists, it must be unique"
@@ -310,7 +323,9 @@ class Simulator:
             return text(403, "403 Forbidden: this video link has expired")
         content = self._render(task).read_bytes()
         body = b"" if request.method == "HEAD" else content
-        return Response(200, body, "video/mp4", length=len(content))
+        return Response(
+            200, body, "video/mp4", length=len(content), spread=self.config.video_seconds
+        )
 
     def _render(self, task: SimTask) -> Path:
         with self._lock:
@@ -410,6 +425,9 @@ class Simulator:
             return {
                 "creates": self._create_total,
                 "creates_by_external_id": dict(self._creates),
+                # Create requests per external_task_id that reached the create logic (past
+                # auth and random faults), whether or not they made a task.
+                "create_attempts_by_external_id": dict(self._posts),
                 "tasks": {status: by_status.get(status, 0) for status in STATUSES},
                 "in_flight": len(self._active),
                 "requests": counts["requests"],

@@ -42,6 +42,7 @@ class SimConfig:
     public_url: str = _option("", "base of video URLs; serve() fills in its own URL")
     video_dir: str | None = _option(None, "where rendered MP4s are cached; unset: a temp dir")
     fps: int = _option(10, "frame rate of the rendered videos")
+    video_seconds: float = _option(0.0, "seconds each video download is spread over (0: at once)")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -52,7 +53,14 @@ class SimConfig:
         for name in ("fault_rate", "callback_drop_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("processing_after", "finish_after", "url_ttl", "latency", "slow_seconds"):
+        for name in (
+            "processing_after",
+            "finish_after",
+            "url_ttl",
+            "latency",
+            "slow_seconds",
+            "video_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.max_in_flight < 0 or self.fps < 1:

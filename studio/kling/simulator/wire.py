@@ -57,6 +57,7 @@ class Response:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     length: int | None = None  # Content-Length when it differs from the body (HEAD)
+    spread: float = 0.0  # seconds to send the body over, in pieces (a slow download)
 
     @property
     def status_line(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from studio.generations import media, pipeline, poller
 
@@ -35,16 +36,28 @@ def recover(alone: bool) -> None:
     leases (up to 20 min for a download) and the watchdog's next minute. `alone`: the
     SQLite lock is ours, so every lease and temp file left behind belongs to a dead worker."""
     freed = poller.release_abandoned() if alone else 0
+    unlocked = unlock_broker() if alone and "orm" in settings.Q_CLUSTER else 0
     removed = media.remove_stale_temp_files(None if alone else pipeline.STORE_LEASE)
     handed = poller.reconcile()
-    if freed or removed or any(handed.values()):
+    if freed or unlocked or removed:
         logger.warning(
-            "Worker start: took back %s rows from a stopped worker, removed %s partial "
-            "downloads, handed out %s",
+            "Worker start: took back %s rows and %s queued tasks from a stopped worker, "
+            "removed %s partial downloads",
             freed,
+            unlocked,
             removed,
-            handed,
         )
+    if any(handed.values()):
+        logger.info("Worker start: handed out %s", handed)
+
+
+def unlock_broker() -> int:
+    """ORM broker: hand out again the tasks a stopped cluster had taken. Each was locked
+    for `retry` seconds (300) when taken; with no other cluster alive nobody runs them."""
+    from django_q.models import OrmQ
+
+    now = timezone.now()
+    return OrmQ.objects.filter(key=settings.Q_CLUSTER["name"], lock__gt=now).update(lock=now)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,297 @@
+"""The studio as real processes, for the crash, fault and concurrency suites: the simulator,
+`manage.py worker` clusters and gunicorn, each in its own process group, on a file
+database in a temporary data folder (SQLite, or a fresh PostgreSQL database), with short
+poll and retry settings given through the environment.
+
+The test reads the outcome from the database (sqlite3 or psycopg, no Django in between),
+the simulator's `/_sim/stats` and the storage folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+API_KEY = "sk-system-test"
+FINAL = ("succeeded", "failed")
+TABLE = "generations_generation"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Proc:
+    """A child in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, command: list[str], env: dict, log: Path):
+        self.name, self.log = name, log
+        self._out = log.open("a")
+        self.popen = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once: the cluster's processes get no chance to clean
+        up, as when the machine or the OOM killer takes them."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+        self._wait_group_gone()
+
+    def stop(self) -> None:
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=3)  # a cluster finishing its sweep takes longer
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        self._wait_group_gone()
+        self._out.close()
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
+    def _wait_group_gone(self, seconds: float = 10) -> None:
+        """Forked children (the cluster's workers) may outlive the leader for a moment."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.popen.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        self.signal(signal.SIGKILL)
+
+
+class System:
+    def __init__(self, data: Path, *, database_url: str = "", redis_url: str = "", **env):
+        self.data = data
+        self.processes: list[Proc] = []
+        self.sim_url = ""
+        self.database_url = database_url
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "REDIS_URL", "COMETAPI_KEY", "COMETAPI_BASE_URL")
+            and not k.startswith(("STUDIO_", "PYTEST_", "DJANGO_ALLOW"))
+        }
+        self.env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "studio.settings",
+            "STUDIO_DATA_DIR": str(data),
+            "STUDIO_QUEUE_NAME": f"system-{uuid.uuid4().hex[:8]}",
+            "COMETAPI_KEY": API_KEY,
+            "STUDIO_POLL_MIN_SECONDS": "0.3",
+            "STUDIO_POLL_MAX_SECONDS": "1",
+            "STUDIO_UPSTREAM_READ_TIMEOUT": "2",
+            "STUDIO_DOWNLOAD_RETRY_SECONDS": "0.5",
+            "LOG_LEVEL": "INFO",
+            **({"DATABASE_URL": database_url} if database_url else {}),
+            **({"REDIS_URL": redis_url} if redis_url else {}),
+            **env,
+        }
+
+    # ------------------------------------------------------------ processes
+
+    def manage(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def start_simulator(self, *flags: str) -> str:
+        port = free_port()
+        command = [sys.executable, "-m", "studio.kling.simulator", "--port", str(port)]
+        command += ["--api-key", API_KEY, *flags]
+        self.processes.append(Proc("simulator", command, self.env, self.data / "simulator.log"))
+        self.sim_url = f"http://127.0.0.1:{port}"
+        self.env["COMETAPI_BASE_URL"] = self.sim_url
+        self.env["STUDIO_DOWNLOAD_ALLOWED_HOSTS"] = f"127.0.0.1:{port}"
+        self._wait_http(f"{self.sim_url}/_sim/stats", self.processes[-1])
+        return self.sim_url
+
+    def start_worker(self, name: str = "worker") -> Proc:
+        worker = Proc(
+            name, [sys.executable, "manage.py", "worker"], self.env, self.data / f"{name}.log"
+        )
+        self.processes.append(worker)
+        return worker
+
+    def start_web(self) -> str:
+        from studio.run import web_command
+
+        port = free_port()
+        web = Proc("web", web_command("127.0.0.1", port, 2), self.env, self.data / "web.log")
+        self.processes.append(web)
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(f"{url}/healthz", web)
+        return url
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.name.startswith("worker") and process.alive():
+                process.kill()  # a cluster's graceful stop waits for its sweep; not needed
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"===== {path.name}\n{path.read_text(errors='replace')}"
+            for path in sorted(self.data.glob("*.log"))
+        )
+
+    def _wait_http(self, url: str, process: Proc, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise AssertionError(f"{process.name} exited:\n{process.log.read_text()}")
+            try:
+                httpx.get(url, timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"{process.name} did not answer at {url}")
+
+    # ------------------------------------------------------------ the studio's side
+
+    def create(self, prompts: list[str], username: str = "maker") -> list[str]:
+        """Generations made as the form makes them (pipeline.create_generation: the row,
+        then its submit task on commit), one per prompt; returns their ids."""
+        script = (
+            "import json, sys\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from studio.generations import pipeline\n"
+            f"user, _ = get_user_model().objects.get_or_create(username={username!r})\n"
+            "params = dict(model_name='kling-v1-6', mode='std', duration='5', "
+            "aspect_ratio='16:9')\n"
+            "ids = [str(pipeline.create_generation(user, {**params, 'prompt': p}).pk)\n"
+            "       for p in json.loads(sys.stdin.read())]\n"
+            "print(json.dumps(ids))\n"
+        )
+        out = self.manage("shell", "-c", script, stdin=json.dumps(prompts))
+        return json.loads(out.strip().splitlines()[-1])
+
+    def rows(self, sql: str) -> list[tuple]:
+        if self.database_url:
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                return conn.execute(sql).fetchall()
+        with sqlite3.connect(self.data / "studio.sqlite3", timeout=20) as conn:
+            return conn.execute(sql).fetchall()
+
+    def generations(self) -> list[dict]:
+        names = (
+            "id",
+            "status",
+            "external_task_id",
+            "video",
+            "poster",
+            "video_sha256",
+            "status_msg",
+            "lease_until",
+        )
+        found = self.rows(f"SELECT {', '.join(names)} FROM {TABLE}")
+        return [dict(zip(names, row, strict=True)) for row in found]
+
+    def statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.generations():
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+    def wait(self, check: Callable[[], bool], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; statuses {self.statuses()}\n"
+                    f"{self.logs()[-8000:]}"
+                )
+            time.sleep(0.1)
+
+    def all_final(self) -> bool:
+        return all(row["status"] in FINAL for row in self.generations())
+
+    # ------------------------------------------------------------ the upstream's side
+
+    def sim_stats(self) -> dict:
+        return httpx.get(f"{self.sim_url}/_sim/stats", timeout=10).json()
+
+    def sim_config(self, **changes) -> dict:
+        return httpx.post(f"{self.sim_url}/_sim/config", json=changes, timeout=10).json()
+
+    # ------------------------------------------------------------ checks
+
+    def assert_one_create_each(self) -> None:
+        """The upstream saw exactly one create per generation, and none for anything else."""
+        ours = {row["external_task_id"] for row in self.generations()}
+        stats = self.sim_stats()
+        creates = stats["creates_by_external_id"]
+        duplicated = {key: n for key, n in creates.items() if n != 1}
+        assert duplicated == {}, f"created more than once upstream: {duplicated}"
+        assert set(creates) <= ours, "the upstream has tasks no generation asked for"
+        assert stats["creates"] == len(creates)
+
+    def assert_videos_are_whole(self) -> None:
+        """Every video in storage, at this moment, is byte for byte the upstream's."""
+        ids = {row["id"].replace("-", ""): row for row in self.generations()}
+        tasks = dict(self.rows(f"SELECT id, task_id FROM {TABLE}"))
+        tasks = {str(key).replace("-", ""): value for key, value in tasks.items()}
+        for path in (self.data / "media").rglob("*.mp4"):
+            key = path.stem.replace("-", "")
+            assert key in ids, f"{path.name} belongs to no generation"
+            upstream = httpx.get(f"{self.sim_url}/_sim/videos/{tasks[key]}.mp4", timeout=30)
+            assert path.read_bytes() == upstream.content, f"{path.name} is not whole"
+
+    def assert_storage_matches(self) -> None:
+        """Every file in storage belongs to a succeeded row and hashes as recorded; no
+        partial or temp files anywhere under the data folder."""
+        media = self.data / "media"
+        on_disk = {str(path.relative_to(media)) for path in media.rglob("*") if path.is_file()}
+        wanted = set()
+        for row in self.generations():
+            if row["status"] == "succeeded":
+                wanted |= {row["video"], row["poster"]}
+                video = media / row["video"]
+                assert video.is_file(), f"{row['id']}: its video is missing"
+                digest = hashlib.sha256(video.read_bytes()).hexdigest()
+                assert digest == row["video_sha256"], f"{row['id']}: the video is not whole"
+            else:
+                assert not row["video"], f"{row['id']} ({row['status']}) points at a video"
+        assert on_disk == wanted, f"stray files: {on_disk - wanted}; missing: {wanted - on_disk}"
+        leftovers = [p.name for p in (self.data / "tmp").glob("*")]
+        assert leftovers == [], f"temp files left behind: {leftovers}"

@@ -1,0 +1,106 @@
+"""The worker killed with SIGKILL mid-submit, mid-sweep and mid-download, then started
+again: every generation reaches a final state, the upstream saw exactly one create per
+generation, and storage holds only whole files (RELIABILITY.md R2, R19-R20, R33, R44).
+
+Real processes (tests/system.py): the simulator, `manage.py worker` and a file SQLite
+database. The worker alone on SQLite takes back what the killed one held when it starts
+(studio/generations/management/commands/worker.py), so these finish in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.system import System
+
+SIM_FAST = ("--processing-after", "0.3", "--finish-after", "2", "--fps", "2")
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    system = System(tmp_path / "data")
+    system.data.mkdir()
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
+def prompts(what: str, count: int) -> list[str]:
+    return [f"{what} {n}: a paper kite climbs over a windy hill" for n in range(count)]
+
+
+def in_flight(system: System, status: str, extra: str = "") -> int:
+    where = f"status = '{status}' AND lease_until IS NOT NULL {extra}"
+    return system.rows(f"SELECT COUNT(*) FROM generations_generation WHERE {where}")[0][0]
+
+
+def finish_and_check(system: System, count: int) -> None:
+    system.start_worker("worker-restarted")
+    system.wait(system.all_final, 90, "every generation to finish after the restart")
+    assert system.statuses() == {"succeeded": count}
+    system.assert_one_create_each()
+    system.assert_storage_matches()
+    assert "database is locked" not in system.logs()
+
+
+def test_a_worker_killed_while_creates_are_in_flight_sends_none_twice(system):
+    # Every request waits 1 s upstream: creates are mid-flight when the worker dies. The
+    # upstream still makes those tasks; the next worker must find them, not send again.
+    system.start_simulator("--latency", "1", *SIM_FAST)
+    system.manage("migrate", "-v0")
+    worker = system.start_worker()
+    system.create(prompts("crash submit", 6))
+    system.wait(lambda: in_flight(system, "queued", "AND submit_uncertain") >= 2, 30, "creates")
+
+    worker.kill()
+    time.sleep(1.2)  # the creates the dead worker sent land upstream now
+
+    system.sim_config(latency=0.0)
+    finish_and_check(system, 6)
+    # Not one POST was sent again: the new worker looked each one up first.
+    attempts = system.sim_stats()["create_attempts_by_external_id"]
+    assert set(attempts.values()) == {1}, attempts
+    assert "by external_task_id after an uncertain submit" in system.logs()
+
+
+def test_a_worker_killed_mid_sweep_loses_nothing(system):
+    # Every poll waits 0.4 s upstream: the sweep holds its rows when the worker dies.
+    system.start_simulator("--latency", "0.4", *SIM_FAST)
+    system.manage("migrate", "-v0")
+    worker = system.start_worker()
+    system.create(prompts("crash sweep", 12))
+    system.wait(
+        lambda: in_flight(system, "submitted") + in_flight(system, "processing") >= 3,
+        30,
+        "a sweep with rows in flight",
+    )
+
+    worker.kill()
+
+    leased = in_flight(system, "submitted") + in_flight(system, "processing")
+    assert leased >= 1  # the dead worker's leases: only a restart or time frees them
+    finish_and_check(system, 12)
+
+
+def test_a_worker_killed_mid_download_leaves_no_partial_file(system):
+    # Each video trickles down over 6 s: the worker dies with downloads half done.
+    system.start_simulator("--video-seconds", "6", *SIM_FAST)
+    system.manage("migrate", "-v0")
+    worker = system.start_worker()
+    system.create(prompts("crash download", 3))
+    temp = system.data / "tmp"
+    system.wait(lambda: any(temp.glob("download-*.mp4")), 30, "a download under way")
+    time.sleep(1)  # well inside the 6 s the first download takes
+
+    worker.kill()
+
+    assert in_flight(system, "storing") >= 1
+    assert any(temp.glob("download-*.mp4")), "the kill should leave a partial download"
+    system.sim_config(video_seconds=0.0)
+    system.assert_videos_are_whole()  # a video is in storage only once complete
+    finish_and_check(system, 3)
