@@ -25,11 +25,11 @@ from studio.kling.capabilities import (
 )
 from studio.library.text import variables
 
-CAMERA_CHOICES = [
-    ("", "None: the model picks the camera motion"),
+CAMERA_MOVES = [
     *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
     ("simple", "Simple: one axis"),
 ]
+CAMERA_CHOICES = [("", "None: the model picks the camera motion"), *CAMERA_MOVES]
 ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
 # problems() keys -> the form field the message is shown next to.
 PROBLEM_FIELDS = {"camera_control": "camera_type", "sound": None, "": None}
@@ -44,7 +44,30 @@ def axis_field(axis: str) -> forms.FloatField:
     )
 
 
-class GenerateForm(forms.Form):
+class CameraAxesForm(forms.Form):
+    """The six axes of a simple camera move (kling-api.md §5), shared by the studio form and
+    presets; the subclass declares `camera_type` with its own choices."""
+
+    camera_horizontal = axis_field("horizontal")
+    camera_vertical = axis_field("vertical")
+    camera_pan = axis_field("pan")
+    camera_tilt = axis_field("tilt")
+    camera_roll = axis_field("roll")
+    camera_zoom = axis_field("zoom")
+
+    def camera_axes(self) -> list[forms.BoundField]:
+        return [self[f"camera_{axis}"] for axis in CAMERA_AXES]
+
+    def camera_control(self) -> dict | None:
+        """The camera_control object for the chosen move; None when no move is chosen."""
+        kind = self.cleaned_data.get("camera_type")
+        if kind == "simple":
+            config = {axis: self.cleaned_data.get(f"camera_{axis}") or 0 for axis in CAMERA_AXES}
+            return {"type": "simple", "config": config}
+        return {"type": kind} if kind else None
+
+
+class GenerateForm(CameraAxesForm):
     """Validated against the capability table (capabilities.problems), never just field types."""
 
     model_name = forms.ChoiceField(
@@ -81,12 +104,6 @@ class GenerateForm(forms.Form):
         help_text="0 to 1: how closely the video follows the prompt.",
     )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
-    camera_horizontal = axis_field("horizontal")
-    camera_vertical = axis_field("vertical")
-    camera_pan = axis_field("pan")
-    camera_tilt = axis_field("tilt")
-    camera_roll = axis_field("roll")
-    camera_zoom = axis_field("zoom")
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # Where the form's values came from (studio/library/compose.py): the prompt version
     # it was opened with and the ids of the presets stacked on it, in order.
@@ -121,9 +138,6 @@ class GenerateForm(forms.Form):
             initial[f"camera_{axis}"] = value
         return cls(initial=initial)
 
-    def camera_axes(self) -> list[forms.BoundField]:
-        return [self[f"camera_{axis}"] for axis in CAMERA_AXES]
-
     # Browsers send textarea line breaks as CRLF; count (and send) them as one character,
     # as the live counter does.
     def clean_prompt(self) -> str:
@@ -156,12 +170,6 @@ class GenerateForm(forms.Form):
     def _params(self) -> dict:
         data = self.cleaned_data
         spec = MODELS[data["model_name"]]
-        camera = None
-        if data.get("camera_type") == "simple":
-            config = {axis: data.get(f"camera_{axis}") or 0 for axis in CAMERA_AXES}
-            camera = {"type": "simple", "config": config}
-        elif data.get("camera_type"):
-            camera = {"type": data["camera_type"]}
         return {
             "model_name": spec.name,
             "prompt": data.get("prompt", ""),
@@ -171,7 +179,7 @@ class GenerateForm(forms.Form):
             "duration": data.get("duration"),
             "aspect_ratio": data.get("aspect_ratio"),
             "cfg_scale": data.get("cfg_scale"),
-            "camera_control": camera,
+            "camera_control": self.camera_control(),
         }
 
 
@@ -206,9 +214,7 @@ class HistoryFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if user.has_perm("review.see_all_generations") or user.has_perm(
-            "review.review_generation"
-        ):
+        if user.has_perm("review.see_all_generations") or user.has_perm("review.review_generation"):
             # Admins and reviewers see others' work, so they may narrow it to one author.
             self.fields["author"].queryset = (
                 get_user_model().objects.filter(generations__isnull=False).distinct()

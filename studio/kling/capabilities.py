@@ -221,7 +221,8 @@ def camera_problem(camera: object) -> str:
 
 # The create body's fields in the order of the contract (§3). JSON columns may not keep key
 # order (PostgreSQL's jsonb does not), so bodies are put back in this order to be sent or shown.
-BODY_FIELDS: tuple[str, ...] = (
+# PARAM_FIELDS are what a person chooses; the last two are per task.
+PARAM_FIELDS: tuple[str, ...] = (
     "model_name",
     "prompt",
     "negative_prompt",
@@ -231,9 +232,8 @@ BODY_FIELDS: tuple[str, ...] = (
     "cfg_scale",
     "camera_control",
     "sound",
-    "external_task_id",
-    "callback_url",
 )
+BODY_FIELDS: tuple[str, ...] = (*PARAM_FIELDS, "external_task_id", "callback_url")
 
 
 def ordered_body(body: dict) -> dict:

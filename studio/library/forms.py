@@ -8,18 +8,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 
+from studio.generations.forms import ALL_DURATIONS, CAMERA_MOVES, CameraAxesForm
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
-    CAMERA_AXES,
-    CAMERA_AXIS_RANGE,
-    CAMERA_PRESETS,
     MODELS,
     MODES,
 )
 from studio.library.models import Prompt, PromptVersion, Tag, Visibility
 from studio.library.presets import form_fields, preset_problems
 
-ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
 NOT_SET = ("", "Not set")
 
 
@@ -183,24 +180,10 @@ def nulls_last(field: str) -> OrderBy:
 
 # ---------------------------------------------------------------------------- presets
 
-CAMERA_CHOICES = [
-    NOT_SET,
-    ("none", "None: the model picks the camera motion"),
-    *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
-    ("simple", "Simple: one axis"),
-]
+CAMERA_CHOICES = [NOT_SET, ("none", "None: the model picks the camera motion"), *CAMERA_MOVES]
 
 
-def axis_field(axis: str) -> forms.FloatField:
-    low, high = CAMERA_AXIS_RANGE
-    return forms.FloatField(
-        label=axis.capitalize(),
-        required=False,
-        widget=forms.NumberInput(attrs={"min": low, "max": high, "step": "any"}),
-    )
-
-
-class PresetForm(forms.Form):
+class PresetForm(CameraAxesForm):
     """A preset holds only the parameters set here; "Not set" leaves a value to the form
     (or to an earlier preset in a stack)."""
 
@@ -225,12 +208,6 @@ class PresetForm(forms.Form):
         help_text="Empty: not set.",
     )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
-    camera_horizontal = axis_field("horizontal")
-    camera_vertical = axis_field("vertical")
-    camera_pan = axis_field("pan")
-    camera_tilt = axis_field("tilt")
-    camera_roll = axis_field("roll")
-    camera_zoom = axis_field("zoom")
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
@@ -248,9 +225,6 @@ class PresetForm(forms.Form):
         if "camera_control" in params and not params["camera_control"]:
             initial["camera_type"] = "none"
         return cls(initial=initial)
-
-    def camera_axes(self) -> list[forms.BoundField]:
-        return [self[f"camera_{axis}"] for axis in CAMERA_AXES]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -270,14 +244,10 @@ class PresetForm(forms.Form):
                 params[key] = data[key]
         if data.get("cfg_scale") is not None:
             params["cfg_scale"] = data["cfg_scale"]
-        camera = data.get("camera_type")
-        if camera == "none":
+        if data.get("camera_type") == "none":  # set to no camera move, unlike "Not set"
             params["camera_control"] = None
-        elif camera == "simple":
-            config = {axis: data.get(f"camera_{axis}") or 0 for axis in CAMERA_AXES}
-            params["camera_control"] = {"type": "simple", "config": config}
-        elif camera:
-            params["camera_control"] = {"type": camera}
+        elif data.get("camera_type"):
+            params["camera_control"] = self.camera_control()
         negative = one_line_breaks(data.get("negative_prompt") or "")
         if negative:
             params["negative_prompt"] = negative

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from studio.generations.models import Generation
-from studio.kling.capabilities import problems
+from studio.kling.capabilities import PARAM_FIELDS, problems
 from studio.library.models import (
     Preset,
     Prompt,
@@ -33,17 +33,7 @@ MAX_ERRORS = 10
 MAX_STACK = 20
 # Request-body fields a recipe may carry into a new run (never external_task_id or
 # callback_url: a run again is a new task with its own).
-RECIPE_FIELDS = (
-    "model_name",
-    "prompt",
-    "negative_prompt",
-    "mode",
-    "aspect_ratio",
-    "duration",
-    "cfg_scale",
-    "camera_control",
-    "sound",
-)
+RECIPE_FIELDS = PARAM_FIELDS
 
 
 class ImportRefused(ValueError):
