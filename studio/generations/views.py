@@ -26,7 +26,6 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 
@@ -35,6 +34,7 @@ from studio.generations.forms import GenerateForm, HistoryFilterForm
 from studio.generations.models import ACTIVE, Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
 from studio.library import compose
+from studio.partials import page_or_fragment, wants_fragment
 from studio.review.budgets import OverBudget
 from studio.review.roles import GALLERY, REVIEW, SUBMIT
 
@@ -218,18 +218,14 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         "events": list(generation.events.all()),
         "timings": timings(generation),
     }
-    if request.htmx.target == "generation-live" and not request.htmx.history_restore_request:
+    if wants_fragment(request, "generation-live"):
         # `seen` is the status the page shows: announce only a change.
         context["announce"] = request.GET.get("seen") != generation.status
-        template = "generations/detail.html#generation-live"
     else:
         context["recipe"] = json.dumps(
             ordered_body(generation.request_body), indent=2, ensure_ascii=False
         )
-        template = "generations/detail.html"
-    response = TemplateResponse(request, template, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return page_or_fragment(request, "generations/detail.html", "generation-live", context)
 
 
 @require_POST
@@ -382,12 +378,7 @@ def history(request: HttpRequest) -> TemplateResponse:
         "page": page,
         "view": "list" if request.GET.get("view") == "list" else "grid",
     }
-    template = "generations/history.html"
-    if request.htmx.target == "history-results" and not request.htmx.history_restore_request:
-        template += "#history-results"
-    response = TemplateResponse(request, template, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return page_or_fragment(request, "generations/history.html", "history-results", context)
 
 
 @require_safe

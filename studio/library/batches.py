@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
@@ -22,6 +21,7 @@ from studio.library import compose, importexport
 from studio.library.forms import ImportForm
 from studio.library.models import Batch, PromptVersion
 from studio.library.views import member
+from studio.partials import page_or_fragment, wants_fragment
 from studio.review.budgets import OverBudget
 
 submitter = permission_required("generations.add_generation", raise_exception=True)
@@ -123,15 +123,12 @@ def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         "failed": done - succeeded,
         "active": done < len(found),
     }
-    template, status = "library/batch.html", 200
-    if request.htmx.target == "batch-live" and not request.htmx.history_restore_request:
-        template += "#batch-live"
+    status = 200
+    if wants_fragment(request, "batch-live"):
         context["announce"] = request.GET.get("seen") != str(done)
         if not context["active"]:
             status = HTMX_STOP_POLLING
-    response = TemplateResponse(request, template, context, status=status)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return page_or_fragment(request, "library/batch.html", "batch-live", context, status)
 
 
 @require_POST

@@ -15,7 +15,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
@@ -32,6 +31,7 @@ from studio.library.models import (
     Star,
 )
 from studio.library.text import word_diff
+from studio.partials import page_or_fragment
 from studio.review.roles import GALLERY
 
 PAGE_SIZE = 24
@@ -67,12 +67,7 @@ def library(request: HttpRequest) -> TemplateResponse:
         "query": query.urlencode(),
         "batches": Batch.objects.visible_to(request.user).filter(owner=request.user)[:5],
     }
-    template = "library/library.html"
-    if request.htmx.target == "prompt-results" and not request.htmx.history_restore_request:
-        template += "#prompt-results"
-    response = TemplateResponse(request, template, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return page_or_fragment(request, "library/library.html", "prompt-results", context)
 
 
 @member

@@ -13,11 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_safe
 
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
+from studio.partials import page_or_fragment
 from studio.review import budgets
 from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm, library_installed
 from studio.review.models import Review, Verdict, reviewable
@@ -74,12 +74,7 @@ def gallery(request: HttpRequest) -> TemplateResponse:
     shown = approved.select_related("owner", "review").order_by("-review__decided_at", "-pk")
     page = Paginator(form.filter(shown), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "tags": library_installed()}
-    template = "review/gallery.html"
-    if request.htmx.target == "gallery-results" and not request.htmx.history_restore_request:
-        template += "#gallery-results"
-    response = TemplateResponse(request, template, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return page_or_fragment(request, "review/gallery.html", "gallery-results", context)
 
 
 @require_safe
