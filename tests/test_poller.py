@@ -255,6 +255,27 @@ def test_sweep_task_runs_until_nothing_is_due_soon(upstream, queue, settings):
     assert ("sweep", ()) not in queue  # nothing left to poll: the chain ends
 
 
+def test_a_failed_download_is_retried_by_the_sweep_when_due_not_by_the_watchdog(
+    upstream, queue, settings
+):
+    settings.DOWNLOAD_RETRY_SECONDS = 0.3
+    row = make_generation(
+        make_user(),
+        status=Status.STORING,
+        task_id="880000000000000123",
+        result_url=f"{upstream.url}/_sim/videos/880000000000000123.mp4",  # 404: retry later
+    )
+    pipeline.store(row.pk)
+    row.refresh_from_db()
+    assert row.download_attempts == 1 and row.status == Status.STORING
+    assert queue == [("sweep", ())]  # the failed attempt starts the sweep chain
+    queue.clear()
+
+    tasks.sweep()  # waits for the retry time, hands the store out, then ends
+
+    assert queue == [("store", (str(row.pk),))]
+
+
 def test_sweep_task_hands_over_to_a_new_task_while_work_remains(
     upstream, queue, settings, monkeypatch
 ):

@@ -384,6 +384,7 @@ def store(generation_id: uuid.UUID | str) -> bool:
                 next_poll_at=timezone.now() + timedelta(seconds=seconds),
                 lease_until=None,
             )
+            kick_sweep()  # it hands the retry out when due (or the watchdog, if later)
         elif error.retryable:
             fail(
                 generation,
