@@ -139,7 +139,7 @@ class LibraryFilterForm(forms.Form):
     )
     starred = forms.BooleanField(label="Starred by me", required=False)
     archived = forms.BooleanField(label="Archived only", required=False)
-    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+    sort = forms.ChoiceField(label="Sort by", choices=list(SORTS.items()), required=False)
 
     def __init__(self, *args, visible: QuerySet[Prompt], **kwargs) -> None:
         super().__init__(*args, **kwargs)
