@@ -23,19 +23,19 @@ chromium:
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
 
 test: $(STAMP) chromium
-	$(BIN)/ruff check studio tests
-	$(BIN)/ruff format --check studio tests
+	$(BIN)/ruff check studio tests benchmarks
+	$(BIN)/ruff format --check studio tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
-	$(BIN)/ruff check studio tests
+	$(BIN)/ruff check studio tests benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format studio tests
-	$(BIN)/ruff check --fix studio tests
+	$(BIN)/ruff format studio tests benchmarks
+	$(BIN)/ruff check --fix studio tests benchmarks
 
 clean:
 	rm -rf $(VENV) data test-artifacts
