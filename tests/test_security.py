@@ -340,7 +340,8 @@ def run_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("STUDIO_", "SECURE_", "DEBUG", "COMETAPI_"))
+        # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests' Playwright, never in production
+        if not k.startswith(("STUDIO_", "SECURE_", "DEBUG", "COMETAPI_", "DJANGO_ALLOW"))
     }
     clean.update(
         STUDIO_DATA_DIR=str(tmp_path),
