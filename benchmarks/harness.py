@@ -56,21 +56,35 @@ def setup(name: str) -> Path:
     return data
 
 
+_created_database: tuple[str, str] | None = None  # (server URL, name), dropped by cleanup
+
+
 def fresh_postgres(url: str) -> str:
+    global _created_database
     import psycopg
 
     name = f"studio_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    _created_database = (url, name)
     return f"{url.rsplit('/', 1)[0]}/{name}"
 
 
 def cleanup(data: Path) -> None:
-    """Remove the data folder, unless BENCH_KEEP=1 (to read the processes' logs)."""
+    """Remove the data folder and the PostgreSQL database, unless BENCH_KEEP=1 (to read
+    the processes' logs)."""
     if os.environ.get("BENCH_KEEP") == "1":
         print(f"  (kept {data})")
         return
     shutil.rmtree(data, ignore_errors=True)
+    if _created_database:
+        import psycopg
+        from django.db import connections
+
+        connections.close_all()
+        server, name = _created_database
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
