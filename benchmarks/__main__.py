@@ -1,7 +1,7 @@
 """Run the benchmarks, each in its own process with its own throwaway data folder, then
 print every target and whether it was met.
 
-    python -m benchmarks                 # all of them (about 7 minutes on 2 cores)
+    python -m benchmarks                 # all of them (about 5 minutes on 2 cores)
     python -m benchmarks queries web     # some of them
 """
 
