@@ -45,7 +45,10 @@ def test_fifty_jobs_under_one_fault_in_five_all_end_clearly_with_no_duplicate(sy
     )
     system.manage("migrate", "-v0")
     system.start_worker()
-    system.create([f"fault run {n}: a heron lifts off a misty pond" for n in range(COUNT)])
+    # One prompt in five also scripts a create fault, so every kind surely happens.
+    scripted = ["#ambiguous-504", "#slow", "#malformed", "#error-5000", "#rate-1302"]
+    keyword = {n: scripted[n // 5 % 5] for n in range(0, COUNT, 5)}
+    system.create([f"fault run {n}: a heron {keyword.get(n, '')}" for n in range(COUNT)])
 
     system.wait(system.all_final, 150, f"all {COUNT} generations to finish")
 
