@@ -26,8 +26,8 @@ def perms(group: str) -> set[str]:
 def test_the_migration_makes_the_three_roles() -> None:
     creator, reviewer, admin = perms("creator"), perms("reviewer"), perms("admin")
     assert {roles.SUBMIT, roles.GALLERY} <= creator and roles.REVIEW not in creator
-    assert {roles.REVIEW, roles.GALLERY, "generations.view_generation"} <= reviewer
-    assert roles.SUBMIT not in reviewer and roles.SPEND not in reviewer
+    assert {roles.REVIEW, roles.GALLERY, roles.SPEND, "generations.view_generation"} <= reviewer
+    assert roles.SUBMIT not in reviewer and "review.change_budget" not in reviewer
     assert {roles.SPEND, roles.SEE_ALL, "review.change_budget", "auth.change_user"} <= admin
     if "library.view_prompt" in admin:  # the library is built alongside
         assert "library.view_prompt" in creator

@@ -3,7 +3,8 @@
 - creator: submits videos and keeps an own library (generations.add_generation, the
   library's permissions, the team gallery). New accounts start as creators.
 - reviewer: the review queue and the team gallery's curation (review.review_generation);
-  sees every finished video. Uses the Django admin, so a reviewer is staff.
+  sees every finished video and the team's spend (DESIGN.md: reviewers see spend per
+  person; only admins set budgets). Uses the Django admin, so a reviewer is staff.
 - admin: every permission (users, budgets, spend, the task queue); staff.
 
 Who sees which generation (Generation.objects.visible_to): the owner sees their own;
@@ -27,6 +28,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     REVIEWER: (
         GALLERY,
         REVIEW,
+        SPEND,
         "generations.view_generation",
         "review.view_review",
         "review.view_decision",
