@@ -364,3 +364,18 @@ def test_an_unavailable_model_is_explained_with_the_upstream_detail() -> None:
     error = KlingError("invalid model name", http_status=400, code="1203")
     message = pipeline.submit_failure_message(error)
     assert message == "This model is not available through the API (invalid model name)."
+
+
+def test_rows_refused_together_come_back_spread_out_after_retry_after(upstream, queue) -> None:
+    upstream.config.retry_after = 3
+    owner = make_user()
+    rows = [pipeline.create_generation(owner, params(f"Fox {n} #rate-1302")) for n in range(12)]
+    for row in rows:
+        assert pipeline.submit(row.pk)
+    # Each row's delay, from the moment its refusal was written.
+    delays = [
+        (row.next_poll_at - row.updated_at).total_seconds()
+        for row in Generation.objects.filter(pk__in=[row.pk for row in rows])
+    ]
+    assert min(delays) >= 3 - 0.05
+    assert max(delays) - min(delays) > 0.5

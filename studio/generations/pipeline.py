@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import random
 import uuid
 from datetime import timedelta
 
@@ -271,8 +272,11 @@ def _submit_later(
     seconds: float | None = None,
 ) -> None:
     if seconds is None:
-        seconds = backoff(generation.submit_attempts, settings.POLL_MIN_SECONDS, SUBMIT_RETRY_MAX)
-        seconds = max(seconds, error.retry_after or 0)
+        ceiling = backoff(generation.submit_attempts, settings.POLL_MIN_SECONDS, SUBMIT_RETRY_MAX)
+        # R45: Retry-After is a floor, and jitter on top of it keeps rows refused together
+        # (a 429 or 503 for everyone) from all coming back in the same instant.
+        half = ceiling / 2
+        seconds = max(error.retry_after or 0, half) + random.uniform(0, half)
     generation.touch(
         submit_uncertain=uncertain,
         last_error=str(error)[:1000],
