@@ -55,7 +55,16 @@ def test_a_worker_killed_while_creates_are_in_flight_sends_none_twice(system):
     system.manage("migrate", "-v0")
     worker = system.start_worker()
     system.create(prompts("crash submit", 6))
-    system.wait(lambda: in_flight(system, "queued", "AND submit_uncertain") >= 1, 30, "creates")
+    # A row marked uncertain is not enough: the kill must come after a POST reached the
+    # upstream (counted on arrival, before its 1 s latency), or nothing is left to find.
+    system.wait(
+        lambda: (
+            in_flight(system, "queued", "AND submit_uncertain") >= 1
+            and system.sim_stats()["requests"] >= 1
+        ),
+        30,
+        "creates",
+    )
 
     worker.kill()
     time.sleep(1.2)  # the creates the dead worker sent land upstream now
