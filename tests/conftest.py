@@ -1,4 +1,5 @@
-"""Shared fixtures: a fast-clock simulator served over loopback for every test that needs one."""
+"""Shared fixtures: a fast-clock simulator served over loopback, and a small world of people
+(an owner, a teammate, an outsider, a reviewer, an admin) for every test that needs one."""
 
 # How to use them:
 #   def test_something(simulator): ...
@@ -14,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.test import Client
 
 from studio.kling.simulator import SimConfig, Simulator, serve
+from tests.factories import make_user
 
 SIM_API_KEY = "sk-test"
 
@@ -61,6 +64,53 @@ def queue(monkeypatch) -> list[tuple[str, tuple[str, ...]]]:
     handed: list[tuple[str, tuple[str, ...]]] = []
     monkeypatch.setattr(pipeline, "enqueue", lambda task, *args: handed.append((task, args)))
     return handed
+
+
+# ---------------------------------------------------------------- the world
+# Who a test is about, as the permission matrix names them (tests/test_permissions.py).
+# `client` is the owner's browser: asking for `owner` signs them in there. No other fixture
+# touches `client`, so the order fixtures are named in never decides who is signed in; a test
+# switches with `client.force_login(teammate)` or uses `reviewer_client`, a second browser.
+
+
+@pytest.fixture
+def owner(db, client: Client):
+    """A creator ("cora") whose work the test is about, signed in on `client`."""
+    user = make_user("cora")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def teammate(db):
+    """Another creator ("tess"): sees what the team shares, never the owner's private work."""
+    return make_user("tess")
+
+
+@pytest.fixture
+def outsider(db):
+    """An account with no role at all ("otto"): may sign in, may see nothing."""
+    return make_user("otto", roles=())
+
+
+@pytest.fixture
+def reviewer(db):
+    """A reviewer ("rex"), staff by that role."""
+    return make_user("rex", roles=("reviewer",))
+
+
+@pytest.fixture
+def admin(db):
+    """Someone with the admin role ("ada"), which is not a superuser."""
+    return make_user("ada", roles=("admin",))
+
+
+@pytest.fixture
+def reviewer_client(reviewer) -> Client:
+    """A second browser, the reviewer's, signed in."""
+    browser = Client()
+    browser.force_login(reviewer)
+    return browser
 
 
 @pytest.fixture(scope="session")

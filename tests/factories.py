@@ -1,4 +1,4 @@
-"""Plain factory functions for tests: users and generations."""
+"""Plain factory functions for tests: users, generations, library prompts and presets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from django.contrib.auth import get_user_model
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import build_body
+
+# What htmx sends with each request it makes: `client.get(url, **HTMX)`.
+HTMX = {"HTTP_HX_REQUEST": "true"}
 
 PARAMS = ("model_name", "prompt", "negative_prompt", "mode", "duration", "aspect_ratio")
 

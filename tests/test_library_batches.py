@@ -16,19 +16,11 @@ from studio.library import compose
 from studio.library.models import Batch
 from studio.review.models import Budget
 from studio.review.pricing import estimate_units
-from tests.factories import make_generation, make_preset, make_prompt, make_user
+from tests.factories import HTMX, make_generation, make_preset, make_prompt, make_user
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 TEMPLATE = "A {animal} walks through a {place} at dawn"
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("owner")
-    client.force_login(user)
-    return user
 
 
 def batch_data(**overrides) -> dict:
@@ -262,23 +254,24 @@ def test_the_batch_page_costs_the_same_queries_at_any_size(client, owner) -> Non
     )
 
 
-def test_others_batches_404(client, owner) -> None:
-    batch = make_batch(make_user("other"), [Status.QUEUED])
+def test_others_batches_404(client, owner, teammate) -> None:
+    batch = make_batch(teammate, [Status.QUEUED])
     assert client.get(batch.get_absolute_url()).status_code == 404
 
 
-def test_the_library_lists_my_recent_batches(client, owner) -> None:
+def test_the_library_lists_my_recent_batches(client, owner, teammate) -> None:
     mine = make_batch(owner, [Status.QUEUED])
-    theirs = make_batch(make_user("other"), [Status.QUEUED])
+    theirs = make_batch(teammate, [Status.QUEUED])
     html = client.get("/library/").content.decode()
     assert mine.get_absolute_url() in html and theirs.get_absolute_url() not in html
 
 
-def test_another_persons_batch_is_hidden_from_a_creator_who_also_reviews(client, owner) -> None:
+def test_another_persons_batch_is_hidden_from_a_creator_who_also_reviews(
+    client, owner, admin
+) -> None:
     batch = make_batch(owner, [Status.SUCCEEDED])
     both = make_user("creator-reviewer", roles=("creator", "reviewer"))
     assert both.is_staff  # reviewers are staff for the admin; that must not widen batches
     client.force_login(both)
     assert client.get(batch.get_absolute_url()).status_code == 404
-    admin = make_user("boss", roles=("admin",))
     assert Batch.objects.visible_to(admin).filter(pk=batch.pk).exists()

@@ -11,23 +11,9 @@ import pytest
 from studio.generations.models import Generation
 from studio.library.models import DefaultPreset, Preset
 from studio.library.presets import preset_problems
-from tests.factories import make_preset, make_prompt, make_user
+from tests.factories import HTMX, make_preset, make_prompt
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("owner")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def other():
-    return make_user("other")
 
 
 def studio_data(**overrides) -> dict:
@@ -204,8 +190,8 @@ def test_the_default_preset_opens_the_studio_form(client, owner) -> None:
     assert not DefaultPreset.objects.exists()
 
 
-def test_a_team_preset_can_be_someone_elses_default(client, owner, other) -> None:
-    shared = make_preset(other, "Shared", {"mode": "pro"}, visibility="team")
+def test_a_team_preset_can_be_someone_elses_default(client, owner, teammate) -> None:
+    shared = make_preset(teammate, "Shared", {"mode": "pro"}, visibility="team")
     client.post(f"/library/presets/{shared.pk}/default/")
     assert client.get("/").context["form"]["mode"].value() == "pro"
 
@@ -238,9 +224,11 @@ def test_an_edited_text_is_not_filed_under_the_version(client, owner, queue) -> 
     assert Generation.objects.get().prompt_version is None
 
 
-def test_others_private_presets_and_versions_are_not_recorded(client, owner, other, queue) -> None:
-    secret = make_preset(other, "Secret", {"mode": "pro"})
-    version = make_prompt(other, text="A heron stands in a misty river").latest_version()
+def test_others_private_presets_and_versions_are_not_recorded(
+    client, owner, teammate, queue
+) -> None:
+    secret = make_preset(teammate, "Secret", {"mode": "pro"})
+    version = make_prompt(teammate, text="A heron stands in a misty river").latest_version()
     data = studio_data(presets=str(secret.pk), prompt_version=version.pk)
     client.post("/generations/new/", data)
     generation = Generation.objects.get()
@@ -261,8 +249,10 @@ def test_run_again_keeps_the_version_and_presets(client, owner, queue) -> None:
 # ---------------------------------------------------------------------------- access
 
 
-def test_others_private_presets_404_and_are_never_listed_or_applied(client, owner, other) -> None:
-    secret = make_preset(other, "Secret", {"aspect_ratio": "1:1"})
+def test_others_private_presets_404_and_are_never_listed_or_applied(
+    client, owner, teammate
+) -> None:
+    secret = make_preset(teammate, "Secret", {"aspect_ratio": "1:1"})
     assert client.get(f"/library/presets/{secret.pk}/").status_code == 404
     for action in ("delete", "default"):
         assert client.post(f"/library/presets/{secret.pk}/{action}/").status_code == 404
@@ -276,8 +266,8 @@ def test_others_private_presets_404_and_are_never_listed_or_applied(client, owne
     assert client.get(f"/?presets={secret.pk}").context["form"]["presets"].value() == ""
 
 
-def test_team_presets_are_usable_but_only_their_owner_changes_them(client, owner, other) -> None:
-    shared = make_preset(other, "Shared", {"aspect_ratio": "1:1"}, visibility="team")
+def test_team_presets_are_usable_but_only_their_owner_changes_them(client, owner, teammate) -> None:
+    shared = make_preset(teammate, "Shared", {"aspect_ratio": "1:1"}, visibility="team")
     assert "Shared" in client.get("/library/presets/").content.decode()
     assert client.get(f"/library/presets/{shared.pk}/").status_code == 404
     assert client.post(f"/library/presets/{shared.pk}/delete/").status_code == 404

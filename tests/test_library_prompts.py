@@ -10,21 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from studio.generations.models import Status
 from studio.library.models import ImmutableVersionError, Prompt, PromptVersion, Star
 from studio.library.text import Piece, fill, matches, variables, word_diff
-from tests.factories import make_generation, make_preset, make_prompt, make_user
+from tests.factories import make_generation, make_preset, make_prompt
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("owner")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def other():
-    return make_user("other")
 
 
 def as_user(client, user):
@@ -185,11 +173,10 @@ def test_each_version_shows_its_own_latest_videos_however_busy_the_others(
     assert (len(rows[2]["videos"]), rows[2]["runs"]) == (2, 5)
 
 
-def test_approved_videos_are_counted_per_version(client, owner) -> None:
+def test_approved_videos_are_counted_per_version(client, owner, reviewer) -> None:
     from studio.review.models import Review
 
     version = make_prompt(owner, text="v1").latest_version()
-    reviewer = make_user("reviewer", roles=("reviewer",))
     for verdict in ("approved", "approved", "rejected"):
         made = make_generation(owner, prompt="v1", prompt_version=version, status=Status.SUCCEEDED)
         Review.decide(made, reviewer, verdict)
@@ -197,11 +184,11 @@ def test_approved_videos_are_counted_per_version(client, owner) -> None:
     assert (row["runs"], row["approved"]) == (3, 2)
 
 
-def test_teammates_see_the_numbers_but_only_videos_they_may_see(client, owner, other) -> None:
+def test_teammates_see_the_numbers_but_only_videos_they_may_see(client, owner, teammate) -> None:
     prompt = make_prompt(owner, visibility="team")
     version = prompt.latest_version()
     make_generation(owner, prompt=version.text, prompt_version=version, status=Status.FAILED)
-    response = as_user(client, other).get(prompt.get_absolute_url())
+    response = as_user(client, teammate).get(prompt.get_absolute_url())
     (row,) = response.context["rows"]
     assert row["runs"] == 1 and row["videos"] == []
 
@@ -209,12 +196,12 @@ def test_teammates_see_the_numbers_but_only_videos_they_may_see(client, owner, o
 # ---------------------------------------------------------------------------- library page
 
 
-def test_search_finds_title_any_versions_text_and_tags(client, owner, other) -> None:
+def test_search_finds_title_any_versions_text_and_tags(client, owner, teammate) -> None:
     make_prompt(owner, title="Lantern", text="paper light")
     old = make_prompt(owner, title="Fox", text="a fox in the meadow")
     old.add_version(text="a fox in snow", author=owner)
     make_prompt(owner, title="Tagged", text="x", tags=["meadow-walk"])
-    make_prompt(other, title="Someone's meadow", text="private meadow")
+    make_prompt(teammate, title="Someone's meadow", text="private meadow")
 
     def titles(query: str) -> list[str]:
         page = client.get("/library/", {"q": query}).context["page"]
@@ -225,10 +212,10 @@ def test_search_finds_title_any_versions_text_and_tags(client, owner, other) -> 
     assert titles("SNOW") == ["Fox"]
 
 
-def test_filters_by_tag_owner_visibility_and_stars(client, owner, other) -> None:
+def test_filters_by_tag_owner_visibility_and_stars(client, owner, teammate) -> None:
     mine = make_prompt(owner, title="Mine", tags=["a"])
     make_prompt(owner, title="Mine team", visibility="team", tags=["b"])
-    theirs = make_prompt(other, title="Theirs team", visibility="team", tags=["a"])
+    theirs = make_prompt(teammate, title="Theirs team", visibility="team", tags=["a"])
     Star.toggle(owner, theirs)
 
     def titles(**query) -> list[str]:
@@ -237,7 +224,7 @@ def test_filters_by_tag_owner_visibility_and_stars(client, owner, other) -> None
 
     assert titles() == ["Mine", "Mine team", "Theirs team"]
     assert titles(tag="a") == ["Mine", "Theirs team"]
-    assert titles(owner=other.pk) == ["Theirs team"]
+    assert titles(owner=teammate.pk) == ["Theirs team"]
     assert titles(visibility="private") == ["Mine"]
     assert titles(starred="on") == ["Theirs team"]
     mine.remove()
@@ -268,10 +255,10 @@ def library_queries(client) -> int:
     return len(queries)
 
 
-def test_the_library_page_costs_the_same_queries_at_any_size(client, owner, other) -> None:
+def test_the_library_page_costs_the_same_queries_at_any_size(client, owner, teammate) -> None:
     def add(count: int) -> None:
         for n in range(count):
-            prompt = make_prompt(owner if n % 2 else other, title=f"P{n}", tags=[f"t{n}", "all"])
+            prompt = make_prompt(owner if n % 2 else teammate, title=f"P{n}", tags=[f"t{n}", "all"])
             prompt.visibility = "team"
             prompt.save()
             prompt.add_version(text=f"second {n}", author=owner)
@@ -301,8 +288,8 @@ def test_the_prompt_page_costs_the_same_queries_at_any_size(client, owner) -> No
 # ---------------------------------------------------------------------------- stars, forks, archive
 
 
-def test_starring_toggles_and_counts(client, owner, other) -> None:
-    prompt = make_prompt(other, visibility="team")
+def test_starring_toggles_and_counts(client, owner, teammate) -> None:
+    prompt = make_prompt(teammate, visibility="team")
     response = client.post(f"/library/prompts/{prompt.pk}/star/", HTTP_HX_REQUEST="true")
     assert 'aria-pressed="true"' in response.content.decode()
     assert Star.objects.filter(user=owner, prompt=prompt).exists()
@@ -318,9 +305,11 @@ def test_starring_without_javascript_returns_only_to_our_own_pages(client, owner
         assert client.post(url, {"next": evil})["Location"] == prompt.get_absolute_url()
 
 
-def test_forking_makes_a_private_copy_linked_to_its_source(client, owner, other) -> None:
-    source = make_prompt(other, title="Shared", text="shared text", visibility="team", tags=["t"])
-    source.add_version(text="shared text v2", author=other)
+def test_forking_makes_a_private_copy_linked_to_its_source(client, owner, teammate) -> None:
+    source = make_prompt(
+        teammate, title="Shared", text="shared text", visibility="team", tags=["t"]
+    )
+    source.add_version(text="shared text v2", author=teammate)
     response = client.post(f"/library/prompts/{source.pk}/fork/")
     fork = Prompt.objects.get(owner=owner)
     assert response["Location"] == fork.get_absolute_url()
@@ -351,8 +340,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(client) -> None:
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
-def test_others_private_prompts_404_by_every_url(client, owner, other) -> None:
-    secret = make_prompt(other, title="Secret", text="secret text")
+def test_others_private_prompts_404_by_every_url(client, owner, teammate) -> None:
+    secret = make_prompt(teammate, title="Secret", text="secret text")
     base = f"/library/prompts/{secret.pk}"
     for url in (f"{base}/", f"{base}/diff/", f"{base}/export/"):
         assert client.get(url).status_code == 404, url
@@ -366,9 +355,9 @@ def test_others_private_prompts_404_by_every_url(client, owner, other) -> None:
 
 
 def test_teammates_may_read_star_and_fork_a_team_prompt_but_not_change_it(
-    client, owner, other
+    client, owner, teammate
 ) -> None:
-    shared = make_prompt(other, title="Shared", visibility="team")
+    shared = make_prompt(teammate, title="Shared", visibility="team")
     assert client.get(shared.get_absolute_url()).status_code == 200
     assert edit(client, shared, text="mine now").status_code == 404
     assert client.post(f"/library/prompts/{shared.pk}/remove/").status_code == 404
@@ -383,8 +372,8 @@ def test_changes_need_post(client, owner) -> None:
         assert client.get(f"/library/prompts/{prompt.pk}/{action}/").status_code == 405
 
 
-def test_an_account_without_a_role_gets_403(client) -> None:
-    client.force_login(make_user("nobody", roles=()))
+def test_an_account_without_a_role_gets_403(client, outsider) -> None:
+    client.force_login(outsider)
     assert client.get("/library/").status_code == 403
 
 

@@ -11,16 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from studio.generations.models import Generation, Status
 from studio.library.importexport import LIBRARY_FORMAT, RECIPE_FORMAT
 from studio.library.models import Preset, Prompt, PromptVersion
-from tests.factories import make_generation, make_preset, make_prompt, make_user
+from tests.factories import make_generation, make_preset, make_prompt
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("owner")
-    client.force_login(user)
-    return user
 
 
 def upload(data: object, name: str = "library.json") -> SimpleUploadedFile:
@@ -52,14 +45,13 @@ def comparable(data: dict) -> dict:
     return {key: value for key, value in data.items() if key != "exported_at"}
 
 
-def test_export_then_import_is_an_exact_round_trip(client, owner) -> None:
+def test_export_then_import_is_an_exact_round_trip(client, owner, teammate) -> None:
     build_library(owner)
     first = exported(client)
     assert first["format"] == LIBRARY_FORMAT and len(first["prompts"]) == 3
     fox = first["prompts"][0]
     assert fox["tags"] == ["a", "b"] and [v["number"] for v in fox["versions"]] == [1, 2]
 
-    teammate = make_user("teammate")
     client.force_login(teammate)
     response = client.post("/library/import/", {"file": upload(first)})
     assert response.status_code == 302
@@ -230,12 +222,13 @@ def test_a_recipe_that_cannot_run_says_why(client, owner, queue) -> None:
     assert not Generation.objects.exists()
 
 
-def test_others_recipes_404_and_hide_their_private_prompt(client, owner) -> None:
-    other = make_user("other")
-    theirs = finished(other)
+def test_others_recipes_404_and_hide_their_private_prompt(
+    client, owner, teammate, reviewer
+) -> None:
+    theirs = finished(teammate)
     assert client.get(f"/library/recipes/{theirs.pk}/").status_code == 404
     # A reviewer sees every finished video, but not the owner's private prompt.
     mine = finished(owner, prompt_version=make_prompt(owner).latest_version())
-    client.force_login(make_user("reviewer", roles=("reviewer",)))
+    client.force_login(reviewer)
     card = json.loads(client.get(f"/library/recipes/{mine.pk}/").content)
     assert card["generation"] == str(mine.pk) and card["prompt_version"] is None

@@ -12,18 +12,9 @@ from django.utils import timezone
 
 from studio.generations.models import Generation, Status
 from studio.generations.views import to_cursor
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def user(client):
-    user = make_user("creator")
-    client.force_login(user)
-    return user
 
 
 def age(*generations: Generation, minutes: int = 60) -> None:
@@ -45,10 +36,10 @@ def card_ids(html: str) -> set[str]:
     return set(re.findall(r'<article id="gen-([0-9a-f-]+)"', html))
 
 
-def test_only_cards_changed_since_the_cursor_come_back(client, user) -> None:
-    running = make_generation(user, status="processing", prompt="Still running")
-    quiet = make_generation(user, status="submitted", prompt="Nothing new")
-    done = make_generation(user, status="succeeded", prompt="Long done")
+def test_only_cards_changed_since_the_cursor_come_back(client, owner) -> None:
+    running = make_generation(owner, status="processing", prompt="Still running")
+    quiet = make_generation(owner, status="submitted", prompt="Nothing new")
+    done = make_generation(owner, status="succeeded", prompt="Long done")
     age(running, quiet, done)
     cursor = to_cursor(timezone.now() - timedelta(minutes=10))
 
@@ -67,8 +58,8 @@ def test_only_cards_changed_since_the_cursor_come_back(client, user) -> None:
     assert 'id="queue-announcer" hx-swap-oob="innerHTML">Storing: Still running.' in html
 
 
-def test_polling_stops_with_286_once_nothing_is_active(client, user) -> None:
-    generation = make_generation(user, status="processing")
+def test_polling_stops_with_286_once_nothing_is_active(client, owner) -> None:
+    generation = make_generation(owner, status="processing")
     age(generation)
     cursor = to_cursor(timezone.now() - timedelta(minutes=10))
     assert poll(client, cursor).status_code == 200
@@ -82,32 +73,31 @@ def test_polling_stops_with_286_once_nothing_is_active(client, user) -> None:
     assert "content moderation did not pass" in response.content.decode()
 
 
-def test_an_idle_user_gets_286_at_once(client, user) -> None:
-    make_generation(user, status="succeeded")
+def test_an_idle_user_gets_286_at_once(client, owner) -> None:
+    make_generation(owner, status="succeeded")
     assert poll(client, to_cursor(timezone.now())).status_code == 286
 
 
-def test_other_peoples_changes_are_not_sent(client, user) -> None:
-    make_generation(user, status="processing")
-    stranger = make_generation(make_user("stranger"), status="processing")
+def test_other_peoples_changes_are_not_sent(client, owner, teammate) -> None:
+    make_generation(owner, status="processing")
+    stranger = make_generation(teammate, status="processing")
     response = poll(client, to_cursor(timezone.now() - timedelta(minutes=1)))
     assert str(stranger.pk) not in response.content.decode()
 
 
-def test_admins_get_only_their_own_queue(client) -> None:
-    boss = make_user("boss", roles=("admin",))
-    client.force_login(boss)
-    make_generation(boss, status="processing")
-    theirs = make_generation(make_user("maker"), status="processing")
+def test_admins_get_only_their_own_queue(client, admin, teammate) -> None:
+    client.force_login(admin)
+    make_generation(admin, status="processing")
+    theirs = make_generation(teammate, status="processing")
     response = poll(client, to_cursor(timezone.now() - timedelta(minutes=1)))
     assert str(theirs.pk) not in response.content.decode()
 
 
-def test_cards_made_after_the_page_was_drawn_are_left_to_the_page(client, user) -> None:
-    on_page = make_generation(user, status="processing")
+def test_cards_made_after_the_page_was_drawn_are_left_to_the_page(client, owner) -> None:
+    on_page = make_generation(owner, status="processing")
     age(on_page, minutes=5)
     known = to_cursor(timezone.now() - timedelta(minutes=1))
-    elsewhere = make_generation(user, status="queued")  # e.g. made in another tab
+    elsewhere = make_generation(owner, status="queued")  # e.g. made in another tab
     on_page.refresh_from_db()
     on_page.move(Status.SUCCEEDED)
     html = poll(client, to_cursor(timezone.now() - timedelta(minutes=2)), known).content.decode()
@@ -115,10 +105,10 @@ def test_cards_made_after_the_page_was_drawn_are_left_to_the_page(client, user) 
     assert str(elsewhere.pk) not in html
 
 
-def test_a_change_stamped_just_before_the_cursor_is_still_delivered(client, user) -> None:
+def test_a_change_stamped_just_before_the_cursor_is_still_delivered(client, owner) -> None:
     # A worker may stamp updated_at, then wait for the write lock; its change can become
     # visible after a later-stamped one was already seen.
-    late = make_generation(user, status="processing")
+    late = make_generation(owner, status="processing")
     stamp = timezone.now() - timedelta(seconds=2)
     Generation.objects.filter(pk=late.pk).update(updated_at=stamp, status=Status.STORING)
     html = poll(client, to_cursor(stamp + timedelta(seconds=1))).content.decode()
@@ -126,17 +116,17 @@ def test_a_change_stamped_just_before_the_cursor_is_still_delivered(client, user
     assert "queue-announcer" not in html  # re-sent quietly, it was not new to the cursor
 
 
-def test_a_missing_or_bad_cursor_is_harmless(client, user) -> None:
-    make_generation(user, status="processing")
+def test_a_missing_or_bad_cursor_is_harmless(client, owner) -> None:
+    make_generation(owner, status="processing")
     assert client.get("/queue/updates/", {"since": "nonsense"}, **HTMX).status_code == 200
     assert client.get("/queue/updates/", **HTMX).status_code == 200
 
 
 @pytest.mark.parametrize("rows", [10, 200])
-def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, user, rows) -> None:
+def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, owner, rows) -> None:
     # Every row changed recently: the answer carries them all, the query count stays put.
     for n in range(rows):
-        make_generation(user, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
+        make_generation(owner, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
     cursor = to_cursor(timezone.now() - timedelta(minutes=1))
     with CaptureQueriesContext(connection) as queries:
         response = poll(client, cursor)
@@ -149,10 +139,10 @@ def test_the_poll_costs_the_same_queries_whatever_the_history_size(client, user,
 
 @pytest.mark.parametrize("rows", [10, 300])
 def test_a_poll_with_no_news_costs_five_queries_whatever_the_history_size(
-    client, user, rows
+    client, owner, rows
 ) -> None:
     for n in range(rows):
-        make_generation(user, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
+        make_generation(owner, status="processing" if n % 2 else "succeeded", prompt=f"p{n}")
     with CaptureQueriesContext(connection) as queries:
         response = poll(client, to_cursor(timezone.now() + timedelta(minutes=1)))
     assert response.status_code == 200
@@ -166,9 +156,9 @@ def test_the_poll_is_login_only(client) -> None:
     assert response.status_code == 302
 
 
-def test_an_old_cursor_gets_at_most_the_latest_changes(client, user, monkeypatch) -> None:
+def test_an_old_cursor_gets_at_most_the_latest_changes(client, owner, monkeypatch) -> None:
     monkeypatch.setattr("studio.generations.views.QUEUE_MAX", 3)
-    rows = [make_generation(user, status="processing", prompt=f"p{n}") for n in range(5)]
+    rows = [make_generation(owner, status="processing", prompt=f"p{n}") for n in range(5)]
     for n, row in enumerate(rows):  # distinct, increasing change times
         stamp = timezone.now() - timedelta(minutes=10 - n)
         Generation.objects.filter(pk=row.pk).update(updated_at=stamp)

@@ -10,18 +10,9 @@ import pytest
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def user(client):
-    user = make_user("creator")
-    client.force_login(user)
-    return user
 
 
 def form_data(**overrides) -> dict:
@@ -61,7 +52,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client) -> None:
     assert response["Location"].startswith("/login/")
 
 
-def test_the_page_offers_every_contract_parameter(client, user) -> None:
+def test_the_page_offers_every_contract_parameter(client, owner) -> None:
     html = client.get("/").content.decode()
     for name in (
         "model_name",
@@ -87,7 +78,7 @@ def test_the_page_offers_every_contract_parameter(client, user) -> None:
     assert 'data-count-for="id_prompt" data-limit="500"' in html
 
 
-def test_the_layout_has_the_banner_csrf_header_and_a_post_logout(client, user) -> None:
+def test_the_layout_has_the_banner_csrf_header_and_a_post_logout(client, owner) -> None:
     html = client.get("/").content.decode()
     assert "Simulator mode: no COMETAPI_KEY set" in html.replace("<strong>", "").replace(
         "</strong>", ""
@@ -99,14 +90,14 @@ def test_the_layout_has_the_banner_csrf_header_and_a_post_logout(client, user) -
     assert "htmx-2" in html and "<script>" not in html and "style=" not in html
 
 
-def test_each_render_carries_a_new_client_request_id(client, user) -> None:
+def test_each_render_carries_a_new_client_request_id(client, owner) -> None:
     pattern = r'name="client_request_id" value="([0-9a-f-]{36})"'
     first = re.search(pattern, client.get("/").content.decode()).group(1)
     second = re.search(pattern, client.get("/").content.decode()).group(1)
     assert first != second
 
 
-def test_the_capability_blob_describes_each_model(client, user) -> None:
+def test_the_capability_blob_describes_each_model(client, owner) -> None:
     blob = capability_blob(client.get("/").content.decode())
     assert set(blob["models"]) == set(MODELS)
     assert blob["models"]["kling-v3"]["durations"] == [str(s) for s in range(3, 16)]
@@ -117,7 +108,7 @@ def test_the_capability_blob_describes_each_model(client, user) -> None:
     assert blob["limits"] == {"prompt": 500, "negative_prompt": 200}
 
 
-def test_a_too_long_prompt_comes_back_next_to_its_field_and_nothing_is_sent(client, user) -> None:
+def test_a_too_long_prompt_comes_back_next_to_its_field_and_nothing_is_sent(client, owner) -> None:
     long_prompt = "x" * 501
     response = client.post("/generations/new/", form_data(prompt=long_prompt), **HTMX)
     assert response.status_code == 200
@@ -132,7 +123,7 @@ def test_a_too_long_prompt_comes_back_next_to_its_field_and_nothing_is_sent(clie
     assert Generation.objects.count() == 0
 
 
-def test_model_specific_problems_are_shown_where_they_belong(client, user) -> None:
+def test_model_specific_problems_are_shown_where_they_belong(client, owner) -> None:
     data = form_data(
         model_name="kling-v2-6",
         cfg_scale="0.7",
@@ -149,7 +140,7 @@ def test_model_specific_problems_are_shown_where_they_belong(client, user) -> No
     assert Generation.objects.count() == 0
 
 
-def test_simple_camera_control_needs_exactly_one_axis(client, user) -> None:
+def test_simple_camera_control_needs_exactly_one_axis(client, owner) -> None:
     data = form_data(
         model_name="kling-v1", mode="std", camera_type="simple", camera_pan="2", camera_zoom="3"
     )
@@ -158,13 +149,13 @@ def test_simple_camera_control_needs_exactly_one_axis(client, user) -> None:
     assert Generation.objects.count() == 0
 
 
-def test_an_empty_prompt_is_refused(client, user) -> None:
+def test_an_empty_prompt_is_refused(client, owner) -> None:
     html = client.post("/generations/new/", form_data(prompt=""), **HTMX).content.decode()
     assert "Write a prompt." in field_block(html, "prompt")
 
 
 def test_a_valid_htmx_post_creates_one_generation_and_returns_its_card(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
     data = form_data(prompt="A lighthouse in a storm", aspect_ratio="9:16")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -172,7 +163,7 @@ def test_a_valid_htmx_post_creates_one_generation_and_returns_its_card(
     assert response.status_code == 200
     assert len(callbacks) == 1  # the submit is enqueued on commit
     generation = Generation.objects.get()
-    assert generation.owner == user
+    assert generation.owner == owner
     assert str(generation.client_request_id) == data["client_request_id"]
     assert generation.request_body["aspect_ratio"] == "9:16"
     html = response.content.decode()
@@ -187,7 +178,7 @@ def test_a_valid_htmx_post_creates_one_generation_and_returns_its_card(
 
 
 def test_the_same_client_request_id_twice_makes_one_row(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
     data = form_data()
     with django_capture_on_commit_callbacks(execute=False):
@@ -203,7 +194,7 @@ def test_the_same_client_request_id_twice_makes_one_row(
 
 
 def test_the_request_body_leaves_out_what_the_model_does_not_take(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):
         client.post(
@@ -230,7 +221,7 @@ def test_the_request_body_leaves_out_what_the_model_does_not_take(
 
 
 def test_without_javascript_a_valid_post_redirects_and_an_invalid_one_renders_the_page(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post("/generations/new/", form_data())
@@ -242,7 +233,7 @@ def test_without_javascript_a_valid_post_redirects_and_an_invalid_one_renders_th
 
 
 def test_windows_line_breaks_count_as_one_character(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
     prompt = "a\r\n" * 166 + "ab"  # 500 characters once CRLF is one line break
     with django_capture_on_commit_callbacks(execute=False):
@@ -250,16 +241,18 @@ def test_windows_line_breaks_count_as_one_character(
     assert Generation.objects.get().prompt == prompt.replace("\r\n", "\n")
 
 
-def test_creating_is_post_only(client, user) -> None:
+def test_creating_is_post_only(client, owner) -> None:
     assert client.get("/generations/new/").status_code == 405
 
 
-def test_the_queue_shows_the_users_cards_and_polls_only_while_one_is_active(client, user) -> None:
-    done = make_generation(user, status="succeeded", prompt="Finished fox")
-    make_generation(make_user("other"), prompt="Somebody else's")
+def test_the_queue_shows_the_users_cards_and_polls_only_while_one_is_active(
+    client, owner, teammate
+) -> None:
+    done = make_generation(owner, status="succeeded", prompt="Finished fox")
+    make_generation(teammate, prompt="Somebody else's")
     html = client.get("/").content.decode()
     assert f'id="gen-{done.pk}"' in html and "Somebody else" not in html
     assert 'hx-trigger="every 2s"' not in html
-    make_generation(user, status="processing", prompt="Running fox")
+    make_generation(owner, status="processing", prompt="Running fox")
     html = client.get("/").content.decode()
     assert 'hx-get="/queue/updates/" hx-trigger="every 2s" hx-include="#queue-cursor"' in html
