@@ -77,9 +77,11 @@ def test_fifty_jobs_under_one_fault_in_five_all_end_clearly_with_no_duplicate(sy
 
 @pytest.fixture
 def sim_config() -> SimConfig:
-    # Every callback twice (kling-api.md §8: they may repeat).
+    # Every callback twice (kling-api.md §8: they may repeat). The processing window is
+    # wide: the three rows are driven one after another, and under load a window of
+    # 0.4 s could pass between two sweeps, so a row would skip "processing" on its timeline.
     return SimConfig(
-        processing_after=0.2, finish_after=0.6, api_key="sk-test", duplicate_callbacks=True
+        processing_after=0.2, finish_after=2.0, api_key="sk-test", duplicate_callbacks=True
     )
 
 
