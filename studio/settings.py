@@ -299,6 +299,8 @@ if env_str("STUDIO_UNIT_PRICES"):
 # Library batches: one larger than this asks for confirmation; none may be larger than the max.
 STUDIO_BATCH_CONFIRM_OVER = int(env_number("STUDIO_BATCH_CONFIRM_OVER", 10))
 STUDIO_BATCH_MAX = int(env_number("STUDIO_BATCH_MAX", 100))
+# A prompt template may name at most this many distinct {variables}.
+STUDIO_TEMPLATE_MAX_VARIABLES = int(env_number("STUDIO_TEMPLATE_MAX_VARIABLES", 10))
 
 # Pipeline tuning.
 POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)

@@ -3,13 +3,18 @@ constant queries), stars, forks, archiving, and who may see or change what."""
 
 from __future__ import annotations
 
+import itertools
+import re
+import signal
+from itertools import pairwise
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from studio.generations.models import Status
 from studio.library.models import ImmutableVersionError, Prompt, PromptVersion, Star
-from studio.library.text import Piece, fill, matches, variables, word_diff
+from studio.library.text import VARIABLE, Piece, fill, matches, variables, word_diff
 from tests.factories import make_generation, make_preset, make_prompt
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +132,87 @@ def test_templates_find_fill_and_recognise_their_variables() -> None:
     assert matches(template, filled) and matches(template, template)
     assert not matches(template, "A fox at dusk")
     assert matches("plain", "plain") and not matches("plain", "plain!")
+
+
+class Slow(Exception):
+    pass
+
+
+def test_matching_a_prompt_to_its_version_does_not_try_every_split() -> None:
+    # The issue's case: eight variables, 60 characters that nearly fit. The old pattern, one
+    # (.+?) per variable, tried every way to split the text (over a minute here); the
+    # timer is thousands of times what one pass over 60 characters takes.
+    def too_slow(*_) -> None:
+        raise Slow
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 2)
+    try:
+        assert not matches("{a}{b}{c}{d}{e}{f}{g}{h}!", "x" * 60)
+        assert not matches("{a} {b} {c} {d} {e} {f} {g} {h}.", " " * 60)
+        assert matches("{a} {b} {c} {d} {e} {f} {g} {h}.", " " * 60 + ".")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_matching_reads_the_text_once_from_left_to_right() -> None:
+    # Linear by construction: one search per literal piece, each starting where the last
+    # one ended, so no character is looked at from two different starting points.
+    searches: list[tuple[str, int, int]] = []
+
+    class Watched(str):
+        def find(self, piece: str, start: int = 0, *args) -> int:
+            found = super().find(piece, start, *args)
+            searches.append((piece, start, found))
+            return found
+
+    template = "{a} at {b}, {c} and {d}{e} end"
+    text = Watched("fox at dusk, at dawn, snow and rain and wind!! end")
+    assert matches(template, text)
+    assert [piece for piece, _, _ in searches] == [" at ", ", ", " and ", ""]
+    for (before, _, found), (_, start, _) in pairwise(searches):
+        assert start == found + len(before) + 1
+
+
+def old_matches(template: str, text: str) -> bool:
+    """The backtracking regex matches() replaced: the meaning to keep."""
+    if text == template:
+        return True
+    parts = VARIABLE.split(template)
+    if len(parts) == 1:
+        return False
+    pattern = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))
+    return re.fullmatch(pattern, text, re.S) is not None
+
+
+def test_matching_accepts_exactly_what_the_old_pattern_accepted() -> None:
+    # Every template of up to three pieces over a tiny alphabet against every short text:
+    # adjacent variables, values that contain the template's own words, a prefix that
+    # overlaps the suffix, variables at either end.
+    words = ["", "a", "b", "ab", "ba", "aa", " a"]
+    templates = [
+        "{x}".join(pieces) for n in (2, 3) for pieces in itertools.product(words, repeat=n)
+    ] + ["a{x}{y}", "{x}{y}{z}", "{x}a{x}"]
+    texts = ["".join(chars) for n in range(7) for chars in itertools.product("ab ", repeat=n)]
+    for template in templates:
+        for text in texts:
+            assert matches(template, text) == old_matches(template, text), (template, text)
+
+
+def test_a_template_with_too_many_variables_is_refused_with_a_field_error(
+    client, owner, settings
+) -> None:
+    settings.STUDIO_TEMPLATE_MAX_VARIABLES = 3
+    data = {"title": "t", "visibility": "private", "text": "{a} {b} {c} {a}"}
+    assert client.post("/library/prompts/new/", data).status_code == 302
+    data["text"] = "{a} {b} {c} {d}"
+    response = client.post("/library/prompts/new/", data)
+    assert response.status_code == 200 and Prompt.objects.count() == 1
+    assert response.context["form"].errors["text"] == ["The text has 4 variables; the limit is 3."]
+    prompt = Prompt.objects.get()
+    edit(client, prompt, text="{a} {b} {c} {d} {e}")
+    assert prompt.latest_version().text == "{a} {b} {c} {a}"
 
 
 def test_user_text_is_escaped(client, owner) -> None:

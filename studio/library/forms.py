@@ -14,6 +14,7 @@ from studio.kling.capabilities import (
     MODELS,
     MODES,
 )
+from studio.library import text as prompt_text
 from studio.library.models import Prompt, PromptVersion, Tag, Visibility
 from studio.library.presets import form_fields, preset_problems
 
@@ -67,6 +68,8 @@ class PromptForm(forms.Form):
             raise forms.ValidationError(
                 f"The text is {len(text)} characters; the limit is {limit}."
             )
+        if problem := prompt_text.too_many_variables(text):
+            raise forms.ValidationError(problem)
         return text
 
     def clean_negative_prompt(self) -> str:

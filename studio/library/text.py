@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from django.conf import settings
+
 # A variable is a short identifier in single braces: "{subject}", "{time_of_day}".
 VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,39})\}")
 TOKEN = re.compile(r"\s+|[^\s]+")
@@ -21,16 +23,41 @@ def fill(text: str, values: dict[str, str]) -> str:
     return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
+def too_many_variables(text: str) -> str | None:
+    """The sentence refusing `text` as a template when it has more distinct variables than
+    STUDIO_TEMPLATE_MAX_VARIABLES allows; None when it is within the limit."""
+    names = variables(text)
+    limit = settings.STUDIO_TEMPLATE_MAX_VARIABLES
+    if len(names) <= limit:
+        return None
+    return f"The text has {len(names)} variables; the limit is {limit}."
+
+
 def matches(template: str, text: str) -> bool:
-    """Whether `text` is `template` itself or `template` with its variables filled in."""
+    """Whether `text` is `template` itself or `template` with each variable filled in with
+    at least one character (values may contain any text, the template's own words too).
+
+    Linear in len(text): each literal piece between variables is searched for once, from
+    where the previous one ended. Taking the earliest place for each piece is safe: it
+    leaves the most text for the pieces after it, so if any way of filling the variables
+    gives `text`, this one does. (The regex it replaces, one `(.+?)` per variable, tried
+    every split and took seconds on eight variables and 60 characters.)"""
     if text == template:
         return True
-    parts = VARIABLE.split(template)
-    if len(parts) == 1:
+    # split() alternates literal text and variable names: pieces[0], name, pieces[1], ...
+    pieces = VARIABLE.split(template)[::2]
+    if len(pieces) == 1:
         return False
-    # split() alternates literal text and variable names.
-    pattern = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))
-    return re.fullmatch(pattern, text, re.S) is not None
+    first, *middle, last = pieces
+    if not (text.startswith(first) and text.endswith(last)):
+        return False
+    end = len(first)  # where the text not yet accounted for starts
+    for piece in middle:
+        found = text.find(piece, end + 1)  # + 1: the variable before it is not empty
+        if found == -1:
+            return False
+        end = found + len(piece)
+    return len(text) - len(last) > end
 
 
 @dataclass(frozen=True)
