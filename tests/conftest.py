@@ -18,7 +18,7 @@ import pytest
 from django.test import Client
 
 from studio.kling.simulator import SimConfig, Simulator, serve
-from tests.factories import make_user
+from tests.factories import make_user, signed_in
 
 SIM_API_KEY = "sk-test"
 
@@ -108,9 +108,7 @@ def admin(db):
 @pytest.fixture
 def reviewer_client(reviewer) -> Client:
     """A second browser, the reviewer's, signed in."""
-    browser = Client()
-    browser.force_login(reviewer)
-    return browser
+    return signed_in(reviewer)
 
 
 @pytest.fixture(scope="session")

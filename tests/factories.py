@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import build_body
@@ -34,6 +35,13 @@ def give_roles(user, *roles: str):
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(cache, None)
     return user
+
+
+def signed_in(user) -> Client:
+    """A browser of its own, signed in as `user` (the `client` fixture is the owner's)."""
+    browser = Client()
+    browser.force_login(user)
+    return browser
 
 
 def make_generation(owner, **kw) -> Generation:

@@ -15,7 +15,7 @@ from studio.generations import pipeline
 from studio.generations.models import Generation, Status
 from studio.review import budgets
 from studio.review.models import Budget, Charge
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -29,34 +29,20 @@ ONE_UNIT = {  # kling-v1 std 5 s: 1 unit in the default price table
 FORM = {**ONE_UNIT, "negative_prompt": "", "cfg_scale": "0.5"}
 
 
-@pytest.fixture
-def queue(monkeypatch) -> list:
-    handed: list = []
-    monkeypatch.setattr(pipeline, "enqueue", lambda task, *args: handed.append((task, args)))
-    return handed
-
-
-@pytest.fixture
-def creator(client):
-    creator = make_user("cora")
-    client.force_login(creator)
-    return creator
-
-
-def test_each_generation_reserves_its_estimate(creator, queue) -> None:
-    generation = pipeline.create_generation(creator, {**ONE_UNIT, "mode": "pro"})
+def test_each_generation_reserves_its_estimate(owner, queue) -> None:
+    generation = pipeline.create_generation(owner, {**ONE_UNIT, "mode": "pro"})
     charge = Charge.objects.get(generation=generation)
-    assert charge.estimated_units == Decimal("3.5") and charge.owner == creator
-    assert budgets.allowances(creator) == []  # no budget: nothing limits
+    assert charge.estimated_units == Decimal("3.5") and charge.owner == owner
+    assert budgets.allowances(owner) == []  # no budget: nothing limits
 
 
 def test_a_submission_over_budget_is_refused_before_anything_is_sent(
-    client, creator, queue, django_capture_on_commit_callbacks
+    client, owner, queue, django_capture_on_commit_callbacks
 ):
-    Budget.objects.create(user=creator, monthly_units=Decimal("1.5"))
+    Budget.objects.create(user=owner, monthly_units=Decimal("1.5"))
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post("/generations/new/", FORM).status_code == 302  # 1 of 1.5 used
-        response = client.post("/generations/new/", FORM, HTTP_HX_REQUEST="true")
+        response = client.post("/generations/new/", FORM, **HTMX)
     html = response.content.decode()
     assert response.status_code == 200 and response["HX-Retarget"] == "#generate-form"
     assert "Not sent: this video would use about 1 unit, but you have 0.5 of 1.5" in html
@@ -64,55 +50,53 @@ def test_a_submission_over_budget_is_refused_before_anything_is_sent(
     assert queue == [("submit", (str(Generation.objects.get().pk),))]
 
 
-def test_the_team_budget_refuses_too(creator, queue) -> None:
+def test_the_team_budget_refuses_too(owner, teammate, queue) -> None:
     Budget.objects.create(user=None, monthly_units=Decimal(2))
-    other = make_user("tess")
-    pipeline.create_generation(other, ONE_UNIT)
-    pipeline.create_generation(creator, ONE_UNIT)
+    pipeline.create_generation(teammate, ONE_UNIT)
+    pipeline.create_generation(owner, ONE_UNIT)
     with pytest.raises(budgets.OverBudget, match="the team has 0 of 2"):
-        pipeline.create_generation(creator, ONE_UNIT)
+        pipeline.create_generation(owner, ONE_UNIT)
 
 
-def test_run_again_over_budget_says_why(client, creator, queue) -> None:
-    first = pipeline.create_generation(creator, ONE_UNIT)
-    Budget.objects.create(user=creator, monthly_units=Decimal(1))
+def test_run_again_over_budget_says_why(client, owner, queue) -> None:
+    first = pipeline.create_generation(owner, ONE_UNIT)
+    Budget.objects.create(user=owner, monthly_units=Decimal(1))
     response = client.post(f"/generations/{first.pk}/run-again/", follow=True)
     assert "Not sent" in response.content.decode()
     assert Generation.objects.count() == 1
 
 
-def test_failed_videos_count_nothing_and_charges_replace_estimates(creator, queue) -> None:
-    Budget.objects.create(user=creator, monthly_units=Decimal(2))
-    failed = pipeline.create_generation(creator, ONE_UNIT)
+def test_failed_videos_count_nothing_and_charges_replace_estimates(owner, queue) -> None:
+    Budget.objects.create(user=owner, monthly_units=Decimal(2))
+    failed = pipeline.create_generation(owner, ONE_UNIT)
     failed.move(Status.FAILED, note="Content moderation")
     failed.refresh_from_db()
     assert failed.units_charged == 0  # not charged: the upstream said nothing
-    done = pipeline.create_generation(creator, ONE_UNIT)
+    done = pipeline.create_generation(owner, ONE_UNIT)
     done.move(Status.SUCCEEDED, units_charged=Decimal("0.5"))
-    assert budgets.allowances(creator)[0].spent == Decimal("0.5")
-    pipeline.create_generation(creator, ONE_UNIT)  # 1.5 of 2: fits
+    assert budgets.allowances(owner)[0].spent == Decimal("0.5")
+    pipeline.create_generation(owner, ONE_UNIT)  # 1.5 of 2: fits
     with pytest.raises(budgets.OverBudget):
-        pipeline.create_generation(creator, ONE_UNIT)
+        pipeline.create_generation(owner, ONE_UNIT)
 
 
-def test_a_failure_the_upstream_charged_for_keeps_its_charge(creator, queue) -> None:
-    generation = pipeline.create_generation(creator, ONE_UNIT)
+def test_a_failure_the_upstream_charged_for_keeps_its_charge(owner, queue) -> None:
+    generation = pipeline.create_generation(owner, ONE_UNIT)
     generation.move(Status.FAILED, units_charged=Decimal(1))
     generation.refresh_from_db()
     assert generation.units_charged == 1
 
 
-def test_last_months_spend_does_not_count(creator, queue) -> None:
-    Budget.objects.create(user=creator, monthly_units=Decimal(1))
-    old = pipeline.create_generation(creator, ONE_UNIT)
+def test_last_months_spend_does_not_count(owner, queue) -> None:
+    Budget.objects.create(user=owner, monthly_units=Decimal(1))
+    old = pipeline.create_generation(owner, ONE_UNIT)
     earlier = budgets.month_range()[0] - timedelta(days=3)
     Charge.objects.filter(pk=old.pk).update(created_at=earlier)
-    pipeline.create_generation(creator, ONE_UNIT)
+    pipeline.create_generation(owner, ONE_UNIT)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_submissions_against_a_budget_of_three_accept_exactly_three(queue):
-    owner = make_user("cora")
+def test_ten_concurrent_submissions_against_a_budget_of_three_accept_exactly_three(owner, queue):
     Budget.objects.create(user=owner, monthly_units=Decimal(3))
     barrier = threading.Barrier(10)
     accepted: list[Generation] = []
@@ -137,41 +121,41 @@ def test_ten_concurrent_submissions_against_a_budget_of_three_accept_exactly_thr
     assert len(queue) == 3
 
 
-def test_the_studio_shows_what_is_left_and_warns_at_80_percent(client, creator, queue) -> None:
-    Budget.objects.create(user=creator, monthly_units=Decimal(5))
+def test_the_studio_shows_what_is_left_and_warns_at_80_percent(client, owner, queue) -> None:
+    Budget.objects.create(user=owner, monthly_units=Decimal(5))
     html = client.get("/").content.decode()
     assert "Your budget" in html and "<strong>5</strong> of 5 units left" in html
     assert 'data-budget-left="5"' in html and "is-warn" not in html
     for _ in range(4):
-        pipeline.create_generation(creator, ONE_UNIT)
+        pipeline.create_generation(owner, ONE_UNIT)
     html = client.get("/").content.decode()
     assert "<strong>1</strong> of 5 units left" in html
     assert 'class="budget is-warn' in html and "80 % used" in html
 
 
-def test_the_studio_shows_the_estimate_and_the_price_table(client, creator) -> None:
+def test_the_studio_shows_the_estimate_and_the_price_table(client, owner) -> None:
     html = client.get("/").content.decode()
     assert 'id="unit-prices"' in html and "per_second" in html
     assert "Estimated cost: <strong data-estimate>" in html  # for the default model
     assert "No monthly budget is set for you." in html
 
 
-def test_a_submission_refreshes_the_budget_panel(client, creator, queue) -> None:
-    Budget.objects.create(user=creator, monthly_units=Decimal(3))
-    response = client.post("/generations/new/", FORM, HTTP_HX_REQUEST="true")
+def test_a_submission_refreshes_the_budget_panel(client, owner, queue) -> None:
+    Budget.objects.create(user=owner, monthly_units=Decimal(3))
+    response = client.post("/generations/new/", FORM, **HTMX)
     html = response.content.decode()
     assert 'id="budget-panel"' in html and 'hx-swap-oob="true"' in html
     assert "<strong>2</strong> of 3 units left" in html
 
 
-def test_the_spend_page_shows_people_models_and_charts(client, queue) -> None:
-    admin = make_user("ada", roles=("admin",))
-    cora, tess = make_user("cora"), make_user("tess")
-    Budget.objects.create(user=cora, monthly_units=Decimal(20))
-    done = pipeline.create_generation(cora, ONE_UNIT)
+def test_the_spend_page_shows_people_models_and_charts(
+    client, owner, teammate, admin, queue
+) -> None:
+    Budget.objects.create(user=owner, monthly_units=Decimal(20))
+    done = pipeline.create_generation(owner, ONE_UNIT)
     done.move(Status.SUCCEEDED, units_charged=Decimal("1.25"))
-    pipeline.create_generation(cora, {**ONE_UNIT, "model_name": "kling-v2-master", "mode": ""})
-    pipeline.create_generation(tess, ONE_UNIT)
+    pipeline.create_generation(owner, {**ONE_UNIT, "model_name": "kling-v2-master", "mode": ""})
+    pipeline.create_generation(teammate, ONE_UNIT)
     client.force_login(admin)
     html = client.get("/spend/").content.decode()
     assert f"Spend in {timezone.localdate():%B %Y}" in html
@@ -190,7 +174,7 @@ def test_the_month_range_is_the_calendar_month() -> None:
     assert (start.month, start.day, end.month, end.year - start.year) == (12, 1, 1, 1)
 
 
-def test_make_generation_rows_without_charges_count_nothing(creator) -> None:
-    make_generation(creator)  # written directly, as before the review app: no Charge
+def test_make_generation_rows_without_charges_count_nothing(owner) -> None:
+    make_generation(owner)  # written directly, as before the review app: no Charge
     assert Charge.objects.count() == 0
-    assert budgets.summary(creator)["left"] is None
+    assert budgets.summary(owner)["left"] is None

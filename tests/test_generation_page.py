@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from studio.generations.models import Generation, Status
 from studio.kling.capabilities import ordered_body
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +18,7 @@ VIDEO = bytes(range(256)) * 40  # 10,240 bytes standing in for an MP4
 
 
 @pytest.fixture
-def user(client):
-    user = make_user("creator")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def stored(user, settings, tmp_path) -> Generation:
+def stored(owner, settings, tmp_path) -> Generation:
     """A finished generation whose video and poster are in (temporary) storage."""
     settings.MEDIA_ROOT = tmp_path
     (tmp_path / "videos").mkdir()
@@ -33,7 +26,7 @@ def stored(user, settings, tmp_path) -> Generation:
     (tmp_path / "posters").mkdir()
     (tmp_path / "posters" / "fox.jpg").write_bytes(b"\xff\xd8\xff\xe0poster")
     return make_generation(
-        user,
+        owner,
         status="succeeded",
         video="videos/fox.mp4",
         poster="posters/fox.jpg",
@@ -47,8 +40,8 @@ def body(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def test_the_page_shows_the_exact_recipe_and_ids(client, user) -> None:
-    generation = make_generation(user, model_name="kling-v1", cfg_scale=0.25)
+def test_the_page_shows_the_exact_recipe_and_ids(client, owner) -> None:
+    generation = make_generation(owner, model_name="kling-v1", cfg_scale=0.25)
     generation.request_body["cfg_scale"] = 0.25
     generation.save()
     generation.move(
@@ -67,8 +60,8 @@ def test_the_page_shows_the_exact_recipe_and_ids(client, user) -> None:
     assert "Waited to be sent" in html
 
 
-def test_the_timeline_lists_every_status_change(client, user) -> None:
-    generation = make_generation(user)
+def test_the_timeline_lists_every_status_change(client, owner) -> None:
+    generation = make_generation(owner)
     generation.move(Status.SUBMITTED, note="Accepted upstream.")
     generation.move(Status.PROCESSING, note="Upstream says processing.")
     generation.move(Status.FAILED, status_msg="Image pixel is invalid")
@@ -98,8 +91,8 @@ def test_the_timeline_lists_every_status_change(client, user) -> None:
         ({"status_msg": "Requests too fast", "error_code": "1302"}, "retries these by itself"),
     ],
 )
-def test_a_failure_shows_its_reason_and_a_hint(client, user, fields, hint) -> None:
-    generation = make_generation(user)
+def test_a_failure_shows_its_reason_and_a_hint(client, owner, fields, hint) -> None:
+    generation = make_generation(owner)
     generation.move(Status.FAILED, **fields)
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert "Why it failed:" in html
@@ -107,19 +100,19 @@ def test_a_failure_shows_its_reason_and_a_hint(client, user, fields, hint) -> No
     assert hint in html
 
 
-def test_an_unknown_failure_shows_the_reason_without_a_made_up_hint(client, user) -> None:
-    generation = make_generation(user)
+def test_an_unknown_failure_shows_the_reason_without_a_made_up_hint(client, owner) -> None:
+    generation = make_generation(owner)
     generation.move(Status.FAILED, status_msg="Image pixel is invalid")
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert "Image pixel is invalid" in html and 'class="hint"' not in html
 
 
-def test_the_live_part_polls_while_active_and_stops_when_done(client, user) -> None:
-    generation = make_generation(user, status="processing")
+def test_the_live_part_polls_while_active_and_stops_when_done(client, owner) -> None:
+    generation = make_generation(owner, status="processing")
     url = f"/generations/{generation.pk}/"
     page = client.get(url).content.decode()
     assert f'hx-get="{url}?seen=processing" hx-trigger="every 2s" hx-swap="outerHTML"' in page
-    live = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "generation-live"}
+    live = {**HTMX, "HTTP_HX_TARGET": "generation-live"}
     same = client.get(url, {"seen": "processing"}, **live).content.decode()
     assert same.lstrip().startswith('<section id="generation-live"')
     assert "<html" not in same and "detail-announcer" not in same
@@ -130,9 +123,9 @@ def test_the_live_part_polls_while_active_and_stops_when_done(client, user) -> N
 
 
 def test_run_again_queues_a_copy_and_opens_it(
-    client, user, django_capture_on_commit_callbacks
+    client, owner, django_capture_on_commit_callbacks
 ) -> None:
-    generation = make_generation(user, status="failed", model_name="kling-v3", duration="12")
+    generation = make_generation(owner, status="failed", model_name="kling-v3", duration="12")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(f"/generations/{generation.pk}/run-again/")
     again = Generation.objects.exclude(pk=generation.pk).get()
@@ -142,14 +135,14 @@ def test_run_again_queues_a_copy_and_opens_it(
     assert len(callbacks) == 1
 
 
-def test_run_again_is_post_only(client, user) -> None:
-    generation = make_generation(user)
+def test_run_again_is_post_only(client, owner) -> None:
+    generation = make_generation(owner)
     assert client.get(f"/generations/{generation.pk}/run-again/").status_code == 405
 
 
-def test_remix_prefills_the_studio_form(client, user) -> None:
+def test_remix_prefills_the_studio_form(client, owner) -> None:
     generation = make_generation(
-        user,
+        owner,
         model_name="kling-v1",
         prompt="A kite over the dunes",
         negative_prompt="people",
@@ -209,8 +202,8 @@ def test_the_poster_is_a_jpeg(client, stored) -> None:
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
 
 
-def test_media_that_is_not_stored_yet_is_404(client, user) -> None:
-    generation = make_generation(user, status="processing")
+def test_media_that_is_not_stored_yet_is_404(client, owner) -> None:
+    generation = make_generation(owner, status="processing")
     assert client.get(f"/generations/{generation.pk}/video.mp4").status_code == 404
     assert client.get(f"/generations/{generation.pk}/poster.jpg").status_code == 404
 
@@ -231,8 +224,8 @@ def test_media_needs_a_login(client, stored) -> None:
     assert client.get(f"/generations/{stored.pk}/video.mp4").status_code == 302
 
 
-def test_a_stalled_generation_is_checked_less_often(client, user) -> None:
-    generation = make_generation(user, status="processing", stalled=True)
+def test_a_stalled_generation_is_checked_less_often(client, owner) -> None:
+    generation = make_generation(owner, status="processing", stalled=True)
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert 'hx-trigger="every 10s"' in html
     assert "taking unusually long" in html

@@ -10,21 +10,9 @@ import pytest
 from django.utils import timezone
 
 from studio.review.models import AuditEntry, Decision, Review, Verdict
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def creator():
-    return make_user("cora")
-
-
-@pytest.fixture
-def reviewer(client):
-    reviewer = make_user("rex", roles=("reviewer",))
-    client.force_login(reviewer)
-    return reviewer
 
 
 def finished(owner, **kw):
@@ -32,14 +20,14 @@ def finished(owner, **kw):
     return make_generation(owner, status="succeeded", poster="posters/p.jpg", **kw)
 
 
-def test_finished_videos_wait_in_the_queue_oldest_first(client, reviewer, creator) -> None:
+def test_finished_videos_wait_in_the_queue_oldest_first(reviewer_client, reviewer, owner) -> None:
     now = timezone.now()
-    newer = finished(creator, prompt="Newer lighthouse", finished_at=now)
-    older = finished(creator, prompt="Older lighthouse", finished_at=now - timedelta(hours=1))
-    make_generation(creator, status="processing", prompt="Still running")
-    decided = finished(creator, prompt="Already decided")
+    newer = finished(owner, prompt="Newer lighthouse", finished_at=now)
+    older = finished(owner, prompt="Older lighthouse", finished_at=now - timedelta(hours=1))
+    make_generation(owner, status="processing", prompt="Still running")
+    decided = finished(owner, prompt="Already decided")
     Review.decide(decided, reviewer, Verdict.APPROVED)
-    html = client.get("/review/").content.decode()
+    html = reviewer_client.get("/review/").content.decode()
     queue = html.split('id="waiting-title"')[1].split('id="recent-title"')[0]
     assert queue.index("Older lighthouse") < queue.index("Newer lighthouse")
     assert "Still running" not in html
@@ -47,12 +35,14 @@ def test_finished_videos_wait_in_the_queue_oldest_first(client, reviewer, creato
     assert f"/review/{older.pk}/" in queue and f"/review/{newer.pk}/" in queue
 
 
-def test_a_reviewer_approves_with_a_comment_pinned_to_a_time(client, reviewer, creator) -> None:
-    video = finished(creator, prompt="A kite over dunes")
-    following = finished(creator, prompt="Next in line", finished_at=timezone.now())
-    page = client.get(f"/review/{video.pk}/").content.decode()
+def test_a_reviewer_approves_with_a_comment_pinned_to_a_time(
+    reviewer_client, reviewer, owner
+) -> None:
+    video = finished(owner, prompt="A kite over dunes")
+    following = finished(owner, prompt="Next in line", finished_at=timezone.now())
+    page = reviewer_client.get(f"/review/{video.pk}/").content.decode()
     assert 'id="review-video"' in page and "Use current time" in page
-    response = client.post(
+    response = reviewer_client.post(
         f"/review/{video.pk}/",
         {"verdict": "approved", "comment": "Lovely light at the end", "at_seconds": "3.4"},
     )
@@ -67,36 +57,37 @@ def test_a_reviewer_approves_with_a_comment_pinned_to_a_time(client, reviewer, c
     assert entry.after["comment"] == "Lovely light at the end"
 
 
-def test_changes_and_rejections_need_a_comment(client, reviewer, creator) -> None:
-    video = finished(creator)
-    response = client.post(f"/review/{video.pk}/", {"verdict": "rejected", "comment": " "})
+def test_changes_and_rejections_need_a_comment(reviewer_client, reviewer, owner) -> None:
+    video = finished(owner)
+    response = reviewer_client.post(f"/review/{video.pk}/", {"verdict": "rejected", "comment": " "})
     assert response.status_code == 200
     assert "Say what should change" in response.content.decode()
     assert not Review.objects.exists()
 
 
-def test_the_last_verdict_counts_and_every_one_is_kept(client, reviewer, creator) -> None:
-    video = finished(creator)
-    client.post(f"/review/{video.pk}/", {"verdict": "changes", "comment": "Too dark"})
-    response = client.post(f"/review/{video.pk}/", {"verdict": "approved", "comment": ""})
+def test_the_last_verdict_counts_and_every_one_is_kept(reviewer_client, reviewer, owner) -> None:
+    video = finished(owner)
+    reviewer_client.post(f"/review/{video.pk}/", {"verdict": "changes", "comment": "Too dark"})
+    response = reviewer_client.post(f"/review/{video.pk}/", {"verdict": "approved", "comment": ""})
     assert response["Location"] == "/review/"  # nothing else waiting
     assert Review.objects.get(generation=video).verdict == "approved"
     assert list(Decision.objects.values_list("verdict", flat=True)) == ["changes", "approved"]
 
 
-def test_unfinished_videos_cannot_be_reviewed(client, reviewer, creator) -> None:
-    running = make_generation(creator, status="processing")
-    assert client.get(f"/review/{running.pk}/").status_code == 404
-    assert client.post(f"/review/{running.pk}/", {"verdict": "approved"}).status_code == 404
+def test_unfinished_videos_cannot_be_reviewed(reviewer_client, reviewer, owner) -> None:
+    running = make_generation(owner, status="processing")
+    assert reviewer_client.get(f"/review/{running.pk}/").status_code == 404
+    assert (
+        reviewer_client.post(f"/review/{running.pk}/", {"verdict": "approved"}).status_code == 404
+    )
 
 
-def test_the_creator_sees_in_review_then_the_verdict(client, creator) -> None:
-    client.force_login(creator)
-    video = finished(creator, prompt="Rain on a tin roof")
+def test_the_creator_sees_in_review_then_the_verdict(client, owner, reviewer) -> None:
+    video = finished(owner, prompt="Rain on a tin roof")
     assert "In review" in client.get(f"/generations/{video.pk}/").content.decode()
     assert "In review" in client.get("/history/").content.decode()
     assert "In review" in client.get("/").content.decode()  # the queue card
-    Review.decide(video, make_user("rex", roles=("reviewer",)), "changes", "Slower, please", 2.5)
+    Review.decide(video, reviewer, "changes", "Slower, please", 2.5)
     page = client.get(f"/generations/{video.pk}/").content.decode()
     assert "Changes requested" in page and "Slower, please" in page
     assert 'data-seek="2.5"' in page and "at 0:02.5" in page
@@ -104,12 +95,10 @@ def test_the_creator_sees_in_review_then_the_verdict(client, creator) -> None:
     assert "Changes requested" in client.get("/history/?view=list").content.decode()
 
 
-def test_approved_videos_are_in_the_team_gallery(client, creator) -> None:
-    teammate = make_user("tess")
-    approved = finished(creator, prompt="Approved aurora", model_name="kling-v2-6")
-    rejected = finished(creator, prompt="Rejected aurora")
-    waiting = finished(creator, prompt="Waiting aurora")
-    reviewer = make_user("rex", roles=("reviewer",))
+def test_approved_videos_are_in_the_team_gallery(client, owner, teammate, reviewer) -> None:
+    approved = finished(owner, prompt="Approved aurora", model_name="kling-v2-6")
+    rejected = finished(owner, prompt="Rejected aurora")
+    waiting = finished(owner, prompt="Waiting aurora")
     Review.decide(approved, reviewer, "approved", "Great for the campaign")
     Review.decide(rejected, reviewer, "rejected", "No")
     client.force_login(teammate)
@@ -121,43 +110,40 @@ def test_approved_videos_are_in_the_team_gallery(client, creator) -> None:
     assert "1 approved video" in html
 
 
-def test_the_gallery_filters_by_prompt_and_model(client, creator) -> None:
-    reviewer = make_user("rex", roles=("reviewer",))
-    fox = finished(creator, prompt="A fox in snow", model_name="kling-v1-6")
-    owl = finished(creator, prompt="An owl at night", model_name="kling-v2-6")
+def test_the_gallery_filters_by_prompt_and_model(client, owner, reviewer) -> None:
+    fox = finished(owner, prompt="A fox in snow", model_name="kling-v1-6")
+    owl = finished(owner, prompt="An owl at night", model_name="kling-v2-6")
     for video in (fox, owl):
         Review.decide(video, reviewer, "approved")
-    client.force_login(creator)
     by_text = client.get("/gallery/", {"q": "fox"}).content.decode()
     assert "A fox in snow" in by_text and "An owl at night" not in by_text
     by_model = client.get("/gallery/", {"model_name": "kling-v2-6"}).content.decode()
     assert "An owl at night" in by_model and "A fox in snow" not in by_model
     fragment = client.get(
-        "/gallery/", {"q": "owl"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gallery-results"
+        "/gallery/", {"q": "owl"}, **HTMX, HTTP_HX_TARGET="gallery-results"
     ).content.decode()
     assert fragment.lstrip().startswith('<div id="gallery-results"')
 
 
-def test_the_gallery_filters_by_library_tag(client, creator) -> None:
+def test_the_gallery_filters_by_library_tag(client, owner, reviewer) -> None:
     library = pytest.importorskip("studio.library.models")
-    reviewer = make_user("rex", roles=("reviewer",))
-    prompt = library.Prompt.objects.create(owner=creator, title="Nature")
+    prompt = library.Prompt.objects.create(owner=owner, title="Nature")
     prompt.set_tags(["nature"])
-    version = prompt.add_version(text="A heron in reeds", author=creator)
-    tagged = finished(creator, prompt="A heron in reeds", prompt_version=version)
-    plain = finished(creator, prompt="A city at night")
+    version = prompt.add_version(text="A heron in reeds", author=owner)
+    tagged = finished(owner, prompt="A heron in reeds", prompt_version=version)
+    plain = finished(owner, prompt="A city at night")
     for video in (tagged, plain):
         Review.decide(video, reviewer, "approved")
-    client.force_login(creator)
     html = client.get("/gallery/", {"tag": "nature"}).content.decode()
     assert "A heron in reeds" in html and "A city at night" not in html
     assert '<option value="nature" selected>nature</option>' in html
 
 
-def test_reviewers_see_a_review_link_in_the_gallery_and_nav(client, reviewer, creator) -> None:
-    Review.decide(finished(creator, prompt="Curated"), reviewer, "approved")
-    html = client.get("/gallery/").content.decode()
+def test_reviewers_see_a_review_link_in_the_gallery_and_nav(
+    client, reviewer_client, reviewer, owner
+) -> None:
+    Review.decide(finished(owner, prompt="Curated"), reviewer, "approved")
+    html = reviewer_client.get("/gallery/").content.decode()
     assert "/review/" in html and ">Review</a>" in html
-    client.force_login(creator)
     html = client.get("/gallery/").content.decode()
     assert 'href="/review/"' not in html  # the nav shows creators no review queue
