@@ -352,9 +352,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Webhook tokens are blanked out of every line we print, and of Django's request records
+    # before any handler (one added later too) sees them (docs/reliability.md R27).
+    "filters": {"redact": {"()": "studio.accesslog.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["redact"]},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },

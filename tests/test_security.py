@@ -447,7 +447,24 @@ def test_redact_blanks_only_the_webhook_token():
     assert redact("GET /history/?page=2") == "GET /history/?page=2"
 
 
-def test_gunicorns_access_log_never_shows_a_webhook_token(tmp_path):
+@pytest.mark.django_db
+def test_djangos_request_log_never_shows_a_webhook_token(caplog):
+    # Django logs the path of each 404 and 405 it answers: a GET on a real hook URL (405),
+    # and a hook URL that matches no route (404) never reach the webhook view's own quiet
+    # answers.
+    token = secrets.token_hex(32)
+    hook = f"/hooks/kling/{uuid.uuid4()}/{token}/"
+    client = Client()
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get(hook).status_code == 405
+        assert client.post(hook + "more/").status_code == 404
+        assert client.post(f"/hooks/kling/not-an-id/{token}/").status_code == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "django.request"]
+    assert len(lines) == 3 and all("[redacted]" in line for line in lines), lines
+    assert token not in caplog.text
+
+
+def test_the_web_processs_log_never_shows_a_webhook_token(tmp_path):
     system = System(tmp_path / "data")
     system.data.mkdir()
     try:
@@ -457,10 +474,12 @@ def test_gunicorns_access_log_never_shows_a_webhook_token(tmp_path):
         hook = f"/hooks/kling/{uuid.uuid4()}/{token}/"
         assert httpx.post(url + hook, content=b"{}").status_code == 404
         assert httpx.post(url + hook + "?x=1", content=b"{}").status_code == 404
+        assert httpx.get(url + hook).status_code == 405  # Django logs these two itself
+        assert httpx.post(url + hook + "more/", content=b"{}").status_code == 404
         assert httpx.get(url + "/healthz").status_code == 200
     finally:
         system.stop()
     log = (system.data / "web.log").read_text()
     assert "/healthz" in log  # the access log is on
-    assert log.count("/hooks/kling/") >= 2 and "[redacted]" in log
+    assert log.count("/hooks/kling/") >= 6 and "[redacted]" in log  # access log and Django
     assert token not in log
