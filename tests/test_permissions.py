@@ -19,12 +19,11 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from studio.review.models import Review
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation, make_user
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("owner", "teammate", "reviewer", "outsider", "anonymous")
-HTMX = {"HTTP_HX_REQUEST": "true"}
 LOGIN = 302  # anonymous: LoginRequiredMiddleware sends them to sign in
 
 # Text only some may see. The owner's work: a finished video in review, a running one, an
@@ -53,19 +52,18 @@ class World:
 
 
 @pytest.fixture
-def world(settings, tmp_path) -> World:
+def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
     settings.MEDIA_ROOT = tmp_path
     (tmp_path / "videos").mkdir()
     (tmp_path / "posters").mkdir()
     for name in ("pending", "approved", "approved_too"):
         (tmp_path / "videos" / f"{name}.mp4").write_bytes(VIDEO)
         (tmp_path / "posters" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + name.encode())
-    owner = make_user("olive")
     users = {
         "owner": owner,
-        "teammate": make_user("tom"),
-        "reviewer": make_user("rita", roles=("reviewer",)),
-        "outsider": make_user("otto", roles=()),
+        "teammate": teammate,
+        "reviewer": reviewer,
+        "outsider": outsider,
         "anonymous": None,
     }
 
@@ -436,7 +434,7 @@ def test_reviewers_are_sent_to_the_queue_and_teammates_see_only_approved_work(
     assert APPROVED in gallery and f"/generations/{world.approved.pk}/video.mp4" in gallery
 
 
-def test_the_nav_shows_each_role_only_what_it_may_use(client, world) -> None:
+def test_the_nav_shows_each_role_only_what_it_may_use(client, world, admin) -> None:
     def nav(role: str) -> str:
         path = "/review/" if role == "reviewer" else "/history/"
         html = body(run(client, world, role, Case(role, lambda w: path, {})))
@@ -450,9 +448,9 @@ def test_the_nav_shows_each_role_only_what_it_may_use(client, world) -> None:
     assert 'href="/review/"' in reviewer and 'href="/gallery/"' in reviewer
     assert 'href="/"' not in reviewer and 'href="/spend/"' in reviewer
     assert 'href="/admin/"' in reviewer  # reviewers work in the admin too
-    client.force_login(make_user("ada", roles=("admin",)))
-    admin = client.get("/spend/").content.decode().split('<ul class="nav-links">')[1]
-    assert 'href="/spend/"' in admin.split("</ul>")[0]
+    client.force_login(admin)
+    admins = client.get("/spend/").content.decode().split('<ul class="nav-links">')[1]
+    assert 'href="/spend/"' in admins.split("</ul>")[0]
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -35,14 +35,13 @@ from studio.generations import media, pipeline
 from studio.generations.models import Generation, Status
 from studio.kling.simulator import SimConfig
 from tests.drive import drive, params
-from tests.factories import make_generation, make_user
+from tests.factories import HTMX, make_generation, make_user
 from tests.system import System
 from tests.test_store import Site, redirect, serve
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[1]
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 # ------------------------------------------------------------------ forged webhooks
@@ -276,10 +275,10 @@ def test_the_api_key_appears_in_no_page_fragment_log_or_stored_row(
 
     for row in (ok, rejected, refused):
         get(f"/generations/{row.pk}/")
-        get(f"/generations/{row.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="generation-live")
+        get(f"/generations/{row.pk}/", **HTMX, HTTP_HX_TARGET="generation-live")
     get("/")
     get("/history/")
-    get("/queue/updates/?since=0", HTTP_HX_REQUEST="true")
+    get("/queue/updates/?since=0", **HTMX)
     get(f"/generations/{ok.pk}/video.mp4")
     admin = Client()
     admin.force_login(boss)
