@@ -140,6 +140,10 @@ NOT_STORED = codes(404, 404, 404, 403)  # nobody gets a file that is not there
 CASES: dict[str, list[Case]] = {
     "login": [Case("sign-in page", lambda w: "/login/", codes(200, 200, 200, 200, 200))],
     "logout": [Case("log out needs POST", lambda w: "/logout/", codes(405, 405, 405, 405))],
+    "password-change": [Case("change password", lambda w: "/password/", codes(200, 200, 200, 200))],
+    "password-change-done": [
+        Case("password changed", lambda w: "/password/done/", codes(200, 200, 200, 200))
+    ],
     "healthz": [Case("health check", lambda w: "/healthz", codes(200, 200, 200, 200, 200))],
     "kling-callback": [
         Case(

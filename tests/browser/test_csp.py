@@ -27,6 +27,8 @@ PAGES = [
     "/admin/",
     "/admin/generations/generation/",
     "/admin/auth/user/",
+    "/password/",
+    "/password/done/",
 ]
 
 
