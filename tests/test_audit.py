@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
+from studio.accounts import roles
 from studio.generations import pipeline
-from studio.review import audit, roles
+from studio.review import audit
 from studio.review.models import AuditEntry
 from tests.factories import give_roles, make_user
 

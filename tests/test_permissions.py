@@ -5,7 +5,7 @@ sign-in page) and never a prompt, a title or a file they may not see.
 
 The URLconf is walked, so a new URL without a row here fails the test.
 
-What a role sees (studio/review/roles.py): the owner their own generations; any role the
+What a role sees (studio/accounts/roles.py): the owner their own generations; any role the
 approved ones (the team gallery); a reviewer every finished one; nobody else anything.
 """
 

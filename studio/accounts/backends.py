@@ -1,6 +1,6 @@
 """Sign-in backend: Django's ModelBackend, with a user's permissions read in one query.
 
-Roles are groups (studio/review/roles.py) and the queue poll checks one on every request,
+Roles are groups (studio/accounts/roles.py) and the queue poll checks one on every request,
 every 2 s for each open studio page. ModelBackend reads user and group permissions with
 two ORM queries, and building them cost more than the rest of the poll; this reads the
 same set with one plain SQL query (tests/test_auth_backend.py compares the two)."""

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from studio.accounts.roles import REVIEW, SEE_ALL
 from studio.generations.models import Generation, Status
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
@@ -214,7 +215,7 @@ class HistoryFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if user.has_perm("review.see_all_generations") or user.has_perm("review.review_generation"):
+        if user.has_perm(SEE_ALL) or user.has_perm(REVIEW):
             # Admins and reviewers see others' work, so they may narrow it to one author.
             self.fields["author"].queryset = (
                 get_user_model().objects.filter(generations__isnull=False).distinct()

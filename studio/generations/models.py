@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from studio.accounts.roles import GALLERY, REVIEW, SEE_ALL
+
 
 class Status(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -37,17 +39,17 @@ ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING, Status.STORING)
 
 class GenerationQuerySet(models.QuerySet):
     def visible_to(self, user) -> GenerationQuerySet:
-        """What `user` may see (roles: studio/review/roles.py): their own generations, and
+        """What `user` may see (roles: studio/accounts/roles.py): their own generations, and
         with a role the approved ones (the team gallery); reviewers also every finished
         one, admins everything. Permissions, not is_staff, decide."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.has_perm("review.see_all_generations"):
+        if user.has_perm(SEE_ALL):
             return self
         seen = Q(owner=user)
-        if user.has_perm("review.review_generation"):
+        if user.has_perm(REVIEW):
             seen |= Q(status=Status.SUCCEEDED)
-        elif user.has_perm("review.view_team_gallery"):
+        elif user.has_perm(GALLERY):
             seen |= Q(status=Status.SUCCEEDED, review__verdict="approved")
         return self.filter(seen)
 

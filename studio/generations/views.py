@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -29,6 +28,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 
+from studio.accounts.decorators import require, submitter
+from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.generations import pipeline
 from studio.generations.forms import GenerateForm, HistoryFilterForm
 from studio.generations.models import ACTIVE, Generation
@@ -36,7 +37,6 @@ from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
 from studio.library import compose
 from studio.partials import page_or_fragment, wants_fragment
 from studio.review.budgets import OverBudget
-from studio.review.roles import GALLERY, REVIEW, SUBMIT
 
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
 QUEUE_MAX = 200
@@ -70,7 +70,7 @@ def studio(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required(SUBMIT, raise_exception=True)
+@submitter
 def generation_create(request: HttpRequest) -> HttpResponse:
     form = GenerateForm(request.POST)
     if not form.is_valid():
@@ -117,7 +117,7 @@ def form_refused(request: HttpRequest, form: GenerateForm) -> TemplateResponse:
 
 
 @require_GET
-@permission_required(SUBMIT, raise_exception=True)
+@submitter
 def queue_updates(request: HttpRequest) -> TemplateResponse:
     """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
     and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
@@ -208,7 +208,7 @@ def parse_uuid(raw: str) -> uuid.UUID:
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     generation = get_object_or_404(
         Generation.objects.visible_to(request.user).select_related("owner"), pk=pk
@@ -229,7 +229,7 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
 
 
 @require_POST
-@permission_required(SUBMIT, raise_exception=True)
+@submitter
 def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
     try:
@@ -268,13 +268,13 @@ def elapsed(start: datetime, end: datetime) -> str:
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def generation_video(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     return media_file(request, pk, "video", "video/mp4")
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     return media_file(request, pk, "poster", "image/jpeg")
 
@@ -367,7 +367,7 @@ def read_range(handle, start: int, length: int, chunk: int = 64 * 1024) -> Itera
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def history(request: HttpRequest) -> TemplateResponse:
     form = HistoryFilterForm(request.GET or None, user=request.user)
     visible = Generation.objects.visible_to(request.user).select_related("owner", "review")
@@ -382,7 +382,7 @@ def history(request: HttpRequest) -> TemplateResponse:
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def compare(request: HttpRequest) -> HttpResponse:
     raw = [part for value in request.GET.getlist("ids") for part in value.split(",")]
     ids = list(dict.fromkeys(parse_uuid(part) for part in raw if part.strip()))

@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
+from studio.accounts.decorators import member, submitter
 from studio.generations import pipeline
 from studio.generations.forms import GenerateForm
 from studio.generations.models import Status
@@ -20,11 +20,8 @@ from studio.generations.views import limits, studio_context
 from studio.library import compose, importexport
 from studio.library.forms import ImportForm
 from studio.library.models import Batch, PromptVersion
-from studio.library.views import member
 from studio.partials import page_or_fragment, wants_fragment
 from studio.review.budgets import OverBudget
-
-submitter = permission_required("generations.add_generation", raise_exception=True)
 
 
 def studio_page(request: HttpRequest, form: GenerateForm, **extra) -> TemplateResponse:

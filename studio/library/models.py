@@ -12,6 +12,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.urls import reverse
 from django.utils import timezone
 
+from studio.accounts.roles import SEE_ALL
 from studio.generations.models import FINAL, Generation, Status
 from studio.library import text as prompt_text
 from studio.library.presets import describe_params, preset_problems
@@ -371,7 +372,7 @@ class BatchQuerySet(models.QuerySet):
         every batch. Permissions, not is_staff: reviewers are staff too."""
         if not user.is_authenticated:
             return self.none()
-        if user.has_perm("review.see_all_generations"):
+        if user.has_perm(SEE_ALL):
             return self
         return self.filter(owner=user)
 

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 from django.apps import apps
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
@@ -19,6 +18,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
 
+from studio.accounts.decorators import member, require
+from studio.accounts.roles import GALLERY
 from studio.generations.models import FINAL, Generation, Status
 from studio.library import importexport
 from studio.library.forms import ImportForm, LibraryFilterForm, PresetForm, PromptForm
@@ -32,12 +33,9 @@ from studio.library.models import (
 )
 from studio.library.text import word_diff
 from studio.partials import page_or_fragment
-from studio.review.roles import GALLERY
 
 PAGE_SIZE = 24
 VIDEOS_PER_VERSION = 12
-# Creators (and admins) work in the library; a signed-in account without a role does not.
-member = permission_required("library.view_prompt", raise_exception=True)
 
 
 def attachment(data: dict, filename: str) -> JsonResponse:
@@ -366,7 +364,7 @@ def library_import(request: HttpRequest) -> TemplateResponse | HttpResponse:
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)  # whoever may open the generation
+@require(GALLERY)  # whoever may open the generation
 def generation_recipe(request: HttpRequest, pk) -> JsonResponse:
     generation = get_object_or_404(
         Generation.objects.visible_to(request.user).select_related(

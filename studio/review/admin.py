@@ -16,10 +16,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django_q import models as q_models
 
+from studio.accounts.roles import REVIEW
 from studio.generations.models import Generation, Status
 from studio.review import budgets
 from studio.review.models import AuditEntry, Budget, Charge, Decision, Review, Verdict
-from studio.review.roles import REVIEW
 from studio.review.templatetags.review_tags import review_label, review_state
 
 ADMIN_MEDIA = {"css": {"all": ("review/admin.css",)}}

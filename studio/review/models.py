@@ -1,5 +1,6 @@
 """Review decisions on finished videos, budgets, the units each generation reserved, and the
-audit log. Who may see what is decided by roles (roles.py) and Generation.objects.visible_to."""
+audit log. Who may see what is decided by roles (accounts/roles.py) and
+Generation.objects.visible_to."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
-from studio.review import audit, roles
+from studio.accounts import roles
+from studio.review import audit
 from studio.review.budgets import fmt
 from studio.review.models import Budget
 

@@ -7,7 +7,6 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -15,20 +14,21 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
+from studio.accounts.decorators import require
+from studio.accounts.roles import GALLERY, REVIEW, SPEND
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
 from studio.partials import page_or_fragment
 from studio.review import budgets
 from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm, library_installed
 from studio.review.models import Review, Verdict, reviewable
-from studio.review.roles import GALLERY, REVIEW, SPEND
 
 PAGE_SIZE = 24
 RECENT = 12
 
 
 @require_safe
-@permission_required(REVIEW, raise_exception=True)
+@require(REVIEW)
 def review_queue(request: HttpRequest) -> TemplateResponse:
     """Finished videos waiting for a verdict, oldest first; then the latest verdicts."""
     visible = Generation.objects.visible_to(request.user).select_related("owner")
@@ -43,7 +43,7 @@ def review_queue(request: HttpRequest) -> TemplateResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@permission_required(REVIEW, raise_exception=True)
+@require(REVIEW)
 def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Watch one finished video and give a verdict with a comment (pinned to a time)."""
     finished = Generation.objects.visible_to(request.user).filter(status=Status.SUCCEEDED)
@@ -64,7 +64,7 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 @require_safe
-@permission_required(GALLERY, raise_exception=True)
+@require(GALLERY)
 def gallery(request: HttpRequest) -> TemplateResponse:
     """Approved videos, for the whole team: filter by prompt text, tag and model."""
     approved = Generation.objects.visible_to(request.user).filter(
@@ -78,7 +78,7 @@ def gallery(request: HttpRequest) -> TemplateResponse:
 
 
 @require_safe
-@permission_required(SPEND, raise_exception=True)
+@require(SPEND)
 def spend(request: HttpRequest) -> TemplateResponse:
     """Spend per person and per model for one month, with budgets and two bar charts."""
     today = timezone.localdate()

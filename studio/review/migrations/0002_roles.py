@@ -8,7 +8,8 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor) -> None:
-    from studio.review import pricing, roles
+    from studio.accounts import roles
+    from studio.review import pricing
 
     roles.ensure_roles(apps)
     Group = apps.get_model("auth", "Group")

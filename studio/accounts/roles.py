@@ -1,4 +1,5 @@
-"""The three roles as Django groups, and what each may do.
+"""The three roles as Django groups, what each may do, and every permission the code checks
+(use these constants, never a permission string: views take them through decorators.py).
 
 - creator: submits videos and keeps an own library (generations.add_generation, the
   library's permissions, the team gallery). New accounts start as creators.
@@ -22,6 +23,7 @@ GALLERY = "review.view_team_gallery"
 REVIEW = "review.review_generation"
 SPEND = "review.view_spend"
 SEE_ALL = "review.see_all_generations"
+LIBRARY = "library.view_prompt"  # works in the library (creators and admins)
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     CREATOR: (SUBMIT, GALLERY, "library.*"),
@@ -68,12 +70,3 @@ def ensure_roles(apps=None) -> None:
                     content_type__app_label=app_label, codename=codename
                 )
         group.permissions.add(*wanted.distinct())
-
-
-def is_admin(user) -> bool:
-    return user.is_active and (user.is_superuser or user.groups.filter(name=ADMIN).exists())
-
-
-def has_role(user) -> bool:
-    """Whether `user` belongs to the team at all (any role)."""
-    return user.is_active and (user.has_perm(GALLERY) or user.has_perm(SUBMIT))
