@@ -1,6 +1,6 @@
-"""The Django admin for reviewers and admins: generations with posters, an inline player,
-filters, search and bulk verdicts; budgets; the read-only audit log. The task queue's
-admin (django-q2) is for superusers only.
+"""The Django admin for reviewers and admins: the generation admin (generations/admin.py)
+with verdicts, a review filter, decisions and bulk verdicts; reviews; budgets; the
+read-only audit log. The task queue's admin (django-q2) is for superusers only.
 
 The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
 only classes from review/admin.css."""
@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django_q import models as q_models
 
 from studio.accounts.roles import REVIEW
+from studio.generations.admin import GenerationAdmin
 from studio.generations.models import Generation, Status
 from studio.review import budgets
 from studio.review.models import AuditEntry, Budget, Charge, Decision, Review, Verdict
@@ -61,152 +62,36 @@ class DecisionInline(admin.TabularInline):
         return False
 
 
-@admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
-    """Read-only: rows change through the pipeline's state machine, verdicts through
-    the bulk actions (or the studio's review page, linked from each row)."""
+def after(items: tuple, anchor: str, *added) -> tuple:
+    """`items` with `added` right after `anchor`."""
+    at = items.index(anchor) + 1
+    return (*items[:at], *added, *items[at:])
 
-    list_display = (
-        "thumbnail",
-        "short_prompt",
-        "owner",
-        "settings",
-        "status",
-        "review_verdict",
-        "units_charged",
-        "created_at",
-    )
-    list_display_links = ("thumbnail", "short_prompt")
-    list_filter = (
-        "status",
-        ReviewStateFilter,
-        "model_name",
-        ("owner", admin.RelatedOnlyFieldListFilter),
-        "created_at",
-    )
-    search_fields = ("prompt", "task_id", "external_task_id")
-    show_full_result_count = False  # one COUNT less on big tables
-    list_per_page = 50
+
+class ReviewedGenerationAdmin(GenerationAdmin):
+    """The generation admin with the review's parts: a verdict column and filter, the
+    decisions, and bulk verdicts (or the studio's review page, linked from each row)."""
+
+    list_display = after(GenerationAdmin.list_display, "status", "review_verdict")
+    list_filter = after(GenerationAdmin.list_filter, "status", ReviewStateFilter)
     actions = ("approve", "reject")
     inlines = (DecisionInline,)
     fieldsets = (
-        ("Video", {"fields": ("player", "review_link", "owner", "status", "created_at")}),
         (
-            "Request",
-            {
-                "fields": (
-                    "prompt",
-                    "negative_prompt",
-                    "model_name",
-                    "mode",
-                    "duration",
-                    "aspect_ratio",
-                    "cfg_scale",
-                    "camera_control",
-                    "request_body",
-                )
-            },
+            "Video",
+            {"fields": after(GenerationAdmin.fieldsets[0][1]["fields"], "player", "review_link")},
         ),
-        (
-            "Upstream",
-            {
-                "fields": (
-                    "external_task_id",
-                    "task_id",
-                    "upstream_status",
-                    "status_msg",
-                    "upstream_created_at",
-                    "upstream_updated_at",
-                    "units_charged",
-                    "result_url",
-                )
-            },
-        ),
-        (
-            "Pipeline",
-            {
-                "classes": ("collapse",),
-                "fields": (
-                    "stalled",
-                    "submit_attempts",
-                    "poll_attempts",
-                    "download_attempts",
-                    "submitted_at",
-                    "finished_at",
-                    "next_poll_at",
-                    "lease_until",
-                    "last_error",
-                    "error_code",
-                    "submit_uncertain",
-                    "client_request_id",
-                ),
-            },
-        ),
-        (
-            "File",
-            {
-                "classes": ("collapse",),
-                "fields": (
-                    "video",
-                    "poster",
-                    "video_bytes",
-                    "video_sha256",
-                    "video_seconds",
-                    "video_width",
-                    "video_height",
-                ),
-            },
-        ),
+        *GenerationAdmin.fieldsets[1:],
     )
 
     class Media:
         css = ADMIN_MEDIA["css"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
-        # The same rule as every studio page: reviewers see finished videos, admins all.
-        return Generation.objects.visible_to(request.user).select_related("owner", "review")
-
-    def get_fieldsets(self, request, obj=None):
-        # Fields added by other apps (e.g. the library's links) show up too, read-only.
-        listed = {name for _, options in self.fieldsets for name in options["fields"]}
-        others = [
-            f.name
-            for f in Generation._meta.get_fields()
-            if f.concrete and not f.auto_created and f.name not in listed and f.name != "id"
-        ]
-        extra = (("More", {"classes": ("collapse",), "fields": others}),) if others else ()
-        return (*self.fieldsets, *extra)
-
-    def get_readonly_fields(self, request, obj=None) -> list[str]:
-        return [
-            name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]
-        ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # made by the studio and the pipeline, never by hand
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+        return super().get_queryset(request).select_related("review")
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVIEW)
-
-    @admin.display(description="Poster")
-    def thumbnail(self, generation: Generation) -> str:
-        if not generation.poster:
-            return "–"
-        url = reverse("generation-poster", args=[generation.pk])
-        return format_html('<img class="admin-thumb" src="{}" alt="" loading="lazy">', url)
-
-    @admin.display(description="Prompt", ordering="prompt")
-    def short_prompt(self, generation: Generation) -> str:
-        text = generation.prompt
-        return text if len(text) <= 80 else text[:79] + "…"
-
-    @admin.display(description="Model", ordering="model_name")
-    def settings(self, generation: Generation) -> str:
-        parts = [generation.model_name, generation.mode, f"{generation.duration} s"]
-        return " · ".join(part for part in parts if part)
 
     @admin.display(description="Review")
     def review_verdict(self, generation: Generation) -> str:
@@ -215,20 +100,6 @@ class GenerationAdmin(admin.ModelAdmin):
             return "–"
         return format_html(
             '<span class="admin-review is-{}">{}</span>', review_state(generation), label
-        )
-
-    @admin.display(description="Video")
-    def player(self, generation: Generation) -> str:
-        if not generation.video:
-            return "Not stored yet."
-        video = reverse("generation-video", args=[generation.pk])
-        poster = reverse("generation-poster", args=[generation.pk]) if generation.poster else ""
-        return format_html(
-            '<video class="admin-player" controls preload="metadata" src="{}" poster="{}"></video>'
-            '<p><a href="{}?download=1">Download the original</a></p>',
-            video,
-            poster,
-            video,
         )
 
     @admin.display(description="Review")
@@ -380,3 +251,7 @@ for q_model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.
         q_admin = type(admin.site.get_model_admin(q_model))
         admin.site.unregister(q_model)
         admin.site.register(q_model, type(q_admin.__name__, (SuperusersOnly, q_admin), {}))
+
+
+admin.site.unregister(Generation)
+admin.site.register(Generation, ReviewedGenerationAdmin)

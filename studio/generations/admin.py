@@ -1,0 +1,170 @@
+"""The Django admin for generations: posters, an inline player, filters, search, every field
+read-only (rows change through the pipeline's named transitions only). The review app
+extends it with its verdict column, filter, decisions and bulk verdicts (review/admin.py).
+
+The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
+only classes from generations/admin.css."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from studio.generations.models import Generation
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    """Read-only: rows change through the pipeline's state machine."""
+
+    list_display = (
+        "thumbnail",
+        "short_prompt",
+        "owner",
+        "settings",
+        "status",
+        "units_charged",
+        "created_at",
+    )
+    list_display_links = ("thumbnail", "short_prompt")
+    list_filter = (
+        "status",
+        "model_name",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
+    search_fields = ("prompt", "task_id", "external_task_id")
+    show_full_result_count = False  # one COUNT less on big tables
+    list_per_page = 50
+    fieldsets = (
+        ("Video", {"fields": ("player", "owner", "status", "created_at")}),
+        (
+            "Request",
+            {
+                "fields": (
+                    "prompt",
+                    "negative_prompt",
+                    "model_name",
+                    "mode",
+                    "duration",
+                    "aspect_ratio",
+                    "cfg_scale",
+                    "camera_control",
+                    "request_body",
+                )
+            },
+        ),
+        (
+            "Upstream",
+            {
+                "fields": (
+                    "external_task_id",
+                    "task_id",
+                    "upstream_status",
+                    "status_msg",
+                    "upstream_created_at",
+                    "upstream_updated_at",
+                    "units_charged",
+                    "result_url",
+                )
+            },
+        ),
+        (
+            "Pipeline",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "stalled",
+                    "submit_attempts",
+                    "poll_attempts",
+                    "download_attempts",
+                    "submitted_at",
+                    "finished_at",
+                    "next_poll_at",
+                    "lease_until",
+                    "last_error",
+                    "error_code",
+                    "submit_uncertain",
+                    "client_request_id",
+                ),
+            },
+        ),
+        (
+            "File",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "video",
+                    "poster",
+                    "video_bytes",
+                    "video_sha256",
+                    "video_seconds",
+                    "video_width",
+                    "video_height",
+                ),
+            },
+        ),
+    )
+
+    class Media:
+        css = {"all": ("generations/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
+        # The same rule as every studio page: reviewers see finished videos, admins all.
+        return Generation.objects.visible_to(request.user).select_related("owner")
+
+    def get_fieldsets(self, request, obj=None):
+        # Fields added by other apps (e.g. the library's links) show up too, read-only.
+        listed = {name for _, options in self.fieldsets for name in options["fields"]}
+        others = [
+            f.name
+            for f in Generation._meta.get_fields()
+            if f.concrete and not f.auto_created and f.name not in listed and f.name != "id"
+        ]
+        extra = (("More", {"classes": ("collapse",), "fields": others}),) if others else ()
+        return (*self.fieldsets, *extra)
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [
+            name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by the studio and the pipeline, never by hand
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Poster")
+    def thumbnail(self, generation: Generation) -> str:
+        if not generation.poster:
+            return "–"
+        url = reverse("generation-poster", args=[generation.pk])
+        return format_html('<img class="admin-thumb" src="{}" alt="" loading="lazy">', url)
+
+    @admin.display(description="Prompt", ordering="prompt")
+    def short_prompt(self, generation: Generation) -> str:
+        text = generation.prompt
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="Model", ordering="model_name")
+    def settings(self, generation: Generation) -> str:
+        parts = [generation.model_name, generation.mode, f"{generation.duration} s"]
+        return " · ".join(part for part in parts if part)
+
+    @admin.display(description="Video")
+    def player(self, generation: Generation) -> str:
+        if not generation.video:
+            return "Not stored yet."
+        video = reverse("generation-video", args=[generation.pk])
+        poster = reverse("generation-poster", args=[generation.pk]) if generation.poster else ""
+        return format_html(
+            '<video class="admin-player" controls preload="metadata" src="{}" poster="{}"></video>'
+            '<p><a href="{}?download=1">Download the original</a></p>',
+            video,
+            poster,
+            video,
+        )
