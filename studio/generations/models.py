@@ -91,9 +91,6 @@ class GenerationQuerySet(models.QuerySet):
             )
             return rows, cursor.fetchone() is not None
 
-    def active(self) -> GenerationQuerySet:
-        return self.filter(status__in=ACTIVE)
-
     def due(self, now: datetime) -> GenerationQuerySet:
         """Unfinished rows whose next action is due and that no worker holds a lease on."""
         return self.filter(status__in=ACTIVE, next_poll_at__lte=now).filter(

@@ -77,9 +77,6 @@ def generations_of_prompt(prompt_ref) -> models.QuerySet[Generation]:
 
 
 class PromptQuerySet(SharedQuerySet):
-    def active(self) -> PromptQuerySet:
-        return self.filter(archived_at__isnull=True)
-
     def search(self, query: str) -> PromptQuerySet:
         """Title, any version's text or negative prompt, or a tag contains `query`."""
         in_text = PromptVersion.objects.filter(prompt=OuterRef("pk")).filter(

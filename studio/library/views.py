@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.apps import apps
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
@@ -82,9 +81,7 @@ def prompt_create(request: HttpRequest) -> HttpResponse:
 
 
 def approvals(generations) -> dict[int, int]:
-    """Approved videos per prompt version, once the review app is installed."""
-    if not apps.is_installed("studio.review"):
-        return {}
+    """Approved videos per prompt version."""
     rows = (
         generations.filter(review__verdict="approved")
         .values("prompt_version")
@@ -105,7 +102,6 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
     )
     numbers = {row["prompt_version"]: row for row in counts}
     approved = approvals(made)
-    reviewed = apps.is_installed("studio.review")
     videos = defaultdict(list)
     seen = Generation.objects.visible_to(request.user).filter(prompt_version__prompt=prompt)
     newest = Window(RowNumber(), partition_by=F("prompt_version"), order_by=F("created_at").desc())
@@ -122,7 +118,7 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
                 "runs": row["runs"],
                 "succeeded": row["succeeded"],
                 "success_rate": rate,
-                "approved": approved.get(version.pk, 0) if reviewed else None,
+                "approved": approved.get(version.pk, 0),
                 "videos": videos[version.pk],
             }
         )

@@ -30,23 +30,7 @@ def record(
     after: dict | None = None,
 ) -> AuditEntry:
     actor = actor if actor is not None else current_actor()
-    if actor is not None and not actor.is_authenticated:
-        actor = None
-    entry = AuditEntry(
-        actor=actor,
-        actor_name=actor.get_username() if actor else "",
-        action=action[:60],
-        before=before,
-        after=after,
-    )
-    if isinstance(target, models.Model):
-        entry.target_type = target._meta.label_lower
-        entry.target_id = str(target.pk)
-        entry.target_repr = str(target)[:200]
-    elif target is not None:
-        entry.target_repr = str(target)[:200]
-    entry.save()
-    return entry
+    return AuditEntry.record(actor, action, target, before, after)
 
 
 def current_actor():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from django import forms
-from django.apps import apps
 from django.db.models import QuerySet
 
 from studio.generations.models import Generation
@@ -49,11 +48,6 @@ class DecisionForm(forms.Form):
         return cleaned
 
 
-def library_installed() -> bool:
-    """The library app (prompts, tags) is built alongside; tag filters appear once it is in."""
-    return apps.is_installed("studio.library") and hasattr(Generation, "prompt_version")
-
-
 class GalleryFilterForm(forms.Form):
     q = forms.CharField(label="Prompt contains", required=False)
     tag = forms.ChoiceField(label="Tag", required=False)
@@ -65,9 +59,6 @@ class GalleryFilterForm(forms.Form):
 
     def __init__(self, *args, approved: QuerySet[Generation], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not library_installed():
-            del self.fields["tag"]
-            return
         # The tags of the approved videos' library prompts: no tag of a private prompt
         # that made nothing the team may see.
         names = (

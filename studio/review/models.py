@@ -74,8 +74,6 @@ class Review(models.Model):
     ) -> Review:
         """Record a verdict on a succeeded generation: the current Review, its Decision, and
         an audit entry, in one transaction."""
-        from studio.review import audit
-
         if generation.status != Status.SUCCEEDED:
             raise ValueError("Only a finished video can be reviewed.")
         verdict = Verdict(verdict)
@@ -98,7 +96,7 @@ class Review(models.Model):
                 comment=comment,
                 at_seconds=at_seconds,
             )
-            audit.record(
+            AuditEntry.record(
                 reviewer,
                 f"review.{verdict.value}",
                 generation,
@@ -213,7 +211,8 @@ class Charge(models.Model):
 
 
 class AuditEntry(models.Model):
-    """Who did what to what, when, with the state before and after (audit.record)."""
+    """Who did what to what, when, with the state before and after (audit.record, or
+    AuditEntry.record when the actor is known)."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -238,6 +237,36 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action}"
+
+    @classmethod
+    def record(
+        cls,
+        actor,
+        action: str,
+        target: models.Model | str | None = None,
+        before: dict | None = None,
+        after: dict | None = None,
+    ) -> AuditEntry:
+        """Save one entry by `actor`; None (or an anonymous user) means the system. Code
+        that runs inside a request calls audit.record, which fills in the request's user;
+        this stays below it so models never import audit (audit imports models)."""
+        if actor is not None and not actor.is_authenticated:
+            actor = None
+        entry = cls(
+            actor=actor,
+            actor_name=actor.get_username() if actor else "",
+            action=action[:60],
+            before=before,
+            after=after,
+        )
+        if isinstance(target, models.Model):
+            entry.target_type = target._meta.label_lower
+            entry.target_id = str(target.pk)
+            entry.target_repr = str(target)[:200]
+        elif target is not None:
+            entry.target_repr = str(target)[:200]
+        entry.save()
+        return entry
 
     @property
     def changes(self) -> list[tuple[str, object, object]]:

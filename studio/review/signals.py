@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
@@ -148,7 +147,6 @@ def visibility_after(sender, instance, created: bool, raw: bool = False, **kwarg
     )
 
 
-if apps.is_installed("studio.library"):
-    for label in SHARED_MODELS:
-        pre_save.connect(visibility_before, sender=label, dispatch_uid=f"review-vis-{label}")
-        post_save.connect(visibility_after, sender=label, dispatch_uid=f"review-vis-{label}")
+for label in SHARED_MODELS:
+    pre_save.connect(visibility_before, sender=label, dispatch_uid=f"review-vis-{label}")
+    post_save.connect(visibility_after, sender=label, dispatch_uid=f"review-vis-{label}")

@@ -20,7 +20,7 @@ from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
 from studio.partials import page_or_fragment
 from studio.review import budgets
-from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm, library_installed
+from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm
 from studio.review.models import Review, Verdict, reviewable
 
 PAGE_SIZE = 24
@@ -73,7 +73,7 @@ def gallery(request: HttpRequest) -> TemplateResponse:
     form = GalleryFilterForm(request.GET or None, approved=approved)
     shown = approved.select_related("owner", "review").order_by("-review__decided_at", "-pk")
     page = Paginator(form.filter(shown), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "tags": library_installed()}
+    context = {"form": form, "page": page}
     return page_or_fragment(request, "review/gallery.html", "gallery-results", context)
 
 
