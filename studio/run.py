@@ -110,7 +110,7 @@ def main() -> int:
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + settings.WORKER_STOP_SECONDS + 5  # the worker's own grace
     for child in children.values():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))

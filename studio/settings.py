@@ -325,6 +325,8 @@ DOWNLOAD_ALLOWED_HOSTS = env_list(
 # django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
 REDIS_URL = env_str("REDIS_URL")
 QUEUE_WORKERS = int(env_number("STUDIO_WORKERS", 2))
+# After SIGTERM the worker finishes what it holds for at most this long, then kills the rest.
+WORKER_STOP_SECONDS = env_number("STUDIO_WORKER_STOP_SECONDS", 10)
 Q_CLUSTER = {
     # Every cluster sharing a broker must use the same name (django-q2 cluster.rst).
     "name": env_str("STUDIO_QUEUE_NAME", "studio"),

@@ -2,7 +2,9 @@
 
 RELIABILITY.md R3: `retry` must exceed `timeout` (plus queue wait) or a slow task is handed
 out twice. R6: on SQLite `select_for_update` does nothing, so exactly one cluster may run;
-an exclusive file lock in the data folder makes a second one exit non-zero.
+an exclusive file lock in the data folder makes a second one exit non-zero. The cluster
+runs under studio/generations/cluster.py, which stops it in order, within
+STUDIO_WORKER_STOP_SECONDS, when systemd (or anyone) sends SIGTERM to all its processes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from studio.generations import media, pipeline, poller
+from studio.generations import cluster, media, pipeline, poller
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class Command(BaseCommand):
                 ) from None
         recover(alone=lock is not None)
         try:
-            call_command("qcluster")
+            cluster.run(settings.WORKER_STOP_SECONDS)
         finally:
             if lock:
                 lock.close()
