@@ -359,10 +359,11 @@ def test_a_create_refused_as_a_duplicate_id_is_reconciled_not_failed(upstream, q
 
 
 def test_an_unavailable_model_is_explained_with_the_upstream_detail() -> None:
+    from studio.kling import errors
     from studio.kling.types import KlingError
 
     error = KlingError("invalid model name", http_status=400, code="1203")
-    message = pipeline.submit_failure_message(error)
+    message = errors.explain(error)
     assert message == "This model is not available through the API (invalid model name)."
 
 

@@ -34,7 +34,6 @@ from PIL import Image
 
 logger = logging.getLogger(__name__)
 
-EXPIRED_MESSAGE = "The video link expired before it could be saved"
 TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)  # R31
 TOTAL_SECONDS = 15 * 60  # R31: the whole copy
 MAX_REDIRECTS = 3

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.generations.models import Generation, GenerationEvent, Lease, Status
+from studio.kling import errors
 from studio.kling.capabilities import build_body, ordered_body, problems
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
@@ -223,12 +224,12 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
             _accepted(generation, found, note="Found upstream by its external_task_id.")
             return
     if generation.submit_attempts >= settings.SUBMIT_MAX_ATTEMPTS:
-        fail(
-            generation,
-            f"The studio could not submit this video after {generation.submit_attempts} "
-            f"attempts. Last error: {generation.last_error or 'unknown'}",
-            code="submit_attempts",
+        message = errors.sentence(
+            "submit_attempts",
+            attempts=generation.submit_attempts,
+            last_error=generation.last_error or "unknown",
         )
+        fail(generation, message, code="submit_attempts")
         return
     # Record the intent before sending (R19): from here until the answer is saved, any
     # other attempt must reconcile first.
@@ -259,7 +260,7 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
             _submit_later(generation, error, uncertain=True, seconds=0)
         else:
             logger.info("Generation %s: submit rejected: %s", generation.pk, error)
-            fail(generation, submit_failure_message(error), code=error.code, error=error)
+            fail(generation, errors.explain(error), code=error.code, error=error)
         return
     _accepted(generation, task, note="Accepted upstream.")
 
@@ -312,30 +313,6 @@ def _duplicate_external_id(error: KlingError) -> bool:
     return error.code in ("1201", "1200") and "external_task_id" in error.message.lower()
 
 
-def submit_failure_message(error: KlingError) -> str:
-    """A sentence for the person who asked for the video (kling-api.md §9)."""
-    detail = error.message.strip().rstrip(".")
-    by_code = {
-        "1300": "The request was blocked by the platform policy. Change the prompt and try again.",
-        "1301": "The prompt was blocked by the content-safety policy. "
-        "Change the prompt and try again.",
-        "1101": "The API account is in arrears; an admin needs to top it up.",
-        "1102": "The API account has no credit left; an admin needs to buy more.",
-        "1103": "The API account may not use this model.",
-        "1203": f"This model is not available through the API ({detail}).",
-        "1304": "The API refused this server's address (IP whitelist).",
-    }
-    if error.code in by_code:
-        return by_code[error.code]
-    if error.code in ("1000", "1001", "1002", "1003", "1004") or error.http_status == 401:
-        return "The studio's API key was refused; an admin needs to check it."
-    if error.code == "redirect":
-        return "The API address is misconfigured; an admin needs to check it."
-    if error.code in ("1200", "1201") or error.http_status == 400:
-        return f"The request was rejected: {detail}."
-    return f"The API refused the request: {detail}."
-
-
 def fail(
     generation: Generation, message: str, *, code: str = "", error: KlingError | None = None
 ) -> bool:
@@ -370,7 +347,7 @@ def store(generation_id: uuid.UUID | str) -> bool:
         stored = media.store_video(generation, generation.result_url)
     except media.LinkExpired as error:
         logger.info("Generation %s: video link expired: %s", generation.pk, error)
-        fail(generation, media.EXPIRED_MESSAGE, code="expired")
+        fail(generation, errors.sentence("expired"), code="expired")
         return True
     except media.DownloadError as error:
         retry = error.retryable and attempt < settings.DOWNLOAD_MAX_ATTEMPTS
@@ -390,13 +367,10 @@ def store(generation_id: uuid.UUID | str) -> bool:
             )
             kick_sweep()  # it hands the retry out when due (or the watchdog, if later)
         elif error.retryable:
-            fail(
-                generation,
-                f"The video could not be saved after {attempt} attempts: {error}",
-                code="download",
-            )
+            message = errors.sentence("download_attempts", attempts=attempt, detail=error)
+            fail(generation, message, code="download_attempts")
         else:
-            fail(generation, f"The video could not be saved: {error}", code="download")
+            fail(generation, errors.sentence("download", detail=error), code="download")
         return True
     moved = generation.move(
         Status.SUCCEEDED,

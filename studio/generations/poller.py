@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from studio.generations import pipeline
 from studio.generations.models import ACTIVE, FINAL, Generation, Lease, Status
+from studio.kling import errors
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task, TaskStatus
 
@@ -82,7 +83,7 @@ def sweep_once(
     polled = [row for row in rows if row.status != Status.QUEUED and row.task_id]
     orphans = [row for row in rows if row.status != Status.QUEUED and not row.task_id]
     for row in orphans:  # cannot happen through move(); never poll "" forever
-        pipeline.fail(row, "The upstream task id was lost.", code="no_task_id")
+        pipeline.fail(row, errors.sentence("no_task_id"), code="no_task_id")
     submits = {pool.submit(_in_thread, pipeline.submit_claimed, row, api): row for row in queued}
     futures = {pool.submit(_get, api, row.task_id): row for row in polled}
     unchanged: dict[tuple, list] = defaultdict(list)
@@ -253,10 +254,7 @@ def stalled_poll_seconds() -> float:
 
 def _give_up(row: Generation, facts: dict | None = None) -> None:
     minutes = int(settings.GIVE_UP_AFTER.total_seconds() // 60)
-    message = (
-        f"The video was still not ready after {minutes} minutes, so the studio stopped "
-        "waiting for it."
-    )
+    message = errors.sentence("timeout", minutes=minutes)
     logger.warning("Generation %s: giving up after %s minutes", row.pk, minutes)
     row.move(
         Status.FAILED,

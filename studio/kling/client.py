@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from studio.kling import errors
 from studio.kling.types import (
     KlingError,
     Task,
@@ -32,16 +33,6 @@ logger = logging.getLogger(__name__)
 TEXT2VIDEO = "/kling/v1/videos/text2video"  # §2: CometAPI prefixes Kling's /v1 with /kling
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 
-# §9.1: Kling business codes. 1102 arrives as HTTP 429 but a used-up pack is not transient.
-RETRYABLE_CODES = frozenset({"1302", "1303", "5000", "5001", "5002"})
-FINAL_CODES = frozenset(
-    {"1000", "1001", "1002", "1003", "1004", "1100", "1101", "1102", "1103"}
-    | {"1200", "1201", "1202", "1203", "1300", "1301", "1304"}
-)
-# §9.2: gateway statuses where the same call may work later.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
-# §9.1: a create answered with these may have made a task anyway (§12.6).
-SERVER_SIDE_CODES = frozenset({"5000", "5001", "5002"})
 # find_by_external_id: a lookup form the upstream rejects as a bad parameter also means
 # "no task here" (§2: neither form is documented on CometAPI).
 LOOKUP_MISS_CODES = frozenset({"1200", "1201"})
@@ -118,20 +109,43 @@ class KlingClient:
     def close(self) -> None:
         self._http.close()
 
-    # Reference: kling-api.md §2 (create), §3 (body), §6.3 (response), §12.6 (ambiguous)
+    # Reference: docs/upstream.md §2 (create), §3 (body), §6.3 (response), §12.6 (ambiguous)
     def create_text2video(self, body: dict) -> Task:
         """Create a task. On an unknown outcome the error has `ambiguous=True`: reconcile
         by `external_task_id` before sending the body again."""
         payload = self._call("POST", TEXT2VIDEO, "create", body=body)
-        return self._single_task(payload, "create", "POST", TEXT2VIDEO)
+        request_id = _request_id(payload.get("request_id"))
+        data = payload.get("data")
+        if _looks_like_task(data):
+            return parse_task(data, request_id=request_id)
+        # A success we cannot read may still have made the task: reconcile, never resend.
+        _log_shapeless("POST", TEXT2VIDEO, request_id, data)
+        raise self._scrub(
+            KlingError(
+                message="The upstream answered 200 without a task in `data`.",
+                http_status=200,
+                code="malformed",
+                retryable=errors.retryable("malformed", 200),
+                ambiguous=errors.maybe_created("malformed", 200),
+                request_id=request_id,
+                details={"method": "POST", "path": TEXT2VIDEO, "body": payload},
+            )
+        )
 
-    # Reference: kling-api.md §2 (query one task), §6.2 and §6.4 (task object)
+    # Reference: docs/upstream.md §2 (query one task), §6.2 and §6.4 (task object), §12.1
     def get_task(self, task_id: str) -> Task:
+        """The task as the upstream sees it now. A success in a shape this client does not
+        know is logged and comes back as status UNKNOWN: still running, asked again later."""
         if not task_id:
             raise ValueError("task_id is empty.")
         path = f"{TEXT2VIDEO}/{quote(str(task_id), safe='')}"
         payload = self._call("GET", path, "query")
-        return self._single_task(payload, "query", "GET", path)
+        request_id = _request_id(payload.get("request_id"))
+        data = payload.get("data")
+        if _looks_like_task(data):
+            return parse_task(data, request_id=request_id)
+        _log_shapeless("GET", path, request_id, data)
+        return Task(task_id=str(task_id), status=TaskStatus.UNKNOWN, request_id=request_id)
 
     # Reference: kling-api.md §2 (query by external_task_id is undocumented on CometAPI,
     # so both forms are tried), §12.6 (reconcile an ambiguous create)
@@ -180,26 +194,10 @@ class KlingClient:
             return payload
         raise self._http_error(response, payload, method, path, operation)
 
-    def _single_task(self, payload: dict, operation: Operation, method: str, path: str) -> Task:
-        data = payload.get("data")
-        if not _looks_like_task(data):
-            raise self._scrub(
-                KlingError(
-                    message="The upstream answered 200 without a task in `data`.",
-                    http_status=200,
-                    code="malformed",
-                    retryable=True,
-                    ambiguous=operation == "create",
-                    request_id=str(payload.get("request_id") or ""),
-                    details={"method": method, "path": path, "body": payload},
-                )
-            )
-        return parse_task(data, request_id=str(payload.get("request_id") or ""))
-
     def _tasks_in(self, payload: dict) -> Iterator[Task]:
         """§6.4: `data` is one task, a list of them (list form), or empty."""
         data = payload.get("data")
-        request_id = str(payload.get("request_id") or "")
+        request_id = _request_id(payload.get("request_id"))
         for item in data if isinstance(data, list) else [data]:
             if _looks_like_task(item):
                 yield parse_task(item, request_id=request_id)
@@ -236,111 +234,31 @@ class KlingClient:
         details: dict = {"method": method, "path": path}
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if 300 <= status < 400:
-            # §9.2: a redirect means a wrong base URL or path; following it never helps.
-            where = response.headers.get("Location", "")
-            details["location"] = where
-            return self._scrub(
-                KlingError(
-                    message=(
-                        f"The upstream redirected (HTTP {status}{' to ' + where if where else ''});"
-                        " the base URL or path is wrong."
-                    ),
-                    http_status=status,
-                    code="redirect",
-                    details=details,
-                )
-            )
-        if not isinstance(payload, dict):
-            return self._scrub(self._unreadable(response, payload, details, operation, retry_after))
+            return self._scrub(_redirect_error(response, details))
+        fields = _error_fields(payload, status) if isinstance(payload, dict) else None
+        if fields is None:
+            return self._scrub(_unreadable(response, payload, details, operation, retry_after))
+        code, message, request_id = fields
         details["body"] = payload
-        error = payload.get("error")
-        code = payload.get("code")
-        if isinstance(error, dict):  # §9.2: CometAPI's own envelope
-            code_text = str(error.get("code") or "")
-            message = str(error.get("message") or "") or _status_message(status)
-            rejected = status == 500 and code_text == "invalid_request"
-            retryable = status in RETRYABLE_STATUSES and not rejected
-            match = _COMET_REQUEST_ID.search(message)
-            request_id = match.group(1) if match else ""
-            ambiguous = operation == "create" and status >= 500 and not rejected
-        elif isinstance(code, int | str) and not isinstance(code, bool):
-            # §9.1 Kling-native int code, or §9.3 new-api string code ("task_failed")
-            code_text = str(code)
-            message = str(payload.get("message") or "") or _status_message(status)
-            if code_text in RETRYABLE_CODES:
-                retryable = True
-            elif code_text in FINAL_CODES:
-                retryable = False
-            else:
-                retryable = status in RETRYABLE_STATUSES
-            request_id = str(payload.get("request_id") or "")
-            ambiguous = operation == "create" and (status >= 500 or code_text in SERVER_SIDE_CODES)
-        elif 200 <= status < 300:
-            # A 2xx JSON body that is neither a success nor a known error shape.
-            return self._scrub(self._unreadable(response, payload, details, operation, retry_after))
-        else:
-            code_text = ""
-            message = _status_message(status)
-            retryable = status in RETRYABLE_STATUSES
-            request_id = str(payload.get("request_id") or "")
-            ambiguous = operation == "create" and status >= 500
         logger.info(
             "Kling %s %s failed: HTTP %s code %s request %s",
             method,
             path,
             status,
-            code_text,
+            code,
             request_id,
         )
         return self._scrub(
             KlingError(
                 message=message,
                 http_status=status,
-                code=code_text,
-                retryable=retryable,
+                code=code,
+                retryable=errors.retryable(code, status),
                 retry_after=retry_after,
-                ambiguous=ambiguous,
+                ambiguous=operation == "create" and errors.maybe_created(code, status),
                 request_id=request_id,
                 details=details,
             )
-        )
-
-    def _unreadable(
-        self,
-        response: httpx.Response,
-        payload: Any,
-        details: dict,
-        operation: Operation,
-        retry_after: float | None,
-    ) -> KlingError:
-        """A body that is not an envelope: HTML, empty, truncated or other JSON."""
-        status = response.status_code
-        if payload is _NOT_JSON:
-            details["body"] = response.text[:_SNIPPET]
-            details["content_type"] = response.headers.get("Content-Type", "")
-        else:
-            details.setdefault("body", payload)
-        if 200 <= status < 300:
-            # The call may have worked; we cannot tell. Asking again can help.
-            message = (
-                f"The upstream answered HTTP {status} with a body that is not a Kling response."
-            )
-            retryable, ambiguous, code = True, operation == "create", "malformed"
-        else:
-            message = f"{_status_message(status)} The body was not a Kling response."
-            if status == 404:
-                message += " Check the base URL."
-            retryable = status in RETRYABLE_STATUSES
-            ambiguous, code = operation == "create" and status >= 500, ""
-        logger.warning("Kling answered HTTP %s with an unreadable body", status)
-        return KlingError(
-            message=message,
-            http_status=status,
-            code=code,
-            retryable=retryable,
-            retry_after=retry_after,
-            ambiguous=ambiguous,
-            details=details,
         )
 
     def _scrub(self, error: KlingError) -> KlingError:
@@ -420,17 +338,122 @@ def _decode(response: httpx.Response) -> Any:
 
 
 def _is_success(response: httpx.Response, payload: dict) -> bool:
-    """§6.1: HTTP 2xx and code 0. A 200 with any other code is an error (§9.3)."""
-    if not 200 <= response.status_code < 300 or "error" in payload:
+    """§6.1: HTTP 2xx and code 0. A 200 with any other code is an error (§9.3). `message`
+    says SUCCEED, success or nothing at all, so it is never read (§6.1)."""
+    if not 200 <= response.status_code < 300 or payload.get("error"):
         return False
     code = payload.get("code")
     if code is None:
         return "data" in payload
-    return not isinstance(code, bool) and str(code) == "0"
+    return not isinstance(code, bool) and (code == 0 or code == "0")
+
+
+def _error_fields(payload: dict, status: int) -> tuple[str, str, str] | None:
+    """(code, message, request id) of an error body in the shapes of §9.3, or None for a
+    2xx body that is neither a success nor a known error."""
+    error = payload.get("error")
+    if isinstance(error, dict):  # §9.2: CometAPI's own envelope, e.g. for a bad key
+        message = _text(error.get("message")) or _status_message(status)
+        match = _COMET_REQUEST_ID.search(message)
+        request_id = match.group(1) if match else _request_id(payload.get("request_id"))
+        return _text(error.get("code") or ""), message, request_id
+    code = payload.get("code")
+    if isinstance(code, int | str) and not isinstance(code, bool):
+        # §9.1 Kling-native int code, or §9.3 new-api string code ("task_failed")
+        message = _text(payload.get("message")) or _status_message(status)
+        return str(code), message, _request_id(payload.get("request_id"))
+    if 200 <= status < 300:
+        return None
+    return "", _status_message(status), _request_id(payload.get("request_id"))
+
+
+def _redirect_error(response: httpx.Response, details: dict) -> KlingError:
+    # §9.2: a redirect means a wrong base URL or path; following it never helps.
+    status = response.status_code
+    where = response.headers.get("Location", "")
+    details["location"] = where
+    return KlingError(
+        message=(
+            f"The upstream redirected (HTTP {status}{' to ' + where if where else ''});"
+            " the base URL or path is wrong."
+        ),
+        http_status=status,
+        code="redirect",
+        retryable=errors.retryable("redirect", status),
+        details=details,
+    )
+
+
+def _unreadable(
+    response: httpx.Response,
+    payload: Any,
+    details: dict,
+    operation: Operation,
+    retry_after: float | None,
+) -> KlingError:
+    """A body that is not an envelope: HTML, empty, truncated or other JSON."""
+    status = response.status_code
+    request_id = _request_id(payload.get("request_id")) if isinstance(payload, dict) else ""
+    if payload is _NOT_JSON:
+        details["body"] = response.text[:_SNIPPET]
+        details["content_type"] = response.headers.get("Content-Type", "")
+    else:
+        details.setdefault("body", payload)
+    if 200 <= status < 300:
+        # The call may have worked; we cannot tell. Asking again can help.
+        message = f"The upstream answered HTTP {status} with a body that is not a Kling response."
+        code = "malformed"
+    else:
+        message = f"{_status_message(status)} The body was not a Kling response."
+        if status == 404:
+            message += " Check the base URL."
+        code = ""
+    logger.warning(
+        "Kling answered HTTP %s with an unreadable body (request %s)", status, request_id or "-"
+    )
+    return KlingError(
+        message=message,
+        http_status=status,
+        code=code,
+        retryable=errors.retryable(code, status),
+        retry_after=retry_after,
+        ambiguous=operation == "create" and errors.maybe_created(code, status),
+        request_id=request_id,
+        details=details,
+    )
+
+
+def _log_shapeless(method: str, path: str, request_id: str, data: object) -> None:
+    # §12.1: an answer we cannot read is not a crash, but someone should look.
+    logger.warning(
+        "Kling %s %s answered a success without a task in `data` (%s; request %s)",
+        method,
+        path,
+        type(data).__name__,
+        request_id or "-",
+    )
 
 
 def _looks_like_task(data: object) -> bool:
-    return isinstance(data, dict) and data.get("task_id") not in (None, "")
+    """A task object: a dict with a task_id that is a non-empty string or a whole number."""
+    if not isinstance(data, dict):
+        return False
+    task_id = data.get("task_id")
+    if isinstance(task_id, bool):
+        return False
+    if isinstance(task_id, float):
+        return task_id.is_integer()
+    return isinstance(task_id, int) or (isinstance(task_id, str) and task_id.strip() != "")
+
+
+def _request_id(value: object) -> str:
+    """§6.1: a trace id, UUID-like on Kling and anything at all on a gateway: kept as text,
+    never parsed; missing or an odd type becomes ""."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
 
 
 def _lookup_miss(error: KlingError) -> bool:

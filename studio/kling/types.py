@@ -67,16 +67,21 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     if number < 1e11:
         number *= 1000
-    return datetime.fromtimestamp(number / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(number / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # NaN, infinity, or beyond year 9999
+        return None
 
 
 def parse_decimal(value: object) -> Decimal | None:
-    if value in (None, ""):
+    """A decimal from a JSON string or number; None for anything else, NaN or infinity."""
+    if value in (None, "") or isinstance(value, bool | dict | list):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 @dataclass
