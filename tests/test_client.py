@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import time
 import uuid
@@ -369,6 +370,100 @@ def test_an_unknown_task_id_is_a_final_not_found_error(client: KlingClient) -> N
     assert not caught.value.retryable
 
 
+# ---------------------------------------------------------------- the simulator, response shapes
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def without_external_id(request: dict) -> dict:
+    return {key: value for key, value in request.items() if key != "external_task_id"}
+
+
+@pytest.mark.parametrize("empty", ["empty", "null", "missing"])
+def test_empty_fields_as_blank_null_or_missing_read_the_same(
+    client: KlingClient, simulator: Simulator, empty: str
+) -> None:
+    simulator.config.empty_fields = empty
+    stalled = client.create_text2video(without_external_id(body("a fox #stall")))
+    assert stalled.external_task_id == ""
+    running = client.get_task(stalled.task_id)
+    assert not running.status.is_final
+    assert (running.status_msg, running.videos, running.external_task_id) == ("", (), "")
+
+    created = client.create_text2video(without_external_id(body()))
+    done = wait_for(client, created.task_id, lambda t: t.status.is_final)[-1]
+    assert done.status is TaskStatus.SUCCEED and done.video.url.endswith(".mp4")
+    failed = client.create_text2video(body("a fox #fail-moderation"))
+    failed = wait_for(client, failed.task_id, lambda t: t.status.is_final)[-1]
+    assert failed.status_msg == "content moderation did not pass"
+    assert failed.external_task_id  # a field with something in it is always sent
+
+
+@pytest.mark.parametrize("message", ["SUCCEED", "success", "Success", "SUCCESS", ""])
+def test_the_message_of_a_success_is_never_read(
+    client: KlingClient, simulator: Simulator, message: str
+) -> None:
+    simulator.config.success_message = message
+    created = client.create_text2video(body())
+    assert created.status is TaskStatus.SUBMITTED
+    assert client.get_task(created.task_id).task_id == created.task_id
+
+
+def test_request_ids_that_are_not_uuids_are_kept_as_sent(simulator: Simulator) -> None:
+    simulator.config.request_ids = "gateway"
+    with KlingClient(simulator.url, KEY) as kling:
+        created = kling.create_text2video(body())
+        rejected = create_error(kling, body("a fox #reject-1301"))
+        comet = create_error(kling, body("a fox #comet-invalid-request"))
+    with KlingClient(simulator.url, "sk-wrong") as stranger:
+        refused = create_error(stranger, body())  # CometAPI's own envelope for a bad key
+    for request_id in (created.request_id, rejected.request_id, comet.request_id):
+        assert re.fullmatch(r"\d{14}[0-9a-f]{16}", request_id), request_id
+    assert refused.request_id and not UUID.match(refused.request_id)
+    assert (refused.http_status, refused.code, refused.retryable) == (401, "", False)
+    assert refused.message.startswith("Invalid token (request id: ")
+    assert len({created.request_id, rejected.request_id, comet.request_id}) == 3
+
+
+def test_answers_without_a_request_id_still_parse(simulator: Simulator) -> None:
+    simulator.config.request_ids = "none"
+    with KlingClient(simulator.url, KEY) as kling:
+        created = kling.create_text2video(body())
+        assert kling.get_task(created.task_id).task_id == created.task_id
+        rejected = create_error(kling, body("a fox #reject-1301"))
+    with KlingClient(simulator.url, "sk-wrong") as stranger:
+        refused = create_error(stranger, body())
+    assert created.request_id == rejected.request_id == refused.request_id == ""
+    assert (rejected.code, refused.code, refused.message) == ("1301", "", "Invalid token")
+
+
+def test_a_query_answered_without_a_task_counts_as_still_running_and_is_logged(
+    client: KlingClient, simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator.config.request_ids = "gateway"
+    created = client.create_text2video(body("a fox #poll-no-task"))
+    with caplog.at_level(logging.WARNING, logger="studio.kling.client"):
+        odd = client.get_task(created.task_id)  # the 1st query answers `data: null`
+    assert odd.task_id == created.task_id
+    assert odd.status is TaskStatus.UNKNOWN and not odd.status.is_final
+    assert odd.request_id and odd.request_id in caplog.text
+    assert client.get_task(created.task_id).status is TaskStatus.SUBMITTED
+
+
+def test_a_create_answered_without_a_task_is_ambiguous_and_the_task_exists(
+    client: KlingClient, simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = body("a fox #create-no-task")
+    with caplog.at_level(logging.WARNING, logger="studio.kling.client"):
+        error = create_error(client, request)
+    assert (error.http_status, error.code) == (200, "malformed")
+    assert error.retryable and error.ambiguous
+    assert UUID.match(error.request_id) and error.request_id in caplog.text
+    found = client.find_by_external_id(request["external_task_id"])
+    assert found is not None and found.task_id in simulator.tasks
+    assert simulator.create_count(request["external_task_id"]) == 1
+
+
 # ---------------------------------------------------------------- finding by external id
 
 
@@ -504,6 +599,39 @@ def test_a_numeric_task_id_and_a_null_status_msg_are_normalised() -> None:
     task = fake([(200, envelope(data))]).get_task("880000000000000123")
     assert task.task_id == "880000000000000123"
     assert task.status_msg == ""
+
+
+def test_a_success_with_error_null_is_a_success() -> None:
+    answer = (200, {**envelope(task_json(external="ps-1")), "error": None})
+    assert fake([answer]).create_text2video(body()).external_task_id == "ps-1"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"task_id": {"id": "1"}}, {"task_id": True}, {"task_id": " "}, ["1"], "1"],
+    ids=["dict-id", "bool-id", "blank-id", "list", "string"],
+)
+def test_a_success_without_a_readable_task_is_running_for_a_query_and_ambiguous_for_a_create(
+    data: object,
+) -> None:
+    task = fake([(200, envelope(data))]).get_task("880000000000000123")
+    assert (task.task_id, task.status) == ("880000000000000123", TaskStatus.UNKNOWN)
+    assert task.request_id == "req-1"
+    error = create_error(fake([(200, envelope(data))]), body())
+    assert (error.code, error.retryable, error.ambiguous) == ("malformed", True, True)
+
+
+def test_numbers_the_client_cannot_use_become_none_instead_of_raising() -> None:
+    data = {
+        **task_json(),
+        "created_at": 1e300,
+        "updated_at": "NaN",
+        "final_unit_deduction": "Infinity",
+        "task_result": {"videos": [{"id": "v", "url": "https://cdn.test/v.mp4", "duration": []}]},
+    }
+    task = fake([(200, envelope(data))]).get_task("1")
+    assert (task.created_at, task.updated_at, task.final_unit_deduction) == (None, None, None)
+    assert task.video.duration is None
 
 
 def test_an_unknown_status_is_kept_raw_and_logged(caplog: pytest.LogCaptureFixture) -> None:

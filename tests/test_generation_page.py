@@ -107,6 +107,47 @@ def test_an_unknown_failure_shows_the_reason_without_a_made_up_hint(client, owne
     assert "Image pixel is invalid" in html and 'class="hint"' not in html
 
 
+@pytest.mark.parametrize(
+    ("fields", "hint"),
+    [
+        (
+            {
+                "status_msg": "The video was still not ready after 120 minutes, so the studio "
+                "stopped waiting for it.",
+                "error_code": "timeout",
+            },
+            "The upstream never finished this task.",
+        ),
+        (
+            {
+                "status_msg": "The video link expired before it could be saved",
+                "error_code": "expired",
+            },
+            "link expired before it could be copied",
+        ),
+        ({"status_msg": "parallel task over resource pack limit"}, "retries these by itself"),
+    ],
+    ids=["timeout", "expired", "busy-words-without-a-code"],
+)
+def test_the_studios_own_failures_and_bare_reasons_get_their_hints(client, owner, fields, hint):
+    generation = make_generation(owner)
+    generation.move(Status.FAILED, **fields)
+    html = client.get(f"/generations/{generation.pk}/").content.decode()
+    assert hint in html
+
+
+def test_a_known_code_without_a_hint_gets_none_from_the_words_of_its_message(client, owner):
+    generation = make_generation(owner)
+    generation.move(
+        Status.FAILED,
+        status_msg="The API refused this server's address (IP whitelist).",
+        error_code="1304",
+        last_error="IP whitelist policy triggered (HTTP 429, code 1304)",
+    )
+    html = client.get(f"/generations/{generation.pk}/").content.decode()
+    assert "IP whitelist" in html and 'class="hint"' not in html
+
+
 def test_the_live_part_polls_while_active_and_stops_when_done(client, owner) -> None:
     generation = make_generation(owner, status="processing")
     url = f"/generations/{generation.pk}/"

@@ -142,6 +142,39 @@ def test_unknown_status_counts_as_still_running_and_is_logged(upstream, queue, c
     assert row.status == Status.PROCESSING
 
 
+def test_a_poll_answered_without_a_task_keeps_the_row_running_and_it_finishes(
+    upstream, queue, caplog
+):
+    [task_id] = upstream_tasks(upstream, ["A fox #poll-no-task"])
+    row = in_flight(make_user(), task_id)
+    upstream.tasks[task_id].queries = 0  # the next query is the 1st: `data: null`
+
+    sweep()
+
+    row.refresh_from_db()
+    assert row.status == Status.PROCESSING
+    assert row.upstream_status == "processing"  # what we knew stays
+    assert row.last_error == ""  # not an error: still running
+    assert row.next_poll_at > timezone.now()
+    assert "without a task" in caplog.text
+    drive(row)
+    assert row.status == Status.SUCCEEDED
+
+
+def test_rows_finish_whatever_the_request_ids_messages_and_empty_fields(upstream, queue):
+    upstream.config.request_ids = "gateway"
+    upstream.config.success_message = "success"
+    upstream.config.empty_fields = "null"
+    owner = make_user()
+    good = pipeline.create_generation(owner, params("A fox"))
+    bad = pipeline.create_generation(owner, params("A fox #fail-moderation"))
+    for row in (good, bad):
+        pipeline.submit(row.pk)
+        drive(row)
+    assert good.status == Status.SUCCEEDED
+    assert (bad.status, bad.status_msg) == (Status.FAILED, "content moderation did not pass")
+
+
 def test_a_failed_poll_is_recorded_backed_off_and_retried(upstream, queue):
     row = pipeline.create_generation(make_user(), params("A fox #poll-flaky"))
     pipeline.submit(row.pk)

@@ -114,6 +114,66 @@ def test_timestamps_can_be_switched_to_seconds(api: httpx.Client, simulator: Sim
     assert 1e9 < data["created_at"] < 1e11
 
 
+@pytest.mark.parametrize(
+    ("empty", "msg", "result", "info"),
+    [
+        ("empty", "", {}, {}),
+        ("null", None, None, {"external_task_id": None}),
+        ("missing", ..., ..., ...),
+    ],
+)
+def test_empty_fields_can_be_blank_null_or_missing(
+    api: httpx.Client, simulator: Simulator, empty: str, msg: object, result: object, info: object
+) -> None:
+    simulator.config.empty_fields = empty
+    created = create(api, prompt="a fox #stall", external_task_id=None).json()["data"]
+    data = wait_for(api, created["task_id"], "processing")
+    for key, expected in (("task_status_msg", msg), ("task_result", result), ("task_info", info)):
+        if expected is ...:
+            assert key not in data
+        else:
+            assert data[key] == expected
+    assert created.get("task_info", ...) == info
+    external = str(uuid.uuid4())
+    kept = create(api, prompt="a fox #fail", external_task_id=external).json()["data"]
+    assert kept["task_info"] == {"external_task_id": external}
+    assert wait_for(api, kept["task_id"], "failed")["task_status_msg"]
+
+
+def test_request_ids_can_be_a_gateways_own_or_left_out(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    simulator.config.request_ids = "gateway"
+    assert re.fullmatch(r"\d{14}[0-9a-f]{16}", create(api).json()["request_id"])
+    comet = create(api, prompt="a fox #comet-invalid-request").json()["error"]["message"]
+    assert re.fullmatch(r"invalid request \(request id: \d{14}[0-9a-f]{16}\)", comet)
+    simulator.config.request_ids = "none"
+    assert "request_id" not in create(api).json()
+    assert "request_id" not in create(api, prompt="a fox #reject-1301").json()
+    wrong = api.post(T2V, json=body(), headers={"Authorization": "Bearer sk-wrong"})
+    assert wrong.json()["error"]["message"] == "Invalid token"
+
+
+def test_the_message_of_a_success_can_be_switched(api: httpx.Client, simulator: Simulator) -> None:
+    simulator.config.success_message = "success"
+    created = create(api).json()
+    assert created["message"] == "success"
+    assert api.get(f"{T2V}/{created['data']['task_id']}").json()["message"] == "success"
+    assert create(api, prompt="a fox #reject-1301").json()["message"].startswith("Content")
+
+
+def test_the_shape_switches_take_only_their_choices(simulator: Simulator) -> None:
+    url = f"{simulator.url}/_sim/config"
+    for name in ("request_ids", "empty_fields"):
+        answer = httpx.post(url, json={name: "sometimes"}, trust_env=False)
+        assert answer.status_code == 400 and name in answer.json()["error"]
+    with pytest.raises(ValueError, match="empty_fields"):
+        SimConfig(empty_fields="blank")
+    ok = httpx.post(url, json={"request_ids": "none", "empty_fields": "null"}, trust_env=False)
+    assert ok.status_code == 200
+    assert (simulator.config.request_ids, simulator.config.empty_fields) == ("none", "null")
+
+
 def test_a_task_is_found_by_id_by_external_id_path_and_by_query_string(api: httpx.Client) -> None:
     external = f"ps-{uuid.uuid4()}"
     task_id = task_id_of(create(api, external_task_id=external, prompt="hello #stall"))
@@ -638,6 +698,30 @@ def test_poll_flaky_fails_every_other_query(api: httpx.Client) -> None:
     codes = [api.get(f"{T2V}/{task_id}").status_code for _ in range(4)]
     assert codes == [500, 200, 500, 200]
     rejection(api.get(f"{T2V}/{task_id}"), 500, 5000)
+
+
+def test_poll_no_task_answers_every_other_query_without_a_task(api: httpx.Client) -> None:
+    task_id = task_id_of(create(api, prompt="a fox #poll-no-task"))
+    answers = [api.get(f"{T2V}/{task_id}") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [a.json()["data"] is None for a in answers] == [True, False, True, False]
+    assert all(a.json()["code"] == 0 and UUID4.match(a.json()["request_id"]) for a in answers)
+
+
+def test_create_no_task_makes_the_task_then_answers_without_it(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    external = str(uuid.uuid4())
+    first = create(api, prompt="a fox #create-no-task", external_task_id=external).json()
+    assert (first["code"], first["data"]) == (0, None)
+    assert simulator.create_count(external) == 1
+    assert api.get(f"{T2V}/{external}").json()["data"]["task_info"] == {
+        "external_task_id": external
+    }
+    rejection(create(api, prompt="a fox #create-no-task", external_task_id=external), 400, 1201)
+    once = {"prompt": "a heron #create-no-task", "external_task_id": None}
+    assert create(api, **once).json()["data"] is None
+    task_id_of(create(api, **once))  # only the first attempt answers without the task
 
 
 def test_expire_makes_the_video_url_403_at_once(api: httpx.Client) -> None:

@@ -233,6 +233,34 @@ def test_ambiguous_504_ends_with_one_upstream_task_and_succeeds(upstream, queue)
     assert upstream.create_count() == 1
 
 
+def test_a_create_answered_without_a_task_is_found_not_sent_again(upstream, queue):
+    row = pipeline.create_generation(make_user(), params("A fox #create-no-task"))
+    pipeline.submit(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.QUEUED
+    assert row.submit_uncertain and row.error_code == "malformed"
+    make_due(row)
+    pipeline.submit(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.SUBMITTED
+    assert row.submit_attempts == 1  # found by its external_task_id, not sent again
+    assert upstream.create_count(row.external_task_id) == 1
+
+
+@pytest.mark.parametrize("auth_style", ["comet", "kling"])
+def test_a_bad_key_is_explained_whatever_the_shape_and_request_id(
+    upstream, queue, settings, auth_style
+):
+    upstream.config.auth_style = auth_style
+    upstream.config.request_ids = "gateway"
+    settings.COMETAPI_KEY = "sk-wrong"
+    row = pipeline.create_generation(make_user(), params())
+    pipeline.submit(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert row.status_msg == "The studio's API key was refused; an admin needs to check it."
+
+
 def test_malformed_create_answer_is_reconciled_and_resent_with_the_same_id(upstream, queue):
     row = pipeline.create_generation(make_user(), params("A fox #malformed"))
     pipeline.submit(row.pk)

@@ -175,7 +175,8 @@ def apply_poll(
             task.raw_status,
         )
     facts = {
-        "upstream_status": task.raw_status[:32],
+        # An answer without a status (a shape the client could not read) changes nothing.
+        "upstream_status": task.raw_status[:32] or row.upstream_status,
         "status_msg": task.status_msg,
         "upstream_updated_at": task.updated_at or row.upstream_updated_at,
         "upstream_created_at": task.created_at or row.upstream_created_at,

@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 
 from .app import Simulator
-from .config import AUTH_STYLES, SimConfig, field_help, field_kinds
+from .config import CHOICES, SimConfig, field_help, field_kinds
 from .server import serve
 
 
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             flag,
             type=base,
             default=default,
-            choices=AUTH_STYLES if name == "auth_style" else None,
+            choices=CHOICES.get(name),
             metavar=base.__name__.upper(),
             help=f"{helps[name]} (default: {'unset' if default is None else repr(default)})",
         )

@@ -22,7 +22,17 @@ from .callbacks import Callbacks
 from .config import SimConfig
 from .render import render_mp4
 from .tasks import STATUSES, SUCCEED, SimTask, new_task_id
-from .wire import Request, Response, WSGIEnviron, comet_error, json_response, kling_error, ok, text
+from .wire import (
+    Request,
+    Response,
+    WSGIEnviron,
+    comet_error,
+    json_response,
+    kling_error,
+    ok,
+    restyle,
+    text,
+)
 
 if TYPE_CHECKING:
     from .server import ThreadingWSGIServer
@@ -127,6 +137,14 @@ class Simulator:
     def _api(
         self, request: Request, kind: str, handler: Callable[[], Response], auth: bool = True
     ) -> Response:
+        """One API request, its answer in the configured request-id and message style."""
+        config = self.config
+        response = self._answer(request, kind, handler, auth)
+        return restyle(response, config.request_ids, config.success_message)
+
+    def _answer(
+        self, request: Request, kind: str, handler: Callable[[], Response], auth: bool
+    ) -> Response:
         """Latency, authentication and random faults around one API request."""
         with self._lock:
             self._counts["requests"] += 1
@@ -217,9 +235,9 @@ class Simulator:
                     429, 1303, "parallel task over resource pack limit", self.config.retry_after
                 )
             task = self._add_task(action, body, words, request.base_url)
-            data = task.to_json(self.config.timestamps_in_seconds, brief=True)
+            data = self._snapshot(task, brief=True)
         self._start_ticker()
-        if fault == "ambiguous-504":
+        if fault in ("ambiguous-504", "create-no-task"):
             return faults.response(fault, self.config.retry_after)
         if fault == "slow":
             self._closing.wait(self.config.slow_seconds)
@@ -263,6 +281,7 @@ class Simulator:
             fail_msg=fail_msg,
             expire_at_once="expire" in words,
             poll_flaky="poll-flaky" in words,
+            poll_no_task="poll-no-task" in words,
         )
         self.tasks[task.task_id] = task
         self._active.add(task.task_id)
@@ -282,13 +301,20 @@ class Simulator:
             task.queries += 1
             self._counts["queries"] += 1
             snapshots = self._advance(task, self._clock())
-            flaky = task.poll_flaky and task.queries % 2 == 1
-            if flaky:
-                self._counts["fault:poll-flaky"] += 1
-            data = task.to_json(self.config.timestamps_in_seconds)
+            fault = ""
+            if task.queries % 2 == 1:  # the 1st, 3rd, 5th... query of a faulty task
+                if task.poll_flaky:
+                    fault = "poll-flaky"
+                elif task.poll_no_task:
+                    fault = "poll-no-task"
+            if fault:
+                self._counts[f"fault:{fault}"] += 1
+            data = self._snapshot(task)
         self._dispatch(task, snapshots)
-        if flaky:
+        if fault == "poll-flaky":
             return kling_error(500, 5000, "server internal error")
+        if fault:
+            return faults.response(fault, self.config.retry_after)
         return ok(data)
 
     def _list(self, action: str, query: dict[str, str]) -> Response:
@@ -300,10 +326,9 @@ class Simulator:
         if not (1 <= page <= 1000 and 1 <= size <= 500):
             return kling_error(400, 1201, "pageNum must be 1 to 1000 and pageSize 1 to 500")
         self.tick()
-        seconds = self.config.timestamps_in_seconds
         with self._lock:
             newest_first = [t for t in reversed(self.tasks.values()) if t.action == action]
-            data = [t.to_json(seconds) for t in newest_first[(page - 1) * size : page * size]]
+            data = [self._snapshot(t) for t in newest_first[(page - 1) * size : page * size]]
         return ok(data)
 
     # -- videos --------------------------------------------------------------------------
@@ -367,10 +392,14 @@ class Simulator:
         """Every transition due by `now`, as the task object right after each one."""
         snapshots = []
         while task.step(now, self.config):
-            snapshots.append(task.to_json(self.config.timestamps_in_seconds))
+            snapshots.append(self._snapshot(task))
         if task.is_final:
             self._active.discard(task.task_id)
         return snapshots
+
+    def _snapshot(self, task: SimTask, brief: bool = False) -> dict:
+        config = self.config
+        return task.to_json(config.timestamps_in_seconds, brief, config.empty_fields)
 
     def _start_ticker(self) -> None:
         with self._lock:

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AUTH_STYLES = ("comet", "kling")
+# docs/upstream.md §6.1: Kling's request ids are UUIDs; a gateway may send its own, or none.
+REQUEST_ID_STYLES = ("uuid", "gateway", "none")
+# §6.2: an empty task_status_msg, task_result or external_task_id may be "", {}, null or absent.
+EMPTY_FIELD_STYLES = ("empty", "null", "missing")
+CHOICES = {
+    "auth_style": AUTH_STYLES,
+    "request_ids": REQUEST_ID_STYLES,
+    "empty_fields": EMPTY_FIELD_STYLES,
+}
 
 
 def _option(default: object, help: str) -> Any:
@@ -27,6 +36,13 @@ class SimConfig:
     url_ttl: float = _option(3600.0, "seconds a video URL works after succeed; then 403")
     strict_limits: bool = _option(True, "prompt limits 500/200 (CometAPI) or 2500/2500 (Kling)")
     timestamps_in_seconds: bool = _option(False, "seconds instead of ms, as some gateways send")
+    request_ids: str = _option("uuid", "request_id: uuid, gateway (no dashes) or none (left out)")
+    success_message: str = _option(
+        "SUCCEED", "`message` of a success (CometAPI also shows success)"
+    )
+    empty_fields: str = _option(
+        "empty", "empty task_status_msg/task_result/external_task_id: empty, null or missing"
+    )
     latency: float = _option(0.0, "seconds slept before answering each API request")
     callbacks: bool = _option(True, "POST the task to callback_url on each status change")
     duplicate_callbacks: bool = _option(False, "deliver every callback twice (they may repeat)")
@@ -48,8 +64,9 @@ class SimConfig:
         self.validate()
 
     def validate(self) -> None:
-        if self.auth_style not in AUTH_STYLES:
-            raise ValueError(f"auth_style must be one of {', '.join(AUTH_STYLES)}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
         for name in ("fault_rate", "callback_drop_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")

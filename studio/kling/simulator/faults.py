@@ -11,12 +11,14 @@ exact prompt text); the retry then goes through. "Always" faults hit every attem
 | `#stall` | task | reaches `processing` and stays there forever |
 | `#expire` | video | the task succeeds but its video URL answers 403 at once |
 | `#poll-flaky` | queries | the 1st, 3rd, 5th... query of the task answers 500/5000 |
+| `#poll-no-task` | queries | the 1st, 3rd, 5th... query answers a 200 success with `data: null` |
 | `#reject-1301` | every create | 400/1301 content-safety rejection; nothing created |
 | `#rate-1302` | first create | 429/1302 + `Retry-After: 1`; nothing created |
 | `#busy-1303` | first create | 429/1303 + `Retry-After: 1`; nothing created |
 | `#error-5000` | first create | 500/5000; nothing created |
 | `#unavailable-5001` | first create | 503/5001 + `Retry-After: 1`; nothing created |
 | `#ambiguous-504` | first create | the task IS created, then 504/5002 is returned |
+| `#create-no-task` | first create | the task IS created, then a 200 success with `data: null` |
 | `#malformed` | first create | 200 with a truncated JSON body; nothing created |
 | `#slow` | first create | the task is created; the answer comes after `slow_seconds` |
 | `#comet-invalid-request` | every create | 500 Comet envelope, code invalid_request; nothing made |
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import re
 
-from .wire import Response, comet_error, kling_error
+from .wire import Response, comet_error, kling_error, ok
 
 FAIL_MESSAGES = {
     "fail-moderation": "content moderation did not pass",
@@ -56,11 +58,12 @@ SUBMIT_FAULTS = (
     "comet-524",
     "malformed",
     "ambiguous-504",
+    "create-no-task",
     "slow",
 )
 ALWAYS = frozenset({"html-301", "comet-invalid-request", "reject-1301"})
 # These make the task before answering, which is what makes them ambiguous for the client.
-CREATES_TASK = frozenset({"ambiguous-504", "slow"})
+CREATES_TASK = frozenset({"ambiguous-504", "create-no-task", "slow"})
 
 RANDOM_CREATE = ("error-5000", "rate-1302", "slow", "malformed", "ambiguous-504")
 RANDOM_QUERY = ("error-5000", "rate-1302", "slow", "malformed")
@@ -127,4 +130,8 @@ def response(kind: str, retry_after: int) -> Response:
         return kling_error(504, 5002, "server internal timeout, please try again later")
     if kind == "malformed":
         return Response(200, MALFORMED_BODY, "application/json")
+    if kind in ("create-no-task", "poll-no-task"):
+        # A success in a shape the client does not know (kling-api.md §15: gateways wrap
+        # or drop the task object).
+        return ok(None)
     raise ValueError(f"no canned answer for fault {kind!r}")

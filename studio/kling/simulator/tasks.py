@@ -38,6 +38,7 @@ class SimTask:
     fail_msg: str = ""
     expire_at_once: bool = False  # `#expire`: the video URL is 403 from the start
     poll_flaky: bool = False  # `#poll-flaky`
+    poll_no_task: bool = False  # `#poll-no-task`
     status: str = SUBMITTED
     status_msg: str = ""
     updated: float = 0.0
@@ -90,29 +91,30 @@ class SimTask:
     def video_expired(self, now: float, ttl: float) -> bool:
         return self.expire_at_once or (self.finished is not None and now - self.finished > ttl)
 
-    def to_json(self, seconds: bool = False, brief: bool = False) -> dict:
-        """The task object: `brief` is the create answer (§6.3), else query and callback."""
-        data: dict = {
-            "task_id": self.task_id,
-            "task_status": self.status,
-            "task_info": {"external_task_id": self.external_task_id}
-            if self.external_task_id
-            else {},
-            "created_at": _stamp(self.created, seconds),
-            "updated_at": _stamp(self.updated, seconds),
-        }
+    def to_json(self, seconds: bool = False, brief: bool = False, empty: str = "empty") -> dict:
+        """The task object: `brief` is the create answer (§6.3), else query and callback.
+
+        `empty` is how fields with nothing in them are written: "empty" ("" and {}, as
+        CometAPI's examples show), "null", or "missing" (left out); §6.2 allows all three.
+        """
+        data: dict = {"task_id": self.task_id, "task_status": self.status}
+        external = {"external_task_id": self.external_task_id} if self.external_task_id else None
+        _put(data, "task_info", external, {}, {"external_task_id": None}, empty)
+        data["created_at"] = _stamp(self.created, seconds)
+        data["updated_at"] = _stamp(self.updated, seconds)
         if brief:
             return data
         watermark = bool((self.params.get("watermark_info") or {}).get("enabled"))
-        data["task_status_msg"] = self.status_msg
-        data["task_result"] = {}
-        data["watermark_info"] = {"enabled": watermark}
+        _put(data, "task_status_msg", self.status_msg or None, "", None, empty)
+        result = None
         if self.status == SUCCEED:
             seconds_long = f"{float(self.duration):.1f}"  # §6.2: a string, e.g. "5.0"
             video = {"id": self.video_id, "url": self.video_url, "duration": seconds_long}
             if watermark:
                 video["watermark_url"] = f"{self.video_url}?watermark=1"
-            data["task_result"] = {"videos": [video]}
+            result = {"videos": [video]}
+        _put(data, "task_result", result, {}, None, empty)
+        data["watermark_info"] = {"enabled": watermark}
         if self.is_final:
             data["final_unit_deduction"] = self.units() if self.status == SUCCEED else "0"
         return data
@@ -121,6 +123,16 @@ class SimTask:
         # Made-up billing: 1 unit per 5 s, double in pro. Only the shape (a string) matters.
         value = Decimal(self.duration) / 5 * (2 if self.params.get("mode") == "pro" else 1)
         return format(value.normalize(), "f")
+
+
+def _put(data: dict, key: str, value: object, blank: object, null: object, empty: str) -> None:
+    """data[key] = value; when there is no value, the blank, the null form or nothing."""
+    if value is not None:
+        data[key] = value
+    elif empty == "empty":
+        data[key] = blank
+    elif empty == "null":
+        data[key] = null
 
 
 def _stamp(moment: float, seconds: bool) -> int:

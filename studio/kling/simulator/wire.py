@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import time
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -73,8 +75,41 @@ class Response:
         ]
 
 
-def request_id() -> str:
+def request_id(style: str = "uuid") -> str:
+    """A trace id: a uuid4 as Kling sends (kling-api.md §6.1), or in the "gateway" style a
+    timestamp and hex digits with no dashes, as a gateway may make its own."""
+    if style == "gateway":
+        return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + uuid.uuid4().hex[:16]
     return str(uuid.uuid4())
+
+
+_COMET_REQUEST_ID = re.compile(r" \(request id: [^)]*\)")
+
+
+def restyle(response: Response, request_ids: str, success_message: str) -> Response:
+    """An API answer with the configured request ids (uuid, gateway or none) and the
+    `message` of a success. Bodies that are not a JSON object (broken on purpose) stay."""
+    if request_ids == "uuid" and success_message == "SUCCEED":
+        return response
+    if not response.content_type.startswith("application/json"):
+        return response
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return response
+    if not isinstance(payload, dict):
+        return response
+    if "request_id" in payload and request_ids == "none":
+        del payload["request_id"]
+    elif "request_id" in payload:
+        payload["request_id"] = request_id(request_ids)
+    error = payload.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        note = "" if request_ids == "none" else f" (request id: {request_id(request_ids)})"
+        error["message"] = _COMET_REQUEST_ID.sub(lambda _: note, error["message"])
+    if payload.get("code") == 0 and "message" in payload:
+        payload["message"] = success_message
+    return json_response(response.status, payload, response.headers)
 
 
 def json_response(status: int, payload: object, headers: tuple = ()) -> Response:
