@@ -131,7 +131,7 @@ def response(kind: str, retry_after: int) -> Response:
     if kind == "malformed":
         return Response(200, MALFORMED_BODY, "application/json")
     if kind in ("create-no-task", "poll-no-task"):
-        # A success in a shape the client does not know (kling-api.md §15: gateways wrap
+        # A success in a shape the client does not know (docs/upstream.md §15: gateways wrap
         # or drop the task object).
         return ok(None)
     raise ValueError(f"no canned answer for fault {kind!r}")

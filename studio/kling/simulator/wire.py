@@ -76,7 +76,7 @@ class Response:
 
 
 def request_id(style: str = "uuid") -> str:
-    """A trace id: a uuid4 as Kling sends (kling-api.md §6.1), or in the "gateway" style a
+    """A trace id: a uuid4 as Kling sends (docs/upstream.md §6.1), or in the "gateway" style a
     timestamp and hex digits with no dashes, as a gateway may make its own."""
     if style == "gateway":
         return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + uuid.uuid4().hex[:16]
