@@ -49,8 +49,8 @@ def in_flight(owner, task_id: str, **kw) -> Generation:
     return make_generation(owner, **fields)
 
 
-def submitted(owner) -> Generation:
-    row = pipeline.create_generation(owner, params())
+def submitted(owner, prompt: str = params()["prompt"]) -> Generation:
+    row = pipeline.create_generation(owner, params(prompt))
     pipeline.submit(row.pk)
     row.refresh_from_db()
     return row
@@ -108,7 +108,7 @@ def test_a_row_not_yet_due_is_not_polled(upstream, queue):
 def test_a_row_whose_worker_died_is_picked_up_once_its_lease_runs_out(upstream, queue):
     """A sweep claimed the row and was killed: the row stays `submitted` with a lease."""
     owner = make_user()
-    row = submitted(owner)
+    row = submitted(owner, "A fox #stall")  # it stays processing, however slow the sweep
     make_due(row)
     Generation.objects.filter(pk=row.pk).update(lease_until=timezone.now() + timedelta(60))
     assert sweep().claimed == 0  # the lease is live: someone may still be working on it
