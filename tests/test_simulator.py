@@ -863,6 +863,7 @@ def test_a_video_before_success_is_404(api: httpx.Client, simulator: Simulator) 
 def test_sim_stats_counts_creates_per_external_id_and_tasks_by_status(
     api: httpx.Client, simulator: Simulator
 ) -> None:
+    simulator.config.processing_after = 30  # both stay submitted, however loaded the machine
     task_id_of(create(api, external_task_id="stats-1"))
     task_id_of(create(api, external_task_id="stats-2", prompt="x #stall"))
     stats = httpx.get(f"{simulator.url}/_sim/stats", trust_env=False).json()
