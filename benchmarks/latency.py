@@ -128,7 +128,7 @@ class Watcher(threading.Thread):
     def run(self) -> None:
         from django.utils import timezone
 
-        from studio.generations.views import to_cursor
+        from studio.composer.views import to_cursor
 
         since = to_cursor(timezone.now())
         while not self._halt.wait(0.1):

@@ -120,8 +120,8 @@ def measure(user, staff) -> dict[str, tuple[int, float] | None]:
     from django.test.utils import CaptureQueriesContext
     from django.urls import NoReverseMatch, reverse
 
+    from studio.composer.views import to_cursor
     from studio.generations.models import Generation
-    from studio.generations.views import to_cursor
 
     newest = Generation.objects.filter(owner=user).order_by("-created_at").first()
     cursor = to_cursor(newest.created_at)

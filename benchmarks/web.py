@@ -33,8 +33,8 @@ def main() -> int:
     data = setup("web")
     from django.utils import timezone
 
+    from studio.composer.views import to_cursor
     from studio.generations.models import Generation
-    from studio.generations.views import to_cursor
 
     user = make_user("bench")
     grow(user, make_user("other"), ROWS)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "studio.generations",
     "studio.library",
     "studio.review",
+    "studio.composer",  # the studio page: on top of the others, imported by none
 ]
 
 MIDDLEWARE = [

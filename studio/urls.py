@@ -29,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("hooks/kling/<uuid:pk>/<str:token>/", webhooks.kling_callback, name="kling-callback"),
+    path("", include("studio.composer.urls")),
     path("library/", include("studio.library.urls")),
     path("", include("studio.generations.urls")),
     path("", include("studio.review.urls")),

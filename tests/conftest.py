@@ -122,3 +122,22 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     if database["ENGINE"].endswith("sqlite3"):
         path = tmp_path_factory.mktemp("db") / "test.sqlite3"
         database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def partials_report_their_context() -> Iterator[None]:
+    """The test client records a rendered partial's context (response.context) as it does a
+    template's, so a fragment response can be inspected like a page. Django 6's built-in
+    partials are instrumented so; django-template-partials 25.x is not (its issue #54)."""
+    from django.test.signals import template_rendered
+    from template_partials.templatetags.partials import TemplateProxy
+
+    original = TemplateProxy._render
+
+    def instrumented(self, context):
+        template_rendered.send(sender=self, template=self, context=context)
+        return original(self, context)
+
+    TemplateProxy._render = instrumented
+    yield
+    TemplateProxy._render = original

@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from studio.generations.models import Generation, Status
-from studio.library import compose
+from studio.library import batches
 from studio.library.models import Batch
 from studio.review.models import Budget
 from studio.review.pricing import estimate_units
@@ -58,7 +58,7 @@ def query(data: dict) -> QueryDict:
 
 
 def test_two_variables_with_two_values_make_four_jobs(owner) -> None:
-    plan = compose.plan_batch(owner, query(batch_data()))
+    plan = batches.plan_batch(owner, query(batch_data()))
     assert plan.ok and plan.size == 4
     assert [job.params["prompt"] for job in plan.jobs] == [
         "A fox walks through a forest at dawn",
@@ -73,7 +73,7 @@ def test_sweeps_multiply_the_jobs(owner) -> None:
     pro = make_preset(owner, "Pro", {"mode": "pro"})
     long = make_preset(owner, "Long", {"duration": "10"})
     data = batch_data(sweep_cfg="0.3, 0.7", sweep_preset=[pro.pk, long.pk])
-    plan = compose.plan_batch(owner, query(data))
+    plan = batches.plan_batch(owner, query(data))
     assert plan.ok and plan.size == 4 * 2 * 2 == len(plan.jobs)
     job = plan.jobs[-1]
     assert (job.params["duration"], job.params["cfg_scale"]) == ("10", 0.7)
@@ -87,7 +87,7 @@ def test_sweeps_multiply_the_jobs(owner) -> None:
 
 def test_a_sweep_alone_is_a_batch(owner) -> None:
     data = batch_data(prompt="A quiet lake", sweep_cfg="0.2 0.4 0.6")
-    plan = compose.plan_batch(owner, query(data))
+    plan = batches.plan_batch(owner, query(data))
     assert plan.ok and plan.size == 3
 
 
@@ -103,7 +103,7 @@ def test_a_sweep_alone_is_a_batch(owner) -> None:
     ],
 )
 def test_a_batch_that_cannot_run_says_why(owner, overrides: dict, message: str) -> None:
-    plan = compose.plan_batch(owner, query(batch_data(**overrides)))
+    plan = batches.plan_batch(owner, query(batch_data(**overrides)))
     assert not plan.ok
     assert message in " ".join(plan.errors)
 

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from studio.composer.views import to_cursor
 from studio.generations.models import Generation, Status
-from studio.generations.views import to_cursor
 from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +157,7 @@ def test_the_poll_is_login_only(client) -> None:
 
 
 def test_an_old_cursor_gets_at_most_the_latest_changes(client, owner, monkeypatch) -> None:
-    monkeypatch.setattr("studio.generations.views.QUEUE_MAX", 3)
+    monkeypatch.setattr("studio.composer.views.QUEUE_MAX", 3)
     rows = [make_generation(owner, status="processing", prompt=f"p{n}") for n in range(5)]
     for n, row in enumerate(rows):  # distinct, increasing change times
         stamp = timezone.now() - timedelta(minutes=10 - n)

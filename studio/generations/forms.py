@@ -24,7 +24,6 @@ from studio.kling.capabilities import (
     MODES,
     problems,
 )
-from studio.library.text import variables
 
 CAMERA_MOVES = [
     *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
@@ -106,7 +105,7 @@ class GenerateForm(CameraAxesForm):
     )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    # Where the form's values came from (studio/library/compose.py): the prompt version
+    # Where the form's values came from (studio/composer/compose.py): the prompt version
     # it was opened with and the ids of the presets stacked on it, in order.
     prompt_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     presets = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -149,13 +148,6 @@ class GenerateForm(CameraAxesForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        names = variables(cleaned.get("prompt", ""))
-        if names:
-            self.add_error(
-                "prompt",
-                f"The prompt has {{{names[0]}}} to fill in: give its values under "
-                "Variations and press Generate batch.",
-            )
         if "model_name" not in cleaned:
             return cleaned
         for key, message in problems(self._params(), settings.PROMPT_LIMITS).items():

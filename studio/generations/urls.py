@@ -1,13 +1,10 @@
-"""URLs of the studio pages and fragments."""
+"""URLs of the generation page, history, compare and media."""
 
 from django.urls import path
 
 from studio.generations import views
 
 urlpatterns = [
-    path("", views.studio, name="studio"),
-    path("generations/new/", views.generation_create, name="generation-create"),
-    path("queue/updates/", views.queue_updates, name="queue-updates"),
     path("generations/<uuid:pk>/", views.generation_detail, name="generation-detail"),
     path(
         "generations/<uuid:pk>/run-again/",

@@ -1,5 +1,5 @@
-"""The studio's pages and the fragments htmx swaps: studio + live queue, generation page,
-history, compare, and the access-checked media files."""
+"""The generations' pages and the fragments htmx swaps: the generation page, run again,
+history, compare, and the access-checked media files. The studio page: studio/composer/."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import (
     FileResponse,
     Http404,
@@ -25,176 +22,18 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST, require_safe
-from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+from django.views.decorators.http import require_POST, require_safe
 
 from studio.accounts.decorators import require, submitter
-from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
+from studio.accounts.roles import GALLERY
 from studio.generations import pipeline
-from studio.generations.forms import GenerateForm, HistoryFilterForm
-from studio.generations.models import ACTIVE, Generation
-from studio.kling.capabilities import CAMERA_AXES, MODELS, ordered_body
-from studio.library import compose
+from studio.generations.forms import HistoryFilterForm
+from studio.generations.models import Generation
+from studio.kling.capabilities import MODELS, ordered_body
 from studio.partials import page_or_fragment, wants_fragment
 from studio.review.budgets import OverBudget
 
-QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
-QUEUE_MAX = 200
 HISTORY_PAGE_SIZE = 24
-# A worker stamps updated_at before its UPDATE commits (it may wait for the SQLite write
-# lock), so a row can become visible with a stamp older than one already seen. Each poll
-# looks this far behind its cursor; cards seen again are swapped in place, unchanged.
-CURSOR_OVERLAP = timedelta(seconds=5)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# ---------------------------------------------------------------------------- studio
-
-
-def studio(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm(SUBMIT):  # home for everyone: send others where they work
-        if request.user.has_perm(REVIEW):
-            return redirect("review")
-        if request.user.has_perm(GALLERY):
-            return redirect("gallery")
-        raise PermissionDenied
-    remix = None
-    form = compose.studio_form(request)  # ?prompt_version, ?presets, the default preset
-    if "remix" in request.GET:
-        remix = get_object_or_404(
-            Generation.objects.visible_to(request.user), pk=parse_uuid(request.GET["remix"])
-        )
-        form = compose.remix_form(remix)
-    context = {"form": form, "remix": remix, **studio_context(request)}
-    return TemplateResponse(request, "generations/studio.html", context)
-
-
-@require_POST
-@submitter
-def generation_create(request: HttpRequest) -> HttpResponse:
-    form = GenerateForm(request.POST)
-    if not form.is_valid():
-        return form_refused(request, form)
-    started = timezone.now()
-    client_request_id = form.cleaned_data["client_request_id"]
-    try:
-        generation = pipeline.create_generation(
-            request.user,
-            form.params(),
-            client_request_id=client_request_id,
-            **compose.links(request.user, form),  # prompt version, applied presets
-        )
-    except OverBudget as refusal:  # nothing was saved, nothing is sent
-        form.add_error(None, str(refusal))
-        return form_refused(request, form)
-    if not request.htmx:
-        messages.success(request, "Queued. It appears below and updates as it runs.")
-        return redirect("studio")
-    # The same client_request_id again gives the first row back: its card is on the
-    # page already, so it is refreshed in place instead of added twice.
-    repeated = generation.created_at < started
-    kept = {k: v for k, v in form.cleaned_data.items() if k != "client_request_id"}
-    context = {
-        "generation": generation,
-        "repeated": repeated,
-        "form": GenerateForm(initial=kept),
-        "known": to_cursor(generation.created_at),
-        **limits(),
-    }
-    response = TemplateResponse(request, "generations/studio.html#generation-created", context)
-    return reswap(response, "none") if repeated else response
-
-
-def form_refused(request: HttpRequest, form: GenerateForm) -> TemplateResponse:
-    """The form again, with its errors, in place of the one sent."""
-    if request.htmx:
-        response = TemplateResponse(
-            request, "generations/studio.html#generate-form", {"form": form, **limits()}
-        )
-        return reswap(retarget(response, "#generate-form"), "outerHTML")
-    context = {"form": form, **studio_context(request)}
-    return TemplateResponse(request, "generations/studio.html", context)
-
-
-@require_GET
-@submitter
-def queue_updates(request: HttpRequest) -> TemplateResponse:
-    """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
-    and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
-    since = from_cursor(request.GET.get("since")) or timezone.now()
-    known = from_cursor(request.GET.get("known"))
-    # A tab restored from history may send an old cursor: the latest changes are enough.
-    news, active = Generation.objects.queue_news(
-        request.user, since - CURSOR_OVERLAP, known, QUEUE_MAX
-    )
-    changed = []
-    if news:  # most polls find nothing; whole cards only for what changed
-        mine = Generation.objects.owned_by(request.user).select_related("review")
-        found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
-        changed = sorted(found.values(), key=lambda g: g.updated_at)
-    context = {
-        "changed": changed,
-        "news": [g for g in changed if g.updated_at > since],
-        "since": to_cursor(max([since, *(g.updated_at for g in changed)])),
-    }
-    status = 200 if active else HTMX_STOP_POLLING
-    return TemplateResponse(
-        request, "generations/studio.html#queue-updates", context, status=status
-    )
-
-
-def studio_context(request: HttpRequest) -> dict:
-    """The queue under the form: the user's latest cards plus every active one, and the
-    cursors its poll starts from."""
-    since = timezone.now()  # taken before the query: later changes reach the first poll
-    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
-    mine = mine.select_related("review")  # the card shows the review state
-    latest = mine.values("pk")[:QUEUE_SIZE]
-    generations = list(mine.filter(Q(status__in=ACTIVE) | Q(pk__in=latest))[:QUEUE_MAX])
-    known = max((g.created_at for g in generations), default=since)
-    return {
-        "generations": generations,
-        "polling": any(g.is_active for g in generations),
-        "since": to_cursor(since),
-        "known": to_cursor(known),
-        "capabilities": capabilities(),
-        **limits(),
-    }
-
-
-def capabilities() -> dict:
-    """What the form's script needs to adapt the fields to the chosen model."""
-    return {
-        "models": {
-            name: {
-                "label": spec.label,
-                "modes": list(spec.modes),
-                "durations": list(spec.durations),
-                "cfg_scale": spec.cfg_scale,
-                "camera_control": [list(pair) for pair in spec.camera_control],
-                "sound_modes": list(spec.sound_modes),
-                "note": spec.note,
-            }
-            for name, spec in MODELS.items()
-        },
-        "limits": settings.PROMPT_LIMITS,
-        "camera_axes": list(CAMERA_AXES),
-    }
-
-
-def limits() -> dict:
-    return {"limits": settings.PROMPT_LIMITS}
-
-
-def to_cursor(moment: datetime) -> str:
-    """Microseconds since the epoch, in whole numbers: exact, unlike float timestamps."""
-    return str((moment - EPOCH) // timedelta(microseconds=1))
-
-
-def from_cursor(raw: str | None) -> datetime | None:
-    if not raw or not raw.isdigit() or len(raw) > 19:
-        return None
-    return EPOCH + timedelta(microseconds=int(raw))
 
 
 def parse_uuid(raw: str) -> uuid.UUID:

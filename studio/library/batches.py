@@ -1,164 +1,176 @@
-"""Views for the studio form's library parts (stacking presets, previewing and submitting a
-variation batch), the batch page with its live progress, and running a recipe card."""
+"""Batch planning: a `{template}` prompt, its variables' values and the preset and cfg_scale
+sweeps expanded into jobs (each checked like a single submit), and a planned batch saved
+with all its generations at once. The studio page (studio/composer/) prices and shows it."""
 
 from __future__ import annotations
 
-import uuid
+import itertools
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
-from django.views.decorators.http import require_POST, require_safe
-from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
+from django.conf import settings
+from django.db import transaction
+from django.http import QueryDict
 
-from studio.accounts.decorators import member, submitter
 from studio.generations import pipeline
-from studio.generations.forms import GenerateForm
-from studio.generations.models import Status
-from studio.generations.views import limits, studio_context
-from studio.library import compose, importexport
-from studio.library.forms import ImportForm
-from studio.library.models import Batch, PromptVersion
-from studio.partials import page_or_fragment, wants_fragment
-from studio.review.budgets import OverBudget
+from studio.library import text as prompt_text
+from studio.library.forms import FilledGenerateForm
+from studio.library.models import Batch, Preset, PromptVersion
+from studio.library.presets import as_text, form_fields, parse_ids
 
 
-def studio_page(request: HttpRequest, form: GenerateForm, **extra) -> TemplateResponse:
-    """The whole studio page around `form`, for browsers without JavaScript."""
-    context = {"form": form, **studio_context(request), **extra}
-    return TemplateResponse(request, "generations/studio.html", context)
+@dataclass
+class Job:
+    label: str
+    params: dict
+    presets: list[dict]
 
 
-@require_POST
-@member
-def preset_apply(request: HttpRequest) -> HttpResponse:
-    form = compose.apply_presets(request.user, request.POST)
-    if not request.htmx:
-        return studio_page(request, form)
-    context = {"form": form, **limits()}
-    response = TemplateResponse(request, "generations/studio.html#generate-form", context)
-    return reswap(retarget(response, "#generate-form"), "outerHTML")
+@dataclass
+class Plan:
+    """A batch before it is submitted: its jobs, what is wrong, and what it may cost (the
+    composer fills in `units` and `price_note` from the price table)."""
+
+    template: str = ""
+    variables: dict[str, list[str]] = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    size: int = 0
+    errors: list[str] = field(default_factory=list)
+    units: Decimal | None = None
+    price_note: str = ""
+    version: PromptVersion | None = None
+    confirm: bool = False  # ask the user to confirm this many jobs
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.size > 0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.size > settings.STUDIO_BATCH_CONFIRM_OVER
 
 
-@require_POST
-@member
-def batch_preview(request: HttpRequest) -> HttpResponse:
-    """The variations fieldset again (the prompt's variables changed), or only its
-    preview (job count, estimated cost) when a value changed."""
-    plan = compose.plan_batch(request.user, request.POST)
-    if not request.htmx:
-        form = GenerateForm(initial=request.POST.dict())
-        return studio_page(request, form, plan=plan, variation_values=request.POST)
-    context = {
-        **compose.variations_context(request.user, request.POST, plan),
-        "request": request,
-    }
-    template = "library/_variations.html"
-    if request.htmx.target == "batch-preview":
-        template += "#batch-preview"
-    return TemplateResponse(request, template, context)
+def values_of(raw: str) -> list[str]:
+    """One value per line; blank lines and repeats dropped."""
+    return list(dict.fromkeys(line.strip() for line in str(raw or "").splitlines() if line.strip()))
 
 
-@require_POST
-@member
-@submitter
-def batch_create(request: HttpRequest) -> HttpResponse:
-    plan = compose.plan_batch(request.user, request.POST)
-    confirmed = request.POST.get("confirm") == str(plan.size)
-    if plan.ok and (confirmed or not plan.needs_confirmation):
+def cfg_values(raw: str) -> tuple[list[float], str]:
+    values: list[float] = []
+    for part in str(raw or "").replace(",", " ").split():
         try:
-            batch = compose.submit_batch(
-                request.user, plan, client_request_id=parse_uuid(request.POST.get("batch_id"))
+            values.append(float(part))
+        except ValueError:
+            return [], f"cfg_scale values must be numbers, like 0.3, 0.5, 0.7 (not {part!r})."
+    return list(dict.fromkeys(values)), ""
+
+
+def plan_batch(user, data: QueryDict) -> Plan:
+    """Expand the studio form into jobs: every combination of the variables' values, times
+    each swept preset, times each swept cfg_scale. Each job is checked by the same form
+    as a single submit; nothing is saved."""
+    template = str(data.get("prompt", "")).replace("\r\n", "\n")
+    plan = Plan(template=template)
+    names = prompt_text.variables(template)
+    for name in names:
+        plan.variables[name] = values_of(data.get(f"var_{name}", ""))
+        if not plan.variables[name]:
+            plan.errors.append(f"Give at least one value for {{{name}}}, one per line.")
+    visible = Preset.objects.visible_to(user)
+    swept = visible.stacked(parse_ids(",".join(data.getlist("sweep_preset")), limit=20))
+    cfgs, problem = cfg_values(data.get("sweep_cfg", ""))
+    if problem:
+        plan.errors.append(problem)
+    if swept:
+        plan.sweep["presets"] = [{"id": p.pk, "name": p.name} for p in swept]
+    if cfgs:
+        plan.sweep["cfg_scale"] = cfgs
+    combos = list(itertools.product(*(plan.variables[name] for name in names)))
+    plan.size = len(combos) * max(len(swept), 1) * max(len(cfgs), 1)
+    if plan.errors:
+        return plan
+    if not names and not swept and not cfgs:
+        plan.errors.append("Put a {variable} in the prompt, or sweep presets or cfg_scale.")
+        return plan
+    if plan.size > settings.STUDIO_BATCH_MAX:
+        plan.errors.append(
+            f"That is {plan.size} jobs; a batch may have at most {settings.STUDIO_BATCH_MAX}."
+        )
+        return plan
+    stacked = [p.record() for p in visible.stacked(parse_ids(data.get("presets")))]
+    version_id = str(data.get("prompt_version") or "")
+    if version_id.isdigit():
+        plan.version = PromptVersion.objects.visible_to(user).filter(pk=int(version_id)).first()
+    for combo in combos:
+        filled = dict(zip(names, combo, strict=True))
+        for preset in swept or [None]:
+            for cfg in cfgs or [None]:
+                job, error = make_job(data, template, filled, preset, cfg, stacked)
+                if error:
+                    plan.errors.append(error)
+                    return plan
+                plan.jobs.append(job)
+    return plan
+
+
+def make_job(
+    data: QueryDict,
+    template: str,
+    filled: dict[str, str],
+    preset: Preset | None,
+    cfg: float | None,
+    stacked: list[dict],
+) -> tuple[Job | None, str]:
+    job_data = data.copy()
+    job_data["prompt"] = prompt_text.fill(template, filled)
+    label = [f"{name}: {value}" for name, value in filled.items()]
+    presets = list(stacked)
+    if preset is not None:
+        for name, value in form_fields(preset.params).items():
+            job_data[name] = value
+        label.append(f"preset {preset.name}")
+        presets.append(preset.record())
+    if cfg is not None:
+        job_data["cfg_scale"] = as_text(cfg)
+        label.append(f"cfg_scale {cfg:g}")
+    form = FilledGenerateForm(job_data)
+    name = " · ".join(label)
+    if not form.is_valid():
+        reasons = " ".join(
+            str(message) for messages in form.errors.values() for message in messages
+        )
+        return None, f"The job “{name}” would be refused: {reasons}"
+    return Job(label=name, params=form.params(), presets=presets), ""
+
+
+def submit_batch(user, plan: Plan, client_request_id=None) -> Batch:
+    """Save the batch and all its jobs in one transaction (all or none), each queued for
+    submission once committed. The same client_request_id twice gives the first batch."""
+    if client_request_id is not None:
+        existing = Batch.objects.filter(owner=user, client_request_id=client_request_id).first()
+        if existing is not None:
+            return existing
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            owner=user,
+            client_request_id=client_request_id,
+            prompt_version=plan.version,
+            template=plan.template,
+            variables=plan.variables,
+            sweep=plan.sweep,
+            size=len(plan.jobs),
+            estimated_units=plan.units,
+        )
+        items = []
+        for job in plan.jobs:
+            version = (
+                plan.version if plan.version and plan.version.made(job.params["prompt"]) else None
             )
-        except OverBudget as refusal:  # the whole batch was rolled back
-            plan.errors.append(str(refusal))
-        else:
-            messages.success(request, f"Queued a batch of {batch.size} jobs.")
-            if request.htmx:
-                return HttpResponseClientRedirect(batch.get_absolute_url())
-            return redirect(batch)
-    plan.confirm = plan.ok and plan.needs_confirmation and not confirmed
-    if not request.htmx:
-        form = GenerateForm(initial=request.POST.dict())
-        return studio_page(request, form, plan=plan, variation_values=request.POST)
-    context = {
-        **compose.variations_context(request.user, request.POST, plan),
-        "request": request,
-    }
-    response = TemplateResponse(request, "library/_variations.html", context)
-    return reswap(retarget(response, "#variations"), "outerHTML")
-
-
-def parse_uuid(raw: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        return None
-
-
-@require_safe
-@member
-def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
-    batch = get_object_or_404(
-        Batch.objects.visible_to(request.user).select_related("prompt_version__prompt"), pk=pk
-    )
-    found = {str(g.pk): g for g in batch.generations.all()}
-    tiles = [
-        {"label": item["label"], "generation": found[item["generation"]]}
-        for item in batch.items
-        if item["generation"] in found
-    ]
-    done = sum(1 for g in found.values() if g.is_final)
-    succeeded = sum(1 for g in found.values() if g.status == Status.SUCCEEDED)
-    context = {
-        "batch": batch,
-        "tiles": tiles,
-        "done": done,
-        "total": len(tiles),
-        "succeeded": succeeded,
-        "failed": done - succeeded,
-        "active": done < len(found),
-    }
-    status = 200
-    if wants_fragment(request, "batch-live"):
-        context["announce"] = request.GET.get("seen") != str(done)
-        if not context["active"]:
-            status = HTMX_STOP_POLLING
-    return page_or_fragment(request, "library/batch.html", "batch-live", context, status)
-
-
-@require_POST
-@member
-@submitter
-def recipe_run(request: HttpRequest) -> HttpResponse:
-    """Run a recipe card again: its exact request, filed under its prompt version when
-    the user may see that version and the text still comes from it."""
-    form = ImportForm(request.POST, request.FILES)
-    errors: list[str] = []
-    if form.is_valid():
-        try:
-            card = importexport.check_recipe(
-                importexport.read_json(form.cleaned_data["file"].read())
-            )
-            version = None
-            if card["prompt_version"]:
-                version = (
-                    PromptVersion.objects.visible_to(request.user)
-                    .filter(pk=card["prompt_version"])
-                    .first()
-                )
-            if version is not None and not version.made(card["params"]["prompt"]):
-                version = None
             generation = pipeline.create_generation(
-                request.user, card["params"], prompt_version=version, presets=card["presets"]
+                user, job.params, prompt_version=version, presets=job.presets, batch=batch
             )
-        except importexport.ImportRefused as refused:
-            errors = refused.errors
-        except OverBudget as refusal:
-            errors = [str(refusal)]
-        else:
-            messages.success(request, "Queued the recipe again.")
-            return redirect(generation)
-    context = {"form": ImportForm(), "recipe_form": form, "recipe_errors": errors}
-    return TemplateResponse(request, "library/import.html", context)
+            items.append({"generation": str(generation.pk), "label": job.label})
+        batch.items = items
+        batch.save(update_fields=["items"])
+    return batch

@@ -1,4 +1,5 @@
-"""Library forms: a prompt and its next version, the library filters, presets, imports."""
+"""Library forms: a prompt and its next version, the library filters, presets, imports, and
+the generate form that knows a prompt template is not one video."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 
-from studio.generations.forms import ALL_DURATIONS, CAMERA_MOVES, CameraAxesForm
+from studio.generations.forms import ALL_DURATIONS, CAMERA_MOVES, CameraAxesForm, GenerateForm
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
     MODELS,
@@ -17,6 +18,7 @@ from studio.kling.capabilities import (
 from studio.library import text as prompt_text
 from studio.library.models import Prompt, PromptVersion, Tag, Visibility
 from studio.library.presets import form_fields, preset_problems
+from studio.library.text import variables
 
 NOT_SET = ("", "Not set")
 
@@ -24,6 +26,23 @@ NOT_SET = ("", "Not set")
 def one_line_breaks(value: str) -> str:
     """Browsers send textarea line breaks as CRLF; the studio counts and stores LF."""
     return value.replace("\r\n", "\n")
+
+
+class FilledGenerateForm(GenerateForm):
+    """The generate form for one video: a prompt with a `{variable}` still in it is a
+    template, which runs as a batch (batches.py) once its values are given. The studio
+    form and every job of a batch are checked with it."""
+
+    def clean(self) -> dict:
+        # Before the capability check: its message for the prompt is then not added too.
+        names = variables(self.cleaned_data.get("prompt", ""))
+        if names:
+            self.add_error(
+                "prompt",
+                f"The prompt has {{{names[0]}}} to fill in: give its values under "
+                "Variations and press Generate batch.",
+            )
+        return super().clean()
 
 
 class PromptForm(forms.Form):

@@ -304,7 +304,11 @@ class Star(models.Model):
 
 
 class PresetQuerySet(SharedQuerySet):
-    pass
+    def stacked(self, ids: list[int]) -> list[Preset]:
+        """The presets with these ids, in the order given (a stack: later ones win); ids
+        not in this queryset (e.g. others' private presets) are dropped."""
+        found = self.in_bulk(ids)
+        return [found[pk] for pk in ids if pk in found]
 
 
 class Preset(models.Model):

@@ -1,5 +1,6 @@
 """Presets as data: which parameters a preset may hold, whether some model can take them
-(the capability table), their values in words, and the studio form's field values for them."""
+(the capability table), their values in words, the studio form's field values for them,
+and the form's list of stacked preset ids."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ PRESET_KEYS = (
     "camera_control",
     "negative_prompt",
 )
+MAX_STACK = 8  # presets stacked on one form
 
 
 def preset_problems(params: dict) -> dict[str, str]:
@@ -91,3 +93,18 @@ def form_fields(params: dict) -> dict[str, str]:
             value = config.get(axis)
             fields[f"camera_{axis}"] = "" if value is None else f"{value:g}"
     return fields
+
+
+def as_text(value: object) -> str:
+    """A parameter as the form's field shows it: 0.5 not 0.50000, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_ids(raw: object, limit: int = MAX_STACK) -> list[int]:
+    """Ids from "3,5,2" (repeats dropped, order kept); anything else is ignored."""
+    ids = [int(part) for part in str(raw or "").split(",") if part.strip().isdigit()]
+    return list(dict.fromkeys(ids))[:limit]

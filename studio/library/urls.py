@@ -1,8 +1,9 @@
-"""URLs of the library (included under library/)."""
+"""URLs of the library (included under library/). The studio form's parts under library/
+(preset-apply, batch-preview, batch-create, recipe-run) are the composer's: composer/urls.py."""
 
 from django.urls import path
 
-from studio.library import batches, views
+from studio.library import views
 
 urlpatterns = [
     path("", views.library, name="library"),
@@ -19,12 +20,8 @@ urlpatterns = [
     path("presets/<int:pk>/", views.preset_edit, name="preset-edit"),
     path("presets/<int:pk>/delete/", views.preset_delete, name="preset-delete"),
     path("presets/<int:pk>/default/", views.preset_default, name="preset-default"),
-    path("presets/apply/", batches.preset_apply, name="preset-apply"),
-    path("batches/preview/", batches.batch_preview, name="batch-preview"),
-    path("batches/new/", batches.batch_create, name="batch-create"),
-    path("batches/<uuid:pk>/", batches.batch_detail, name="batch-detail"),
+    path("batches/<uuid:pk>/", views.batch_detail, name="batch-detail"),
     path("export/", views.library_export, name="library-export"),
     path("import/", views.library_import, name="library-import"),
     path("recipes/<uuid:pk>/", views.generation_recipe, name="generation-recipe"),
-    path("recipes/run/", batches.recipe_run, name="recipe-run"),
 ]

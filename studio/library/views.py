@@ -1,8 +1,10 @@
 """The library's pages: the prompt list, a prompt with its versions and their videos,
-diffs, presets, and import/export. Batches and the studio form's parts: batches.py."""
+diffs, presets, a batch with its live progress, and import/export. Planning a batch:
+batches.py; the studio form's library parts: studio/composer/."""
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 
 from django.contrib import messages
@@ -16,6 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HTMX_STOP_POLLING
 
 from studio.accounts.decorators import member, require
 from studio.accounts.roles import GALLERY
@@ -31,7 +34,7 @@ from studio.library.models import (
     Star,
 )
 from studio.library.text import word_diff
-from studio.partials import page_or_fragment
+from studio.partials import page_or_fragment, wants_fragment
 
 PAGE_SIZE = 24
 VIDEOS_PER_VERSION = 12
@@ -325,6 +328,44 @@ def preset_default(request: HttpRequest, pk: int) -> HttpResponse:
         DefaultPreset.objects.update_or_create(user=request.user, defaults={"preset": preset})
         messages.success(request, f"The studio form now starts with “{preset.name}”.")
     return redirect("presets")
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+@require_safe
+@member
+def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
+    batch = get_object_or_404(
+        Batch.objects.visible_to(request.user).select_related("prompt_version__prompt"), pk=pk
+    )
+    context = {"batch": batch, **batch_progress(batch)}
+    status = 200
+    if wants_fragment(request, "batch-live"):
+        context["announce"] = request.GET.get("seen") != str(context["done"])
+        if not context["active"]:
+            status = HTMX_STOP_POLLING
+    return page_or_fragment(request, "library/batch.html", "batch-live", context, status)
+
+
+def batch_progress(batch: Batch) -> dict:
+    """The batch's tiles in the order it was planned, and how many are done."""
+    found = {str(g.pk): g for g in batch.generations.all()}
+    tiles = [
+        {"label": item["label"], "generation": found[item["generation"]]}
+        for item in batch.items
+        if item["generation"] in found
+    ]
+    done = sum(1 for g in found.values() if g.is_final)
+    succeeded = sum(1 for g in found.values() if g.status == Status.SUCCEEDED)
+    return {
+        "tiles": tiles,
+        "done": done,
+        "total": len(tiles),
+        "succeeded": succeeded,
+        "failed": done - succeeded,
+        "active": done < len(found),
+    }
 
 
 # ---------------------------------------------------------------------------- import, export

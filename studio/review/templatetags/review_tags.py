@@ -1,5 +1,4 @@
-"""Template helpers: a generation's review state, unit amounts, seconds as m:ss, and the
-budget panel with the live estimate shown beside the studio form."""
+"""Template helpers: a generation's review state, unit amounts, and seconds as m:ss."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from django import template
 from studio.generations.models import Generation, Status
 from studio.review import budgets
 from studio.review.models import IN_REVIEW, Review
-from studio.review.pricing import PriceUnknown, estimate_units, price_table
 
 register = template.Library()
 
@@ -51,25 +49,3 @@ def clock(seconds: float | None) -> str:
         return ""
     minutes, rest = divmod(float(seconds), 60)
     return f"{int(minutes)}:{rest:04.1f}"
-
-
-@register.inclusion_tag("review/_budget.html", takes_context=True)
-def budget_panel(context: template.Context, form=None, oob: bool = False) -> dict:
-    """What this month's budget leaves and what the form's video would cost; the script
-    (review.js) keeps the estimate current as the parameters change."""
-    user = context["request"].user
-    params = {}
-    if form is not None:
-        params = {name: form[name].value() for name in ("model_name", "mode", "duration")}
-    try:
-        estimate = estimate_units(params)
-    except PriceUnknown:
-        estimate = None
-    summary = budgets.summary(user)
-    return {
-        **summary,
-        "estimate": estimate,
-        "over": estimate is not None and summary["left"] is not None and estimate > summary["left"],
-        "prices": price_table(),
-        "oob": oob,
-    }

@@ -1,0 +1,245 @@
+"""Composing the studio form: its opening values (a prompt version, the user's default
+preset, a remix), presets stacked on it (later ones win) and which value each one set, the
+links a new generation records, and what the form's parts show (the preset picker, the
+variations fieldset with its priced batch preview, the budget panel)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, QueryDict
+
+from studio.generations.models import Generation
+from studio.library.batches import Job, Plan, plan_batch
+from studio.library.forms import FilledGenerateForm
+from studio.library.models import DefaultPreset, Preset, PromptVersion
+from studio.library.presets import MAX_STACK, as_text, form_fields, parse_ids
+from studio.library.text import variables
+from studio.review import budgets
+from studio.review.pricing import PriceUnknown, estimate_units, price_table
+
+# The form fields a preset can set, with the words the form uses for them.
+SOURCE_FIELDS = {
+    "model_name": "Model",
+    "mode": "Mode",
+    "duration": "Duration",
+    "aspect_ratio": "Aspect ratio",
+    "cfg_scale": "cfg_scale",
+    "camera_type": "Camera control",
+    "negative_prompt": "Negative prompt",
+}
+
+
+def stack(user, ids: list[int]) -> list[Preset]:
+    """The presets `user` may see, in the order given; others' private ones are dropped."""
+    return Preset.objects.visible_to(user).stacked(ids)
+
+
+# ---------------------------------------------------------------------------- the form
+
+
+def studio_form(request: HttpRequest) -> FilledGenerateForm:
+    """The studio's opening form: from ?prompt_version=<id> and ?presets=<ids>, and with
+    the user's default preset when no presets are named."""
+    user = request.user
+    initial: dict = {}
+    if request.GET.get("prompt_version"):
+        raw = request.GET["prompt_version"]
+        version = PromptVersion.objects.visible_to(user).filter(pk=int(raw) if raw.isdigit() else 0)
+        version = version.first()
+        if version is None:
+            raise Http404("No such prompt version.")
+        initial.update(
+            prompt=version.text,
+            negative_prompt=version.negative_prompt,
+            prompt_version=version.pk,
+        )
+    if "presets" in request.GET:
+        ids = parse_ids(request.GET["presets"])
+    else:
+        default = DefaultPreset.objects.filter(user=user).values_list("preset", flat=True)
+        ids = list(default)
+    presets = stack(user, ids)
+    for preset in presets:
+        initial.update(form_fields(preset.params))
+    initial["presets"] = ",".join(str(preset.pk) for preset in presets)
+    return FilledGenerateForm(initial=initial)
+
+
+def remix_form(generation: Generation) -> FilledGenerateForm:
+    """A remix keeps the prompt version and presets the generation recorded."""
+    form = FilledGenerateForm.from_params(generation.params())
+    form.initial["prompt_version"] = generation.prompt_version_id
+    ids = [p.get("id") for p in generation.presets if isinstance(p, dict)]
+    form.initial["presets"] = ",".join(str(pk) for pk in ids if isinstance(pk, int))
+    return form
+
+
+def apply_presets(user, data: QueryDict) -> FilledGenerateForm:
+    """The studio form after adding (`add_preset`) or removing (`remove_preset`) a preset.
+
+    An added preset goes on top: its values replace the form's. A removed one leaves the
+    values as they are (what was under it is not known) but no longer claims them. The
+    result is checked against the capability table like a submit (the prompt only when
+    it is sent)."""
+    data = data.copy()
+    ids = parse_ids(data.get("presets"))
+    added = data.get("add_preset", "")
+    if added.isdigit():
+        new = stack(user, [int(added)])
+        if new:
+            ids = [pk for pk in ids if pk != new[0].pk] + [new[0].pk]
+            for name, value in form_fields(new[0].params).items():
+                data[name] = value
+    removed = data.get("remove_preset", "")
+    if removed.isdigit():
+        ids = [pk for pk in ids if pk != int(removed)]
+    data["presets"] = ",".join(str(pk) for pk in ids[-MAX_STACK:])
+    form = FilledGenerateForm(data)
+    form.is_valid()
+    form.errors.pop("prompt", None)  # the prompt is checked when it is sent
+    return form
+
+
+def sources(form: FilledGenerateForm, presets: list[Preset]) -> list[dict]:
+    """Which preset set each value the form shows: the last one in the stack whose value
+    is still there. A value the user changed afterwards is nobody's."""
+    shown = {name: as_text(form[name].value()) for name in form.fields}
+    claimed: dict[str, Preset] = {}
+    for preset in presets:
+        fields = form_fields(preset.params)
+        if "camera_control" in preset.params and not preset.params["camera_control"]:
+            fields["camera_type"] = ""
+        for name, value in fields.items():
+            if name in SOURCE_FIELDS and shown.get(name, "") == value:
+                camera = [f for f in fields if f.startswith("camera_") and f != "camera_type"]
+                if name == "camera_type" and any(shown.get(f, "") != fields[f] for f in camera):
+                    continue
+                claimed[name] = preset
+    return [
+        {"field": name, "label": label, "value": shown[name], "preset": claimed[name]}
+        for name, label in SOURCE_FIELDS.items()
+        if name in claimed
+    ]
+
+
+def links(user, form: FilledGenerateForm) -> dict:
+    """What a generation made from this form records: the prompt version (only while the
+    prompt is that version's text, or its template filled in) and the applied presets."""
+    data = form.cleaned_data
+    version = None
+    if data.get("prompt_version"):
+        version = PromptVersion.objects.visible_to(user).filter(pk=data["prompt_version"]).first()
+        if version is not None and not version.made(data.get("prompt", "")):
+            version = None
+    presets = [preset.record() for preset in stack(user, parse_ids(data.get("presets")))]
+    return {"prompt_version": version, "presets": presets}
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+def priced_plan(user, data: QueryDict) -> Plan:
+    """The batch the form describes (studio/library/batches.py) with its estimated cost."""
+    plan = plan_batch(user, data)
+    if not plan.errors:  # every job was planned: price them all
+        plan.units, plan.price_note = estimate(plan.jobs)
+    return plan
+
+
+def estimate(jobs: list[Job]) -> tuple[Decimal | None, str]:
+    """The batch's estimated units (studio/review/pricing.py), or None and why not."""
+    total = Decimal(0)
+    for job in jobs:
+        try:
+            total += estimate_units(job.params)
+        except PriceUnknown as unknown:
+            return None, str(unknown)
+    return total, ""
+
+
+# ---------------------------------------------------------------------------- the form's parts
+
+
+def form_context(user, form: FilledGenerateForm, plan: Plan | None = None, values=None) -> dict:
+    """What the generate form shows besides its fields: the preset picker, and the
+    variations fieldset from `values` (the form's own data by default) with its preview.
+    A form that comes back bound (presets applied, a refusal) keeps its preview."""
+    if values is None:
+        values = form.data if form.is_bound else form.initial
+    if plan is None and form.is_bound and has_variations(values):
+        plan = priced_plan(user, values)
+    return {
+        "form": form,
+        "limits": settings.PROMPT_LIMITS,
+        "picker": picker_context(user, form),
+        "variations": variations_context(user, values),
+        "plan": plan,
+    }
+
+
+def picker_context(user, form: FilledGenerateForm) -> dict:
+    """The presets part of the studio form: the stack, what it set, what can be added."""
+    applied = stack(user, parse_ids(form["presets"].value()))
+    choices = list(Preset.objects.visible_to(user).select_related("owner"))
+    raw = str(form["prompt_version"].value() or "")
+    version = None
+    if raw.isdigit():
+        version = (
+            PromptVersion.objects.visible_to(user).select_related("prompt").filter(pk=raw).first()
+        )
+    return {
+        "applied": applied,
+        "choices": [p for p in choices if p not in applied],
+        "sources": sources(form, applied),
+        "version": version,
+        "version_matches": version is not None and version.made(form["prompt"].value() or ""),
+    }
+
+
+def has_variations(values: QueryDict) -> bool:
+    """Whether the form carries variable values or a sweep: a batch to preview."""
+    keys = [key for key in values if key.startswith(("var_", "sweep_preset", "sweep_cfg"))]
+    return any(str(value).strip() for key in keys for value in values.getlist(key))
+
+
+def variations_context(user, values) -> dict:
+    """The variations part of the studio form: one field per {variable} in the prompt and
+    the sweeps (the batch preview is the `plan` beside it)."""
+    values = values if values is not None else {}
+    template = str(values.get("prompt") or "").replace("\r\n", "\n")
+    names = variables(template)
+    getlist = values.getlist if isinstance(values, QueryDict) else lambda key: values.get(key, [])
+    swept = set(parse_ids(",".join(str(v) for v in getlist("sweep_preset")), limit=20))
+    cfg = str(values.get("sweep_cfg") or "")
+    return {
+        "variables": [
+            {"name": name, "key": f"var_{name}", "value": values.get(f"var_{name}", "")}
+            for name in names
+        ],
+        "sweep_choices": list(Preset.objects.visible_to(user)),
+        "swept": swept,
+        "sweep_cfg": cfg,
+        "batch_id": uuid.uuid4(),  # a double click sends the same id: one batch
+        "open": bool(names or swept or cfg.strip()),
+        "confirm_over": settings.STUDIO_BATCH_CONFIRM_OVER,
+    }
+
+
+def budget_context(user, form: FilledGenerateForm) -> dict:
+    """What this month's budget leaves and what the form's video would cost; the script
+    (composer.js) keeps the estimate current as the parameters change."""
+    params = {name: form[name].value() for name in ("model_name", "mode", "duration")}
+    try:
+        cost = estimate_units(params)
+    except PriceUnknown:
+        cost = None
+    summary = budgets.summary(user)
+    return {
+        **summary,
+        "estimate": cost,
+        "over": cost is not None and summary["left"] is not None and cost > summary["left"],
+        "prices": price_table(),
+    }

@@ -1,0 +1,206 @@
+/* Kling Prompt Studio, the studio page: the generate form fits its fields to the chosen
+   model, counts characters, sends on Ctrl+Enter, applies a picked preset at once, and keeps
+   the budget panel's cost estimate current.
+   Strict CSP: no inline handlers, no eval; everything is wired up from here. */
+(function () {
+  "use strict";
+
+  // ------------------------------------------------------------------ the generate form
+
+  var capabilities = null;
+
+  function readCapabilities() {
+    if (capabilities) return capabilities;
+    var blob = document.getElementById("capabilities");
+    capabilities = blob ? JSON.parse(blob.textContent) : null;
+    return capabilities;
+  }
+
+  function setReason(form, name, text) {
+    var p = form.querySelector('[data-reason-for="' + name + '"]');
+    if (!p) return;
+    p.textContent = text || "";
+    p.hidden = !text;
+  }
+
+  function sameOptions(select, values) {
+    if (select.options.length !== values.length) return false;
+    for (var i = 0; i < values.length; i++) {
+      if (select.options[i].value !== values[i]) return false;
+    }
+    return true;
+  }
+
+  function setDurations(select, durations) {
+    if (sameOptions(select, durations)) return;
+    var current = select.value;
+    select.innerHTML = "";
+    durations.forEach(function (d) {
+      select.add(new Option(d + " s", d));
+    });
+    if (durations.indexOf(current) >= 0) select.value = current;
+    else if (durations.indexOf("5") >= 0) select.value = "5";
+  }
+
+  function describePairs(pairs) {
+    return pairs.map(function (p) { return p[0] + " mode at " + p[1] + " s"; }).join(" or ");
+  }
+
+  // Fit the fields to what the chosen model accepts (capabilities.py, rendered by json_script).
+  function adaptForm(form) {
+    var caps = readCapabilities();
+    var els = form.elements;
+    if (!caps || !els.model_name) return;
+    var spec = caps.models[els.model_name.value];
+    if (!spec) return;
+
+    var hasModes = spec.modes.length > 0;
+    els.mode.disabled = !hasModes;
+    setReason(form, "mode", hasModes ? "" : spec.label + " has no std/pro split, so no mode is sent.");
+
+    setDurations(els.duration, spec.durations);
+
+    els.cfg_scale.disabled = !spec.cfg_scale;
+    els.cfg_scale.placeholder = spec.cfg_scale ? "0.5" : "";
+    setReason(form, "cfg_scale", spec.cfg_scale ? "" :
+      spec.label + " does not take cfg_scale; only the Kling 1.x models do.");
+
+    var camera = form.querySelector("[data-camera]");
+    if (camera) {
+      var mode = hasModes ? els.mode.value : "std";
+      var allowed = spec.camera_control.some(function (p) {
+        return p[0] === mode && p[1] === els.duration.value;
+      });
+      camera.disabled = !allowed;
+      var why = "";
+      if (!spec.camera_control.length) {
+        why = spec.label + " takes no camera control on text-to-video; only Kling 1.0 in std mode at 5 s does.";
+      } else if (!allowed) {
+        why = spec.label + " takes camera control only in " + describePairs(spec.camera_control) + ".";
+      }
+      setReason(form, "camera_type", why);
+      var axes = form.querySelector("[data-camera-axes]");
+      if (axes) axes.hidden = els.camera_type.value !== "simple";
+    }
+
+    var note = form.querySelector("[data-model-note]");
+    if (note) {
+      note.textContent = spec.note || "";
+      note.hidden = !spec.note;
+    }
+  }
+
+  // Python counts code points, so count them here too (not UTF-16 units).
+  function updateCount(counter) {
+    var field = document.getElementById(counter.getAttribute("data-count-for"));
+    if (!field) return;
+    var limit = parseInt(counter.getAttribute("data-limit"), 10);
+    var length = Array.from(field.value.replace(/\r\n/g, "\n")).length;
+    counter.textContent = length + " / " + limit;
+    counter.classList.toggle("over", length > limit);
+  }
+
+  function countersFor(field) {
+    return document.querySelectorAll('[data-count-for="' + field.id + '"]');
+  }
+
+  // ------------------------------------------------------------------ the cost estimate
+
+  function readJSON(id) {
+    var blob = document.getElementById(id);
+    return blob ? JSON.parse(blob.textContent) : null;
+  }
+
+  // Same rules as studio/review/pricing.py: a listed duration, else per_second; sound_factor.
+  function estimate(prices, caps, form) {
+    var els = form.elements;
+    if (!els.model_name) return null;
+    var model = els.model_name.value;
+    var spec = caps && caps.models[model];
+    var mode = spec && spec.modes.length === 0 ? "" : (els.mode && els.mode.value) || "std";
+    var duration = els.duration ? els.duration.value : "5";
+    var table = (prices[model] || {})[mode];
+    if (!table) return null;
+    var units;
+    if (table[duration] !== undefined) units = parseFloat(table[duration]);
+    else if (table.per_second !== undefined) units = parseFloat(table.per_second) * parseInt(duration, 10);
+    else return null;
+    if (els.sound && els.sound.value === "on" && table.sound_factor !== undefined) {
+      units *= parseFloat(table.sound_factor);
+    }
+    return Math.round(units * 1000) / 1000;
+  }
+
+  function updateEstimate() {
+    var form = document.getElementById("generate-form");
+    var panel = document.getElementById("budget-panel");
+    if (!form || !panel) return;
+    var prices = readJSON("unit-prices");
+    if (!prices) return;
+    var units = estimate(prices, readJSON("capabilities"), form);
+    var out = panel.querySelector("[data-estimate]");
+    if (out) out.textContent = units === null ? "unknown" : units + (units === 1 ? " unit" : " units");
+    var left = panel.getAttribute("data-budget-left");
+    var over = units !== null && left !== "" && left !== null && units > parseFloat(left);
+    panel.classList.toggle("is-over", over);
+    var warning = panel.querySelector("[data-budget-over]");
+    if (warning) warning.hidden = !over;
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    var form = target.closest && target.closest("#generate-form");
+    if (!form) return;
+    adaptForm(form);
+    updateEstimate();
+    // Picking a preset applies it at once (the button stays for keyboards and for
+    // browsers without JavaScript).
+    if (target.id === "id_add_preset") {
+      if (target.value) {
+        var apply = target.parentNode.querySelector("button");
+        if (apply) apply.click();
+      }
+      return;
+    }
+    // A value changed by hand is no longer the preset's: drop its "from preset" note.
+    if (!target.name) return;
+    var name = target.name.indexOf("camera_") === 0 ? "camera_type" : target.name;
+    form.querySelectorAll('[data-set-by="' + name + '"]').forEach(function (item) {
+      item.hidden = true;
+    });
+  });
+
+  document.addEventListener("input", function (event) {
+    if (event.target.id) countersFor(event.target).forEach(updateCount);
+  });
+
+  // Ctrl+Enter (Cmd+Enter on a Mac) sends the form, through htmx when it is loaded.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    var form = event.target.closest && event.target.closest("#generate-form");
+    if (!form) return;
+    event.preventDefault();
+    var button = form.querySelector("button[type=submit]");
+    if (button && button.disabled) return;
+    form.requestSubmit(button || undefined);
+  });
+
+  function init(root) {
+    if (!root || !root.querySelectorAll) return;
+    var form = root.id === "generate-form" ? root : root.querySelector("#generate-form");
+    if (form) adaptForm(form);
+    root.querySelectorAll("[data-count-for]").forEach(updateCount);
+    if (root.matches && root.matches("[data-count-for]")) updateCount(root);
+    if (root.id === "budget-panel" || root.id === "generate-form" || root.querySelector("#budget-panel")) {
+      updateEstimate();
+    }
+  }
+
+  if (window.htmx) {
+    window.htmx.onLoad(init);  // the page, and every fragment htmx swaps in
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { init(document.body); });
+  }
+})();

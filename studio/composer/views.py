@@ -1,0 +1,304 @@
+"""The studio page and the fragments htmx swaps in it: the generate form (presets applied,
+a refusal), a created generation's card, the live queue's poll, the variations fieldset
+with its batch preview, and running a batch or a recipe card."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
+
+from studio.accounts.decorators import member, submitter
+from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
+from studio.composer import compose
+from studio.generations import pipeline
+from studio.generations.models import ACTIVE, Generation
+from studio.kling.capabilities import CAMERA_AXES, MODELS
+from studio.library import importexport
+from studio.library.batches import Plan, submit_batch
+from studio.library.forms import FilledGenerateForm, ImportForm
+from studio.library.models import PromptVersion
+from studio.review.budgets import OverBudget
+
+PAGE = "composer/studio.html"
+QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
+QUEUE_MAX = 200
+# A worker stamps updated_at before its UPDATE commits (it may wait for the SQLite write
+# lock), so a row can become visible with a stamp older than one already seen. Each poll
+# looks this far behind its cursor; cards seen again are swapped in place, unchanged.
+CURSOR_OVERLAP = timedelta(seconds=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# ---------------------------------------------------------------------------- the page
+
+
+def studio(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(SUBMIT):  # home for everyone: send others where they work
+        if request.user.has_perm(REVIEW):
+            return redirect("review")
+        if request.user.has_perm(GALLERY):
+            return redirect("gallery")
+        raise PermissionDenied
+    remix = None
+    form = compose.studio_form(request)  # ?prompt_version, ?presets, the default preset
+    if "remix" in request.GET:
+        pk = to_uuid(request.GET["remix"].strip())
+        if pk is None:
+            raise Http404("No such generation.")
+        remix = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
+        form = compose.remix_form(remix)
+    return studio_page(request, form, remix=remix)
+
+
+def studio_page(
+    request: HttpRequest, form: FilledGenerateForm, plan: Plan | None = None, values=None, **extra
+) -> TemplateResponse:
+    """The whole page around `form` (also for browsers without JavaScript)."""
+    context = {
+        **compose.form_context(request.user, form, plan, values),
+        "budget": compose.budget_context(request.user, form),
+        **studio_context(request),
+        **extra,
+    }
+    return TemplateResponse(request, PAGE, context)
+
+
+def studio_context(request: HttpRequest) -> dict:
+    """The queue under the form: the user's latest cards plus every active one, and the
+    cursors its poll starts from."""
+    since = timezone.now()  # taken before the query: later changes reach the first poll
+    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
+    mine = mine.select_related("review")  # the card shows the review state
+    latest = mine.values("pk")[:QUEUE_SIZE]
+    generations = list(mine.filter(Q(status__in=ACTIVE) | Q(pk__in=latest))[:QUEUE_MAX])
+    known = max((g.created_at for g in generations), default=since)
+    return {
+        "generations": generations,
+        "polling": any(g.is_active for g in generations),
+        "since": to_cursor(since),
+        "known": to_cursor(known),
+        "capabilities": capabilities(),
+    }
+
+
+def capabilities() -> dict:
+    """What the form's script needs to adapt the fields to the chosen model."""
+    return {
+        "models": {
+            name: {
+                "label": spec.label,
+                "modes": list(spec.modes),
+                "durations": list(spec.durations),
+                "cfg_scale": spec.cfg_scale,
+                "camera_control": [list(pair) for pair in spec.camera_control],
+                "sound_modes": list(spec.sound_modes),
+                "note": spec.note,
+            }
+            for name, spec in MODELS.items()
+        },
+        "limits": settings.PROMPT_LIMITS,
+        "camera_axes": list(CAMERA_AXES),
+    }
+
+
+# ---------------------------------------------------------------------------- one video
+
+
+@require_POST
+@submitter
+def generation_create(request: HttpRequest) -> HttpResponse:
+    form = FilledGenerateForm(request.POST)
+    if not form.is_valid():
+        return form_refused(request, form)
+    started = timezone.now()
+    try:
+        generation = pipeline.create_generation(
+            request.user,
+            form.params(),
+            client_request_id=form.cleaned_data["client_request_id"],
+            **compose.links(request.user, form),  # prompt version, applied presets
+        )
+    except OverBudget as refusal:  # nothing was saved, nothing is sent
+        form.add_error(None, str(refusal))
+        return form_refused(request, form)
+    if not request.htmx:
+        messages.success(request, "Queued. It appears below and updates as it runs.")
+        return redirect("studio")
+    # The same client_request_id again gives the first row back: its card is on the
+    # page already, so it is refreshed in place instead of added twice.
+    repeated = generation.created_at < started
+    context = {
+        "generation": generation,
+        "repeated": repeated,
+        "known": to_cursor(generation.created_at),
+        **next_form(request, form),
+    }
+    response = TemplateResponse(request, f"{PAGE}#generation-created", context)
+    return reswap(response, "none") if repeated else response
+
+
+def next_form(request: HttpRequest, sent: FilledGenerateForm) -> dict:
+    """After a submit: a fresh form (a new client_request_id) with the values just sent,
+    and the budget panel for it."""
+    kept = {k: v for k, v in sent.cleaned_data.items() if k != "client_request_id"}
+    form = FilledGenerateForm(initial=kept)
+    return {
+        **compose.form_context(request.user, form),
+        "budget": compose.budget_context(request.user, form),
+    }
+
+
+def form_refused(request: HttpRequest, form: FilledGenerateForm) -> TemplateResponse:
+    """The form again, with its errors (or presets applied), in place of the one sent."""
+    if request.htmx:
+        context = compose.form_context(request.user, form)
+        response = TemplateResponse(request, f"{PAGE}#generate-form", context)
+        return reswap(retarget(response, "#generate-form"), "outerHTML")
+    return studio_page(request, form)
+
+
+@require_POST
+@member
+def preset_apply(request: HttpRequest) -> HttpResponse:
+    return form_refused(request, compose.apply_presets(request.user, request.POST))
+
+
+# ---------------------------------------------------------------------------- the queue
+
+
+@require_GET
+@submitter
+def queue_updates(request: HttpRequest) -> TemplateResponse:
+    """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
+    and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
+    since = from_cursor(request.GET.get("since")) or timezone.now()
+    known = from_cursor(request.GET.get("known"))
+    # A tab restored from history may send an old cursor: the latest changes are enough.
+    news, active = Generation.objects.queue_news(
+        request.user, since - CURSOR_OVERLAP, known, QUEUE_MAX
+    )
+    changed = []
+    if news:  # most polls find nothing; whole cards only for what changed
+        mine = Generation.objects.owned_by(request.user).select_related("review")
+        found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
+        changed = sorted(found.values(), key=lambda g: g.updated_at)
+    context = {
+        "changed": changed,
+        "news": [g for g in changed if g.updated_at > since],
+        "since": to_cursor(max([since, *(g.updated_at for g in changed)])),
+    }
+    status = 200 if active else HTMX_STOP_POLLING
+    return TemplateResponse(request, f"{PAGE}#queue-updates", context, status=status)
+
+
+def to_cursor(moment: datetime) -> str:
+    """Microseconds since the epoch, in whole numbers: exact, unlike float timestamps."""
+    return str((moment - EPOCH) // timedelta(microseconds=1))
+
+
+def from_cursor(raw: str | None) -> datetime | None:
+    if not raw or not raw.isdigit() or len(raw) > 19:
+        return None
+    return EPOCH + timedelta(microseconds=int(raw))
+
+
+def to_uuid(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+@require_POST
+@member
+def batch_preview(request: HttpRequest) -> HttpResponse:
+    """The variations fieldset again (the prompt's variables changed), or only its
+    preview (job count, estimated cost) when a value changed."""
+    plan = compose.priced_plan(request.user, request.POST)
+    if not request.htmx:
+        return studio_page(request, unbound(request), plan, request.POST)
+    fragment = "batch-preview" if request.htmx.target == "batch-preview" else "variations"
+    return TemplateResponse(request, f"{PAGE}#{fragment}", variations(request, plan))
+
+
+@require_POST
+@member
+@submitter
+def batch_create(request: HttpRequest) -> HttpResponse:
+    plan = compose.priced_plan(request.user, request.POST)
+    confirmed = request.POST.get("confirm") == str(plan.size)
+    if plan.ok and (confirmed or not plan.needs_confirmation):
+        batch_id = to_uuid(request.POST.get("batch_id"))
+        try:
+            batch = submit_batch(request.user, plan, client_request_id=batch_id)
+        except OverBudget as refusal:  # the whole batch was rolled back
+            plan.errors.append(str(refusal))
+        else:
+            messages.success(request, f"Queued a batch of {batch.size} jobs.")
+            if request.htmx:
+                return HttpResponseClientRedirect(batch.get_absolute_url())
+            return redirect(batch)
+    plan.confirm = plan.ok and plan.needs_confirmation and not confirmed
+    if not request.htmx:
+        return studio_page(request, unbound(request), plan, request.POST)
+    response = TemplateResponse(request, f"{PAGE}#variations", variations(request, plan))
+    return reswap(retarget(response, "#variations"), "outerHTML")
+
+
+def unbound(request: HttpRequest) -> FilledGenerateForm:
+    """The form as sent, to show again around a batch's preview or refusal."""
+    return FilledGenerateForm(initial=request.POST.dict())
+
+
+def variations(request: HttpRequest, plan: Plan) -> dict:
+    return {"variations": compose.variations_context(request.user, request.POST), "plan": plan}
+
+
+# ---------------------------------------------------------------------------- recipes
+
+
+@require_POST
+@member
+@submitter
+def recipe_run(request: HttpRequest) -> HttpResponse:
+    """Run a recipe card again: its exact request, filed under its prompt version when
+    the user may see that version and the text still comes from it."""
+    form = ImportForm(request.POST, request.FILES)
+    errors: list[str] = []
+    if form.is_valid():
+        try:
+            generation = run_recipe(request.user, form.cleaned_data["file"].read())
+        except importexport.ImportRefused as refused:
+            errors = refused.errors
+        except OverBudget as refusal:
+            errors = [str(refusal)]
+        else:
+            messages.success(request, "Queued the recipe again.")
+            return redirect(generation)
+    context = {"form": ImportForm(), "recipe_form": form, "recipe_errors": errors}
+    return TemplateResponse(request, "library/import.html", context)
+
+
+def run_recipe(user, raw: bytes) -> Generation:
+    card = importexport.check_recipe(importexport.read_json(raw))
+    version = None
+    if card["prompt_version"]:
+        version = PromptVersion.objects.visible_to(user).filter(pk=card["prompt_version"]).first()
+    if version is not None and not version.made(card["params"]["prompt"]):
+        version = None
+    return pipeline.create_generation(
+        user, card["params"], prompt_version=version, presets=card["presets"]
+    )
