@@ -137,12 +137,8 @@ def generation_create(request: HttpRequest) -> HttpResponse:
     # The same client_request_id again gives the first row back: its card is on the
     # page already, so it is refreshed in place instead of added twice.
     repeated = generation.created_at < started
-    context = {
-        "generation": generation,
-        "repeated": repeated,
-        "known": to_cursor(generation.created_at),
-        **next_form(request, form),
-    }
+    context = {"generation": generation, "repeated": repeated, **next_form(request, form)}
+    context["known"] = to_cursor(generation.created_at)  # the poll's cursor, past this card
     response = TemplateResponse(request, f"{PAGE}#generation-created", context)
     return reswap(response, "none") if repeated else response
 
