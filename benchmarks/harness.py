@@ -2,7 +2,8 @@
 the simulator, gunicorn and the worker as real processes, and the report format.
 
 Each benchmark module runs in its own process (`python -m benchmarks` starts them), calls
-`setup()` first, and never touches the user's data/ folder.
+`setup()` first, and never touches the user's data/ folder. Free ports and signing in
+come from tests/system.py, the test suites' harness of real processes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.system import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -85,12 +87,6 @@ def cleanup(data: Path) -> None:
         server, name = _created_database
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- processes
@@ -212,23 +208,6 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- the studio, as a user
-
-
-def sign_in(base_url: str, username: str, password: str) -> httpx.Client:
-    """An httpx client with a signed-in session (the real login form, CSRF and all)."""
-    client = httpx.Client(base_url=base_url, timeout=30)
-    client.get("/login/")
-    response = client.post(
-        "/login/",
-        data={
-            "username": username,
-            "password": password,
-            "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        },
-    )
-    if response.status_code != 302:
-        raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")
-    return client
 
 
 def make_user(username: str = "bench", password: str = "a-long-bench-password", **kw):

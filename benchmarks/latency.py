@@ -30,10 +30,10 @@ from benchmarks.harness import (
     report,
     running,
     setup,
-    sign_in,
     wait_for_http,
     wait_until,
 )
+from tests.system import sign_in
 
 PROCESSING_AFTER = 1.0
 POLL_FINISH_AFTER = (7.0, 13.0, 25.0)  # lands in the 4 s, 8 s and 16 s poll intervals

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmarks.harness import cleanup, make_user, median, report, running, setup, sign_in
+from benchmarks.harness import cleanup, make_user, median, report, running, setup
 from benchmarks.harness import start_web as start_gunicorn
 from benchmarks.queries import grow
+from tests.system import sign_in
 
 CLIENTS = int(os.environ.get("BENCH_WEB_CLIENTS", 8))
 SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", 2))

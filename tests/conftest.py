@@ -18,7 +18,9 @@ import pytest
 from django.test import Client
 
 from studio.kling.simulator import SimConfig, Simulator, serve
+from tests import sites
 from tests.factories import make_user, signed_in
+from tests.system import System, running
 
 SIM_API_KEY = "sk-test"
 
@@ -64,6 +66,44 @@ def queue(monkeypatch) -> list[tuple[str, tuple[str, ...]]]:
     handed: list[tuple[str, tuple[str, ...]]] = []
     monkeypatch.setattr(pipeline, "enqueue", lambda task, *args: handed.append((task, args)))
     return handed
+
+
+# ---------------------------------------------------------------- servers to download from
+# `site`: a loopback server (tests/sites.py) the downloader may reach, allow-listed next to
+# the simulator; `victim`: one it must never reach, serving "/secret".
+
+
+@pytest.fixture
+def site(upstream: Simulator, settings) -> Iterator[sites.Site]:
+    server = sites.Site()
+    settings.DOWNLOAD_ALLOWED_HOSTS = [*settings.DOWNLOAD_ALLOWED_HOSTS, server.host]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def victim() -> Iterator[sites.Site]:
+    server = sites.Site()
+    server.routes["/secret"] = sites.serve(b"\x00\x00\x00\x18ftypmp42 secret", "video/mp4")
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------- real processes
+# `system`: the studio as real processes (tests/system.py) on a temporary data folder, each
+# process stopped after the test. A module sets extra environment for them by overriding
+# `system_env`.
+
+
+@pytest.fixture
+def system_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def system(tmp_path, system_env: dict[str, str]) -> Iterator[System]:
+    with running(tmp_path / "data", **system_env) as system:
+        yield system
 
 
 # ---------------------------------------------------------------- the world

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from studio.generations import pipeline, poller
 from studio.generations.models import FINAL, Generation, Status
+from tests.factories import make_user
 
 PARAMS = {
     "model_name": "kling-v1-6",
@@ -22,6 +26,15 @@ PARAMS = {
 
 def params(prompt: str = PARAMS["prompt"], **kw) -> dict:
     return {**PARAMS, "prompt": prompt, **kw}
+
+
+def submitted(prompt: str = PARAMS["prompt"], owner=None, **kw) -> Generation:
+    """A generation made as the form makes it (for `owner`, else a new creator), then
+    submitted once by hand as the worker would; refreshed from the database."""
+    row = pipeline.create_generation(owner or make_user(), params(prompt, **kw))
+    pipeline.submit(row.pk)
+    row.refresh_from_db()
+    return row
 
 
 def make_due(*generations: Generation) -> None:
@@ -53,3 +66,22 @@ def drive(generation: Generation, until=FINAL, seconds: float = 15) -> Generatio
         else:
             sweep()
         time.sleep(0.05)
+
+
+def at_once(work: Callable[[int], None], count: int) -> None:
+    """Run work(0) ... work(count - 1) on threads released together by a barrier, as that
+    many workers or browsers would; each closes its own database connection. Waits for all."""
+    barrier = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            work(n)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

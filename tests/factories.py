@@ -13,7 +13,15 @@ from studio.kling.capabilities import build_body
 # What htmx sends with each request it makes: `client.get(url, **HTMX)`.
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
-PARAMS = ("model_name", "prompt", "negative_prompt", "mode", "duration", "aspect_ratio")
+# A valid text2video request: what make_generation records and studio_form posts unless told.
+PARAMS = {
+    "model_name": "kling-v1-6",
+    "prompt": "A red fox runs through fresh snow at dawn",
+    "negative_prompt": "",
+    "mode": "std",
+    "duration": "5",
+    "aspect_ratio": "16:9",
+}
 
 
 def make_user(username: str = "creator", roles: tuple[str, ...] | None = None, **kw):
@@ -46,21 +54,23 @@ def signed_in(user) -> Client:
 
 def make_generation(owner, **kw) -> Generation:
     """A Generation row written directly (no upstream call); any field can be given."""
-    params = {
-        "model_name": "kling-v1-6",
-        "prompt": "A red fox runs through fresh snow at dawn",
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-    }
-    for name in PARAMS:
-        if name in kw:
-            params[name] = kw.pop(name)
+    params = {name: kw.pop(name, default) for name, default in PARAMS.items()}
     external_task_id = kw.pop("external_task_id", f"ps-{uuid.uuid4().hex}")
     body = {**build_body(params), "external_task_id": external_task_id}
     fields = {**params, "request_body": body, "external_task_id": external_task_id, **kw}
     return Generation.objects.create(owner=owner, **fields)
+
+
+def studio_form(**fields) -> dict:
+    """What the studio's generate form posts: a valid kling-v1-6 request with a new
+    client_request_id, as each render carries; `fields` change or add any field."""
+    return {
+        **PARAMS,
+        "cfg_scale": "",
+        "camera_type": "",
+        "client_request_id": str(uuid.uuid4()),
+        **fields,
+    }
 
 
 def make_prompt(owner, title: str = "Fox at dawn", text: str = "A red fox in snow", **kw):

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -35,6 +35,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str, stdin: str | None = None) -> str:
+    """Run `manage.py` with `env`; its output, or an AssertionError with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode:
+        raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def sign_in(base_url: str, username: str, password: str) -> httpx.Client:
+    """An httpx client with a signed-in session: the real login form, CSRF and all."""
+    client = httpx.Client(base_url=base_url, timeout=60)
+    client.get("/login/")
+    answer = client.post(
+        "/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        },
+    )
+    if answer.status_code != 302:
+        raise AssertionError(f"signing in as {username}: HTTP {answer.status_code}\n{answer.text}")
+    return client
 
 
 class Proc:
@@ -120,18 +153,7 @@ class System:
     # ------------------------------------------------------------ processes
 
     def manage(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode:
-            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-        return done.stdout
+        return manage(self.env, *args, stdin=stdin)
 
     def start_simulator(self, *flags: str) -> str:
         port = free_port()
@@ -295,3 +317,14 @@ class System:
         assert on_disk == wanted, f"stray files: {on_disk - wanted}; missing: {wanted - on_disk}"
         leftovers = [p.name for p in (self.data / "tmp").glob("*")]
         assert leftovers == [], f"temp files left behind: {leftovers}"
+
+
+@contextlib.contextmanager
+def running(data: Path, **options) -> Iterator[System]:
+    """A System on the new data folder `data`; every process it started is stopped after."""
+    system = System(data, **options)
+    data.mkdir()
+    try:
+        yield system
+    finally:
+        system.stop()

@@ -3,18 +3,17 @@ sent (and under concurrency, R22), the 80 % warning, the charged units, the spen
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from studio.generations import pipeline
 from studio.generations.models import Generation, Status
 from studio.review import budgets
 from studio.review.models import Budget, Charge
+from tests.drive import at_once
 from tests.factories import HTMX, make_generation
 
 pytestmark = pytest.mark.django_db
@@ -98,24 +97,16 @@ def test_last_months_spend_does_not_count(owner, queue) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_submissions_against_a_budget_of_three_accept_exactly_three(owner, queue):
     Budget.objects.create(user=owner, monthly_units=Decimal(3))
-    barrier = threading.Barrier(10)
     accepted: list[Generation] = []
     refused: list[str] = []
 
     def submit(n: int) -> None:
-        barrier.wait()
         try:
             accepted.append(pipeline.create_generation(owner, {**ONE_UNIT, "prompt": f"p{n}"}))
         except budgets.OverBudget as refusal:
             refused.append(str(refusal))
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=submit, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(submit, 10)
     assert len(accepted) == 3 and len(refused) == 7
     assert Generation.objects.count() == 3 and Charge.objects.count() == 3
     assert len(queue) == 3

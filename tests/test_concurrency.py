@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.system import System
+from tests.factories import studio_form
+from tests.system import running, sign_in
 
 SIM_FAST = ("--processing-after", "0.3", "--finish-after", "1", "--fps", "2")
 PASSWORD = "a-long-test-password"
@@ -25,43 +25,9 @@ THREADS, EACH = 5, 10
 
 
 def form(prompt: str, client_request_id: str, token: str) -> dict:
-    return {
-        "model_name": "kling-v1-6",
-        "prompt": prompt,
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "cfg_scale": "",
-        "camera_type": "",
-        "client_request_id": client_request_id,
-        "csrfmiddlewaretoken": token,
-    }
-
-
-def signed_in(url: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=60)
-    client.get("/login/")
-    answer = client.post(
-        "/login/",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        },
+    return studio_form(
+        prompt=prompt, client_request_id=client_request_id, csrfmiddlewaretoken=token
     )
-    assert answer.status_code == 302, answer.text
-    return client
-
-
-@pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
-    system = System(tmp_path / "data")
-    system.data.mkdir()
-    try:
-        yield system
-    finally:
-        system.stop()
 
 
 def test_fifty_concurrent_submissions_on_sqlite_lose_nothing_and_never_lock(system):
@@ -76,7 +42,7 @@ def test_fifty_concurrent_submissions_on_sqlite_lose_nothing_and_never_lock(syst
     lock = threading.Lock()
 
     def submitter(n: int) -> None:
-        client = signed_in(url, f"c{n}")
+        client = sign_in(url, f"c{n}", PASSWORD)
         try:
             token = client.cookies["csrftoken"]
             for k in range(EACH):
@@ -134,14 +100,12 @@ def postgres(tmp_path: Path) -> Iterator[str]:
     reason="two clusters need PostgreSQL and Redis (on SQLite the worker refuses a second)",
 )
 def test_two_clusters_on_postgres_and_redis_never_submit_or_store_twice(tmp_path, postgres):
-    system = System(
+    with running(
         tmp_path / "data",
         database_url=postgres,
         redis_url=os.environ["REDIS_URL"],
         STUDIO_WORKERS="2",
-    )
-    system.data.mkdir()
-    try:
+    ) as system:
         system.start_simulator("--latency", "0.05", *SIM_FAST)
         system.manage("migrate", "-v0")
         first, second = system.start_worker("worker-a"), system.start_worker("worker-b")
@@ -173,5 +137,3 @@ def test_two_clusters_on_postgres_and_redis_never_submit_or_store_twice(tmp_path
         )
         assert len(stored) == 30 and set(stored.values()) == {1}, "a video was stored twice"
         assert all("Processed" in text for text in logs.values()), "one cluster did nothing"
-    finally:
-        system.stop()

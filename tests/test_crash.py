@@ -10,28 +10,24 @@ database. The worker alone on SQLite takes back what the killed one held when it
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.system import System
+from tests.system import Proc, System
 
 SIM_FAST = ("--processing-after", "0.3", "--finish-after", "2", "--fps", "2")
 
 
-@pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
-    system = System(tmp_path / "data")
-    system.data.mkdir()
-    try:
-        yield system
-    finally:
-        system.stop()
-
-
 def prompts(what: str, count: int) -> list[str]:
     return [f"{what} {n}: a paper kite climbs over a windy hill" for n in range(count)]
+
+
+def start(system: System, what: str, count: int, *sim_flags: str) -> Proc:
+    """The simulator (the fast clock and `sim_flags`), the database, one worker and `count`
+    generations on their way; the worker, to kill."""
+    system.start_simulator(*sim_flags, *SIM_FAST)
+    system.manage("migrate", "-v0")
+    worker = system.start_worker()
+    system.create(prompts(what, count))
+    return worker
 
 
 def in_flight(system: System, status: str, extra: str = "") -> int:
@@ -51,10 +47,7 @@ def finish_and_check(system: System, count: int) -> None:
 def test_a_worker_killed_while_creates_are_in_flight_sends_none_twice(system):
     # Every request waits 1 s upstream: creates are mid-flight when the worker dies. The
     # upstream still makes those tasks; the next worker must find them, not send again.
-    system.start_simulator("--latency", "1", *SIM_FAST)
-    system.manage("migrate", "-v0")
-    worker = system.start_worker()
-    system.create(prompts("crash submit", 6))
+    worker = start(system, "crash submit", 6, "--latency", "1")
     # A row marked uncertain is not enough: the kill must come after a POST reached the
     # upstream (counted on arrival, before its 1 s latency), or nothing is left to find.
     system.wait(
@@ -79,10 +72,7 @@ def test_a_worker_killed_while_creates_are_in_flight_sends_none_twice(system):
 
 def test_a_worker_killed_mid_sweep_loses_nothing(system):
     # Every poll waits 0.4 s upstream: the sweep holds its rows when the worker dies.
-    system.start_simulator("--latency", "0.4", *SIM_FAST)
-    system.manage("migrate", "-v0")
-    worker = system.start_worker()
-    system.create(prompts("crash sweep", 12))
+    worker = start(system, "crash sweep", 12, "--latency", "0.4")
     system.wait(
         lambda: in_flight(system, "submitted") + in_flight(system, "processing") >= 3,
         30,
@@ -98,10 +88,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(system):
 
 def test_a_worker_killed_mid_download_leaves_no_partial_file(system):
     # Each video trickles down over 6 s: the worker dies with downloads half done.
-    system.start_simulator("--video-seconds", "6", *SIM_FAST)
-    system.manage("migrate", "-v0")
-    worker = system.start_worker()
-    system.create(prompts("crash download", 3))
+    worker = start(system, "crash download", 3, "--video-seconds", "6")
     temp = system.data / "tmp"
     system.wait(lambda: any(temp.glob("download-*.mp4")), 30, "a download under way")
     time.sleep(1)  # well inside the 6 s the first download takes

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,19 +21,13 @@ from studio.generations.models import Generation, Status
 from studio.kling.simulator import SimConfig
 from tests.drive import drive, make_due, params
 from tests.factories import make_user
-from tests.system import System
 
 COUNT = 50
 
 
 @pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
-    system = System(tmp_path / "data", STUDIO_UPSTREAM_READ_TIMEOUT="1")
-    system.data.mkdir()
-    try:
-        yield system
-    finally:
-        system.stop()
+def system_env() -> dict[str, str]:
+    return {"STUDIO_UPSTREAM_READ_TIMEOUT": "1"}
 
 
 def test_fifty_jobs_under_one_fault_in_five_all_end_clearly_with_no_duplicate(system):

@@ -16,7 +16,7 @@ from studio.library import batches
 from studio.library.models import Batch
 from studio.review.models import Budget
 from studio.review.pricing import estimate_units
-from tests.factories import HTMX, make_generation, make_preset, make_prompt, make_user
+from tests.factories import HTMX, make_generation, make_preset, make_prompt, make_user, studio_form
 
 pytestmark = pytest.mark.django_db
 
@@ -24,24 +24,15 @@ TEMPLATE = "A {animal} walks through a {place} at dawn"
 
 
 def batch_data(**overrides) -> dict:
-    data = {
-        "model_name": "kling-v1-6",
-        "prompt": TEMPLATE,
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "cfg_scale": "0.5",
-        "camera_type": "",
-        "presets": "",
-        "prompt_version": "",
+    data = studio_form(prompt=TEMPLATE, cfg_scale="0.5", presets="", prompt_version="")
+    del data["client_request_id"]  # a batch is named by its batch_id
+    return data | {
         "var_animal": "fox\nowl",
         "var_place": "forest\r\nmeadow\n\nforest",
         "sweep_cfg": "",
         "batch_id": str(uuid.uuid4()),
+        **overrides,
     }
-    data.update(overrides)
-    return data
 
 
 def query(data: dict) -> QueryDict:

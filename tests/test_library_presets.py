@@ -4,34 +4,29 @@ default, what a generation records, and who may see or change a preset."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from studio.generations.models import Generation
 from studio.library.models import DefaultPreset, Preset
 from studio.library.presets import preset_problems
-from tests.factories import HTMX, make_preset, make_prompt
+from tests.factories import HTMX, make_preset, make_prompt, studio_form
 
 pytestmark = pytest.mark.django_db
 
+PRESET_PARAMETERS = (
+    "model_name",
+    "mode",
+    "duration",
+    "aspect_ratio",
+    "cfg_scale",
+    "camera_type",
+    "negative_prompt",
+)
+
 
 def studio_data(**overrides) -> dict:
-    data = {
-        "model_name": "kling-v1-6",
-        "prompt": "A heron stands in a misty river",
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "cfg_scale": "0.5",
-        "camera_type": "",
-        "client_request_id": str(uuid.uuid4()),
-        "presets": "",
-        "prompt_version": "",
-    }
-    data.update(overrides)
-    return data
+    heron = studio_form(prompt="A heron stands in a misty river", cfg_scale="0.5")
+    return heron | {"presets": "", "prompt_version": ""} | overrides
 
 
 # ---------------------------------------------------------------------------- validation
@@ -70,21 +65,17 @@ def test_a_preset_that_fits_some_model_is_accepted(params: dict) -> None:
     assert preset_problems(params) == {}
 
 
+def preset_form(**fields) -> dict:
+    """What the preset form posts: a private preset, every parameter blank but `fields`."""
+    blank = dict.fromkeys(PRESET_PARAMETERS, "")
+    return {"visibility": "private", **blank, **fields}
+
+
 def test_saving_a_preset_keeps_only_the_values_set(client, owner) -> None:
-    response = client.post(
-        "/library/presets/",
-        {
-            "name": "9:16 pro 10 s",
-            "visibility": "team",
-            "mode": "pro",
-            "duration": "10",
-            "aspect_ratio": "9:16",
-            "model_name": "",
-            "cfg_scale": "",
-            "camera_type": "",
-            "negative_prompt": "",
-        },
+    data = preset_form(
+        name="9:16 pro 10 s", visibility="team", mode="pro", duration="10", aspect_ratio="9:16"
     )
+    response = client.post("/library/presets/", data)
     assert response.status_code == 302
     preset = Preset.objects.get()
     assert preset.params == {"mode": "pro", "duration": "10", "aspect_ratio": "9:16"}
@@ -92,19 +83,8 @@ def test_saving_a_preset_keeps_only_the_values_set(client, owner) -> None:
 
 
 def test_saving_a_preset_no_model_can_take_shows_why(client, owner) -> None:
-    response = client.post(
-        "/library/presets/",
-        {
-            "name": "Broken",
-            "visibility": "private",
-            "model_name": "kling-v2-6",
-            "cfg_scale": "0.5",
-            "mode": "",
-            "duration": "",
-            "aspect_ratio": "",
-            "camera_type": "",
-        },
-    )
+    data = preset_form(name="Broken", model_name="kling-v2-6", cfg_scale="0.5")
+    response = client.post("/library/presets/", data)
     assert response.status_code == 200
     assert "does not take cfg_scale" in response.content.decode()
     assert not Preset.objects.exists()
@@ -112,16 +92,7 @@ def test_saving_a_preset_no_model_can_take_shows_why(client, owner) -> None:
 
 def test_editing_a_preset_is_checked_too(client, owner) -> None:
     preset = make_preset(owner, params={"duration": "10"})
-    data = {
-        "name": "Camera",
-        "visibility": "private",
-        "model_name": "kling-v1",
-        "mode": "pro",
-        "duration": "",
-        "aspect_ratio": "",
-        "cfg_scale": "",
-        "camera_type": "down_back",
-    }
+    data = preset_form(name="Camera", model_name="kling-v1", mode="pro", camera_type="down_back")
     response = client.post(f"/library/presets/{preset.pk}/", data)
     assert response.status_code == 200 and "camera_control is only supported" in (
         response.content.decode()

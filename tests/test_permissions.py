@@ -131,6 +131,17 @@ def gen(name: str, suffix: str = "") -> Callable[[World], str]:
     return lambda w: f"/generations/{getattr(w, name).pk}/{suffix}"
 
 
+def listing(label: str, page: str, fragment: str, target: str) -> list[Case]:
+    """A list every role may read, and the fragment its filters fetch with htmx: the
+    fragment answers exactly as its page does."""
+    anyone = codes(200, 200, 200, 403)
+    headers = {**HTMX, "HTTP_HX_TARGET": target}
+    return [
+        Case(label, lambda w: page, anyone),
+        Case(f"{label} fragment", lambda w: fragment, anyone, headers=headers),
+    ]
+
+
 OK_OR_REDIRECT = {200, 302}
 PENDING_VIEW = codes(200, 404, 200, 403)  # a finished video still in review
 RUNNING_VIEW = codes(200, 404, 404, 403)  # not finished: its owner only
@@ -212,15 +223,7 @@ CASES: dict[str, list[Case]] = {
         Case("poster approved", gen("approved", "poster.jpg"), APPROVED_VIEW),
         Case("poster running", gen("running", "poster.jpg"), NOT_STORED),
     ],
-    "history": [
-        Case("history", lambda w: "/history/?view=list", codes(200, 200, 200, 403)),
-        Case(
-            "history fragment",
-            lambda w: "/history/",
-            codes(200, 200, 200, 403),
-            headers={**HTMX, "HTTP_HX_TARGET": "history-results"},
-        ),
-    ],
+    "history": listing("history", "/history/?view=list", "/history/", "history-results"),
     "compare": [
         Case(
             "compare in review",
@@ -250,15 +253,7 @@ CASES: dict[str, list[Case]] = {
             data={"comment": "hm"},
         ),
     ],
-    "gallery": [
-        Case("gallery", lambda w: "/gallery/", codes(200, 200, 200, 403)),
-        Case(
-            "gallery fragment",
-            lambda w: "/gallery/?q=fox",
-            codes(200, 200, 200, 403),
-            headers={**HTMX, "HTTP_HX_TARGET": "gallery-results"},
-        ),
-    ],
+    "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],
 }
 

@@ -17,7 +17,7 @@ from studio.generations import pipeline, poller, tasks
 from studio.generations.models import Generation, Lease, Status
 from studio.kling.client import KlingClient
 from tests.conftest import SIM_API_KEY
-from tests.drive import drive, make_due, params, sweep
+from tests.drive import drive, make_due, params, submitted, sweep
 from tests.factories import make_generation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -49,15 +49,8 @@ def in_flight(owner, task_id: str, **kw) -> Generation:
     return make_generation(owner, **fields)
 
 
-def submitted(owner, prompt: str = params()["prompt"]) -> Generation:
-    row = pipeline.create_generation(owner, params(prompt))
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
-    return row
-
-
 def test_rows_move_forward_and_the_store_task_is_handed_out(upstream, queue):
-    row = submitted(make_user())
+    row = submitted()
     drive(row, until=(Status.STORING,))
     assert row.result_url.startswith(upstream.url)
     assert row.upstream_status == "succeed"
@@ -72,9 +65,7 @@ def test_rows_move_forward_and_the_store_task_is_handed_out(upstream, queue):
 
 
 def test_moderation_failure_keeps_its_message(upstream, queue):
-    row = pipeline.create_generation(make_user(), params("A fox #fail-moderation"))
-    pipeline.submit(row.pk)
-    drive(row)
+    row = drive(submitted("A fox #fail-moderation"))
     assert row.status == Status.FAILED
     assert row.status_msg == "content moderation did not pass"
     assert row.upstream_status == "failed"
@@ -108,7 +99,7 @@ def test_a_row_not_yet_due_is_not_polled(upstream, queue):
 def test_a_row_whose_worker_died_is_picked_up_once_its_lease_runs_out(upstream, queue):
     """A sweep claimed the row and was killed: the row stays `submitted` with a lease."""
     owner = make_user()
-    row = submitted(owner, "A fox #stall")  # it stays processing, however slow the sweep
+    row = submitted("A fox #stall", owner=owner)  # it stays processing, however slow the sweep
     make_due(row)
     Generation.objects.filter(pk=row.pk).update(lease_until=timezone.now() + timedelta(60))
     assert sweep().claimed == 0  # the lease is live: someone may still be working on it
@@ -275,7 +266,7 @@ def test_sweep_queries_do_not_grow_with_the_number_of_rows(upstream, queue, chan
 
 def test_sweep_task_runs_until_nothing_is_due_soon(upstream, queue, settings):
     settings.POLL_MIN_SECONDS = 0.1
-    row = submitted(make_user())
+    row = submitted()
     make_due(row)
     queue.clear()
 

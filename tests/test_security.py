@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from io import BytesIO, StringIO
 from pathlib import Path
 
@@ -36,8 +35,7 @@ from studio.generations.models import Generation, Status
 from studio.kling.simulator import SimConfig
 from tests.drive import drive, params
 from tests.factories import HTMX, make_generation, make_user
-from tests.system import System
-from tests.test_store import Site, redirect, serve
+from tests.sites import redirect
 
 pytestmark = pytest.mark.django_db
 
@@ -191,23 +189,6 @@ def test_a_name_resolving_to_a_public_and_a_private_address_is_refused(monkeypat
     )
     with pytest.raises(media.Refused, match="10.0.0.7"):
         media.check_url("https://cdn.example-kling.test/v.mp4", [])
-
-
-@pytest.fixture
-def site(settings) -> Iterator[Site]:
-    """A server the downloader may reach (allow-listed), whose routes the test writes."""
-    server = Site()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def victim() -> Iterator[Site]:
-    """A server on loopback that nothing may ever reach."""
-    server = Site()
-    server.routes["/secret"] = serve(b"\x00\x00\x00\x18ftypmp42 secret", "video/mp4")
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize(
@@ -463,21 +444,17 @@ def test_djangos_request_log_never_shows_a_webhook_token(caplog):
     assert token not in caplog.text
 
 
-def test_the_web_processs_log_never_shows_a_webhook_token(tmp_path):
-    system = System(tmp_path / "data")
-    system.data.mkdir()
-    try:
-        system.manage("migrate", "-v0")
-        url = system.start_web()
-        token = secrets.token_hex(32)
-        hook = f"/hooks/kling/{uuid.uuid4()}/{token}/"
-        assert httpx.post(url + hook, content=b"{}").status_code == 404
-        assert httpx.post(url + hook + "?x=1", content=b"{}").status_code == 404
-        assert httpx.get(url + hook).status_code == 405  # Django logs these two itself
-        assert httpx.post(url + hook + "more/", content=b"{}").status_code == 404
-        assert httpx.get(url + "/healthz").status_code == 200
-    finally:
-        system.stop()
+def test_the_web_processs_log_never_shows_a_webhook_token(system):
+    system.manage("migrate", "-v0")
+    url = system.start_web()
+    token = secrets.token_hex(32)
+    hook = f"/hooks/kling/{uuid.uuid4()}/{token}/"
+    assert httpx.post(url + hook, content=b"{}").status_code == 404
+    assert httpx.post(url + hook + "?x=1", content=b"{}").status_code == 404
+    assert httpx.get(url + hook).status_code == 405  # Django logs these two itself
+    assert httpx.post(url + hook + "more/", content=b"{}").status_code == 404
+    assert httpx.get(url + "/healthz").status_code == 200
+    system.stop()  # the log is whole once gunicorn has stopped
     log = (system.data / "web.log").read_text()
     assert "/healthz" in log  # the access log is on
     assert log.count("/hooks/kling/") >= 6 and "[redacted]" in log  # access log and Django

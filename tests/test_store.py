@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from django.conf import settings as django_settings
@@ -15,81 +12,11 @@ from PIL import Image
 
 from studio.generations import media, pipeline
 from studio.generations.models import Generation, Status
-from tests.drive import drive, params
+from tests.drive import drive, params, submitted
 from tests.factories import make_generation, make_user
+from tests.sites import redirect, serve
 
 pytestmark = pytest.mark.django_db
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-class Site:
-    """A tiny HTTP server on loopback whose routes the test writes; it records each hit."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable] = {}
-        self.hits: list[str] = []
-        self.server: WSGIServer = make_server("127.0.0.1", 0, self, handler_class=_Quiet)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def __call__(self, environ, start_response):
-        path = environ["PATH_INFO"]
-        self.hits.append(path)
-        route = self.routes.get(path)
-        if route is None:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"no"]
-        return route(start_response)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def site(settings) -> Iterator[Site]:
-    """A second server, allow-listed like the simulator."""
-    server = Site()
-    settings.DOWNLOAD_ALLOWED_HOSTS = [*settings.DOWNLOAD_ALLOWED_HOSTS, server.host]
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def victim() -> Iterator[Site]:
-    """A server that is NOT allow-listed: nothing may ever reach it."""
-    server = Site()
-    server.routes["/secret"] = serve(b"\x00\x00\x00\x18ftypmp42 secret", "video/mp4")
-    yield server
-    server.stop()
-
-
-def serve(body: bytes, content_type: str, status: str = "200 OK") -> Callable:
-    def route(start_response):
-        start_response(status, [("Content-Type", content_type)])
-        return [body]
-
-    return route
-
-
-def redirect(location: str) -> Callable:
-    def route(start_response):
-        start_response("302 Found", [("Location", location)])
-        return [b""]
-
-    return route
 
 
 def stored_files() -> list[Path]:
@@ -148,18 +75,13 @@ def test_happy_path_ends_succeeded_with_a_stored_mp4_and_poster(upstream, queue)
 
 
 def test_storing_twice_keeps_one_copy(upstream, queue):
-    row = pipeline.create_generation(make_user(), params())
-    pipeline.submit(row.pk)
-    drive(row)
+    row = drive(submitted())
     assert not pipeline.store(row.pk)  # a redelivered store task finds nothing to do
     assert len(stored_files()) == 2
 
 
 def test_an_expired_link_fails_the_row_with_the_reason(upstream, queue):
-    row = pipeline.create_generation(make_user(), params("A fox #expire"))
-    pipeline.submit(row.pk)
-
-    drive(row)
+    row = drive(submitted("A fox #expire"))
 
     assert row.status == Status.FAILED
     assert row.status_msg == "The video link expired before it could be saved"

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 
 import pytest
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS
-from tests.factories import HTMX, make_generation
+from tests.factories import HTMX, make_generation, studio_form
 
 pytestmark = pytest.mark.django_db
 
 
 def form_data(**overrides) -> dict:
-    data = {
-        "model_name": "kling-v2-6",
-        "prompt": "A paper boat drifts down a rainy street",
-        "negative_prompt": "",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "cfg_scale": "",
-        "camera_type": "",
-        "client_request_id": str(uuid.uuid4()),
-    }
-    data.update(overrides)
-    return data
+    boat = studio_form(model_name="kling-v2-6", prompt="A paper boat drifts down a rainy street")
+    return boat | overrides
 
 
 def field_block(html: str, name: str) -> str:

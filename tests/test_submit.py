@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ from studio.generations import pipeline, tasks
 from studio.generations.models import Generation, Status
 from studio.kling.client import KlingClient
 from tests.conftest import SIM_API_KEY
-from tests.drive import drive, make_due, params
+from tests.drive import at_once, drive, make_due, params, submitted
 from tests.factories import make_generation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -71,23 +70,12 @@ def test_double_click_gives_one_generation(upstream, queue):
 def test_concurrent_double_post_gives_one_generation(upstream, queue):
     owner = make_user()
     request_id = uuid.uuid4()
-    barrier = threading.Barrier(2)
     made: list[Generation] = []
 
-    def post() -> None:
-        barrier.wait()
-        try:
-            made.append(pipeline.create_generation(owner, params(), client_request_id=request_id))
-        finally:
-            from django.db import connection
+    def post(_: int) -> None:
+        made.append(pipeline.create_generation(owner, params(), client_request_id=request_id))
 
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(post, 2)
     assert len(made) == 2
     assert made[0].pk == made[1].pk
     assert Generation.objects.count() == 1
@@ -126,9 +114,7 @@ def test_a_second_submit_of_a_submitted_row_sends_nothing(upstream, queue):
 
 def test_callback_url_is_sent_but_never_stored(upstream, queue, settings):
     settings.STUDIO_PUBLIC_URL = "https://studio.example.org"
-    row = pipeline.create_generation(make_user(), params())
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted()
     sent = upstream.tasks[row.task_id].callback_url
     token = pipeline.callback_token(row.pk)
     assert sent == f"https://studio.example.org/hooks/kling/{row.pk}/{token}/"
@@ -137,9 +123,7 @@ def test_callback_url_is_sent_but_never_stored(upstream, queue, settings):
 
 
 def test_no_callback_url_without_a_public_url(upstream, queue):
-    row = pipeline.create_generation(make_user(), params())
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted()
     assert upstream.tasks[row.task_id].callback_url == ""
 
 
@@ -171,9 +155,7 @@ def test_rate_limited_submit_honours_retry_after_then_succeeds(upstream, queue, 
 
 
 def test_a_5000_on_create_is_reconciled_before_it_is_sent_again(upstream, queue):
-    row = pipeline.create_generation(make_user(), params("A fox #error-5000"))
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted("A fox #error-5000")
     assert row.status == Status.QUEUED
     assert row.submit_uncertain  # a 5xx after sending may have made a task (§12.6)
     make_due(row)
@@ -192,9 +174,7 @@ def test_a_5000_on_create_is_reconciled_before_it_is_sent_again(upstream, queue)
     ],
 )
 def test_final_errors_fail_the_row_with_a_human_message(upstream, queue, keyword, message):
-    row = pipeline.create_generation(make_user(), params(f"A fox {keyword}"))
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted(f"A fox {keyword}")
     assert row.status == Status.FAILED
     assert row.status_msg.startswith(message)
     assert row.finished_at is not None
@@ -205,9 +185,7 @@ def test_final_errors_fail_the_row_with_a_human_message(upstream, queue, keyword
 
 def test_bad_api_key_fails_with_a_message_for_the_admin(upstream, queue, settings):
     settings.COMETAPI_KEY = "sk-wrong"
-    row = pipeline.create_generation(make_user(), params())
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted()
     assert row.status == Status.FAILED
     assert row.status_msg == "The studio's API key was refused; an admin needs to check it."
 
@@ -262,9 +240,7 @@ def test_a_bad_key_is_explained_whatever_the_shape_and_request_id(
 
 
 def test_malformed_create_answer_is_reconciled_and_resent_with_the_same_id(upstream, queue):
-    row = pipeline.create_generation(make_user(), params("A fox #malformed"))
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted("A fox #malformed")
     assert row.submit_uncertain
     assert upstream.create_count() == 0  # the simulator made nothing
     make_due(row)
@@ -307,23 +283,12 @@ def test_a_row_whose_lease_is_live_is_left_alone(upstream, queue):
 def test_two_concurrent_submits_of_one_row_make_one_create(upstream, queue):
     upstream.config.latency = 0.3  # both workers are inside submit at the same time
     row = pipeline.create_generation(make_user(), params())
-    barrier = threading.Barrier(2)
     acted: list[bool] = []
 
-    def worker() -> None:
-        from django.db import connection
+    def worker(_: int) -> None:
+        acted.append(tasks.submit(str(row.pk)))
 
-        barrier.wait()
-        try:
-            acted.append(tasks.submit(str(row.pk)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(worker, 2)
     assert sorted(acted) == [False, True]
     assert upstream.create_count(row.external_task_id) == 1
     row.refresh_from_db()

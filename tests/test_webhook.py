@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from studio.generations import pipeline
 from studio.generations.models import Generation, Status
-from tests.drive import params
+from tests.drive import submitted
 from tests.factories import make_generation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -168,9 +168,7 @@ def test_the_token_never_reaches_the_logs(csrf_client, queue, caplog):
 def test_the_simulator_calls_back_and_the_row_becomes_due(upstream, queue, live_server, settings):
     settings.STUDIO_PUBLIC_URL = live_server.url
     settings.POLL_MIN_SECONDS = 60  # so only the callback can make it due soon
-    row = pipeline.create_generation(make_user(), params())
-    pipeline.submit(row.pk)
-    row.refresh_from_db()
+    row = submitted()
     assert row.next_poll_at > timezone.now() + timedelta(seconds=50)
 
     deadline = time.monotonic() + 5
