@@ -18,10 +18,11 @@ SIMULATOR_CLOCK = {
 }
 
 
-def simulator_command(port: int) -> list[str]:
-    """The simulator on loopback, with its clock from the environment when given."""
+def simulator_command(port: int, strict: bool = True) -> list[str]:
+    """The simulator on loopback, with its clock from the environment when given. Strict
+    (STUDIO_SIM_STRICT, on by default) holds requests to CometAPI's documented shape."""
     command = [sys.executable, "-m", "studio.kling.simulator", "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
+    command += ["--port", str(port), "--strict" if strict else "--no-strict"]
     for variable, flag in SIMULATOR_CLOCK.items():
         if os.environ.get(variable):
             command += [flag, os.environ[variable]]
@@ -72,7 +73,9 @@ def main() -> int:
 
     commands: dict[str, list[str]] = {}
     if settings.SIMULATOR_MODE:
-        commands["simulator"] = simulator_command(settings.SIMULATOR_PORT)
+        commands["simulator"] = simulator_command(
+            settings.SIMULATOR_PORT, settings.SIMULATOR_STRICT
+        )
     commands["web"] = web_command(args.host, args.port, args.web_workers)
     if not args.no_worker:
         commands["worker"] = [sys.executable, "manage.py", "worker"]

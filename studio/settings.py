@@ -267,13 +267,21 @@ PROMPT_LIMITS = {
     "prompt": int(env_number("STUDIO_PROMPT_LIMIT", 500)),
     "negative_prompt": int(env_number("STUDIO_NEGATIVE_PROMPT_LIMIT", 200)),
 }
+# docs/upstream.md §15: CometAPI documents only 5 and 10 s and calls other durations
+# outside its request shape; kling-v3's official 3-15 s are offered only when this is set.
+STUDIO_KLING_V3_ALL_DURATIONS = env_bool("STUDIO_KLING_V3_ALL_DURATIONS", False)
+# The simulator `make run` starts holds requests to CometAPI's documented shape (§15);
+# false: to Kling's official, wider one (set it with STUDIO_KLING_V3_ALL_DURATIONS).
+SIMULATOR_STRICT = env_bool("STUDIO_SIM_STRICT", True)
 
 # Upstream units per video, by model, mode ("" for models without std/pro) and duration
-# (studio/review/pricing.py reads it). kling-api.md has no price list: kling-v1 std 5 s =
+# (studio/review/pricing.py reads it). docs/upstream.md has no price list: kling-v1 std 5 s =
 # 1 unit matches its example `final_unit_deduction`; the rest follow Kling's published unit
 # table as far as we know it and are unverified (⚠): set STUDIO_UNIT_PRICES (the same
-# shape, as JSON) to your account's prices. The units actually charged always come from
-# the upstream's final_unit_deduction.
+# shape, as JSON) to your account's prices. The same holds for sound: docs/upstream.md §15
+# documents the field but no price, so each sound_factor (the price with sound on over the
+# silent one) is unverified too. The units actually charged always come from the
+# upstream's final_unit_deduction.
 STUDIO_UNIT_PRICES = {
     "kling-v1": {"std": {"5": "1", "10": "2"}, "pro": {"5": "3.5", "10": "7"}},
     "kling-v1-6": {"std": {"5": "2", "10": "4"}, "pro": {"5": "3.5", "10": "7"}},

@@ -27,8 +27,9 @@ SIM_API_KEY = "sk-test"
 
 @pytest.fixture
 def sim_config() -> SimConfig:
-    """A fast clock: `processing` after 0.2 s, the result after 0.5 s; key "sk-test"."""
-    return SimConfig(processing_after=0.2, finish_after=0.5, api_key=SIM_API_KEY)
+    """A fast clock: `processing` after 0.2 s, the result after 0.5 s; key "sk-test";
+    strict: CometAPI's documented request shape (durations 5/10, prompts 500/200)."""
+    return SimConfig(processing_after=0.2, finish_after=0.5, api_key=SIM_API_KEY, strict=True)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from studio.kling.capabilities import build_body, ordered_body
 from studio.kling.client import DEFAULT_TIMEOUT, KlingClient, build_http_client, parse_task
 from studio.kling.simulator import Simulator
 from studio.kling.types import KlingError, TaskStatus
@@ -462,6 +463,69 @@ def test_a_create_answered_without_a_task_is_ambiguous_and_the_task_exists(
     found = client.find_by_external_id(request["external_task_id"])
     assert found is not None and found.task_id in simulator.tasks
     assert simulator.create_count(request["external_task_id"]) == 1
+
+
+# ---------------------------------------------------------------- the strict simulator, bodies
+
+
+@pytest.mark.parametrize(
+    ("params", "sent"),
+    [
+        (
+            {"model_name": "kling-v3", "mode": "std", "duration": "10", "sound": None},
+            {"mode": "std", "aspect_ratio": "16:9", "duration": "10", "sound": "off"},
+        ),
+        (
+            {"model_name": "kling-v3", "mode": "pro", "duration": "5", "sound": "on"},
+            {"mode": "pro", "aspect_ratio": "16:9", "duration": "5", "sound": "on"},
+        ),
+        (
+            {"model_name": "kling-v2-6", "mode": "pro", "duration": "5"},
+            {"mode": "pro", "aspect_ratio": "16:9", "duration": "5", "sound": "off"},
+        ),
+        (
+            {"model_name": "kling-v2-6", "mode": "std", "duration": "5", "sound": "off"},
+            {"mode": "std", "aspect_ratio": "16:9", "duration": "5"},  # silent only: no field
+        ),
+        (
+            {"model_name": "kling-v1", "mode": "std", "duration": "5", "cfg_scale": 0.5},
+            {"mode": "std", "aspect_ratio": "16:9", "duration": "5", "cfg_scale": 0.5},
+        ),
+    ],
+    ids=["v3-silent", "v3-sound", "v2-6-pro", "v2-6-std", "v1"],
+)
+def test_a_body_from_the_capability_table_reaches_the_upstream_as_built(
+    client: KlingClient, simulator: Simulator, params: dict, sent: dict
+) -> None:
+    request = {
+        **build_body({"prompt": "a fox in the snow", **params}),
+        "external_task_id": "ps-body",
+    }
+    task = client.create_text2video(request)
+    received = simulator.tasks[task.task_id].params
+    expected = {"model_name": params["model_name"], "prompt": "a fox in the snow", **sent}
+    assert received == {**expected, "external_task_id": "ps-body"}
+    assert list(received) == [*ordered_body(expected), "external_task_id"]
+
+
+@pytest.mark.parametrize("duration", ["3", "12", "15"])
+def test_a_kling_v3_duration_outside_cometapis_shape_is_a_final_1201(
+    client: KlingClient, simulator: Simulator, duration: str
+) -> None:
+    error = create_error(client, body(model_name="kling-v3", duration=duration, sound="off"))
+    assert (error.http_status, error.code) == (400, "1201")
+    assert "5 s or 10 s through CometAPI" in error.message
+    assert not error.retryable and not error.ambiguous
+    assert simulator.create_count() == 0
+    simulator.config.strict = False  # Kling's official shape takes them
+    assert client.create_text2video(body(model_name="kling-v3", duration=duration)).task_id
+
+
+def test_sound_on_where_the_model_makes_none_is_a_final_1201(client: KlingClient) -> None:
+    error = create_error(client, body(model_name="kling-v2-6", mode="std", sound="on"))
+    assert (error.http_status, error.code) == (400, "1201")
+    assert error.message == "Kling 2.6 makes sound only in pro mode."
+    assert not error.retryable
 
 
 # ---------------------------------------------------------------- finding by external id

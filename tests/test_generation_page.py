@@ -166,14 +166,32 @@ def test_the_live_part_polls_while_active_and_stops_when_done(client, owner) -> 
 def test_run_again_queues_a_copy_and_opens_it(
     client, owner, django_capture_on_commit_callbacks
 ) -> None:
-    generation = make_generation(owner, status="failed", model_name="kling-v3", duration="12")
+    generation = make_generation(owner, status="failed", model_name="kling-v3", duration="10")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(f"/generations/{generation.pk}/run-again/")
     again = Generation.objects.exclude(pk=generation.pk).get()
     assert response.status_code == 302 and response["Location"] == f"/generations/{again.pk}/"
     assert again.params() == generation.params()
+    assert again.params()["sound"] == "off"
     assert again.external_task_id != generation.external_task_id
     assert len(callbacks) == 1
+
+
+def test_run_again_of_a_duration_cometapi_does_not_take_says_why(
+    client, owner, settings, django_capture_on_commit_callbacks
+) -> None:
+    # Made while STUDIO_KLING_V3_ALL_DURATIONS was on; it is off now.
+    generation = make_generation(owner, status="failed", model_name="kling-v3", duration="12")
+    response = client.post(f"/generations/{generation.pk}/run-again/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/generations/{generation.pk}/"
+    assert "Not queued again: Kling 3.0 makes videos of 5 s or 10 s through CometAPI" in (
+        response.content.decode()
+    )
+    assert Generation.objects.count() == 1
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(f"/generations/{generation.pk}/run-again/")
+    assert Generation.objects.exclude(pk=generation.pk).get().duration == "12"
 
 
 def test_run_again_is_post_only(client, owner) -> None:

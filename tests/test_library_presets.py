@@ -21,6 +21,7 @@ PRESET_PARAMETERS = (
     "cfg_scale",
     "camera_type",
     "negative_prompt",
+    "sound",
 )
 
 
@@ -44,6 +45,10 @@ def studio_data(**overrides) -> dict:
         ({}, ""),
         ({"prompt": "sneaky"}, ""),
         ({"negative_prompt": "x" * 201}, "negative_prompt"),
+        ({"duration": "15"}, "duration"),  # only kling-v3, behind the setting (§15)
+        ({"model_name": "kling-v2-6", "sound": "on"}, "sound"),  # std: no sound
+        ({"model_name": "kling-v1", "sound": "on"}, "sound"),
+        ({"sound": "loud"}, "sound"),
     ],
 )
 def test_a_preset_no_model_can_take_is_refused(params: dict, field: str) -> None:
@@ -54,7 +59,9 @@ def test_a_preset_no_model_can_take_is_refused(params: dict, field: str) -> None
     "params",
     [
         {"cfg_scale": 0.7},  # works with the Kling 1.x models
-        {"duration": "15"},  # works with Kling 3.0
+        {"sound": "on"},  # works with Kling 3.0
+        {"model_name": "kling-v2-6", "mode": "pro", "sound": "on"},
+        {"model_name": "kling-v1", "sound": "off"},
         {"aspect_ratio": "9:16", "mode": "pro", "duration": "10"},
         {"camera_control": {"type": "simple", "config": {"zoom": 5}}},
         {"camera_control": None},
@@ -69,6 +76,59 @@ def preset_form(**fields) -> dict:
     """What the preset form posts: a private preset, every parameter blank but `fields`."""
     blank = dict.fromkeys(PRESET_PARAMETERS, "")
     return {"visibility": "private", **blank, **fields}
+
+
+def test_kling_v3s_official_durations_fit_a_preset_only_behind_the_setting(settings) -> None:
+    assert "duration" in preset_problems({"model_name": "kling-v3", "duration": "12"})
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    assert preset_problems({"model_name": "kling-v3", "duration": "12"}) == {}
+    assert preset_problems({"duration": "15"}) == {}
+    assert "duration" in preset_problems({"model_name": "kling-v2-6", "duration": "12"})
+
+
+def test_the_preset_form_offers_the_durations_a_submit_takes(client, owner, settings) -> None:
+    html = client.get("/library/presets/").content.decode()
+    assert '<option value="10">10 s</option>' in html and 'value="12"' not in html
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    html = client.get("/library/presets/").content.decode()
+    assert '<option value="12">12 s</option>' in html
+
+
+def test_a_preset_carries_sound_like_the_other_parameters(client, owner) -> None:
+    response = client.post(
+        "/library/presets/",
+        {"name": "Loud 3.0", "visibility": "private", "model_name": "kling-v3", "sound": "on"},
+    )
+    assert response.status_code == 302
+    preset = Preset.objects.get()
+    assert preset.params == {"model_name": "kling-v3", "sound": "on"}
+    page = client.get("/library/presets/").content.decode()
+    assert "Sound on" in page
+    studio = client.get("/", {"presets": preset.pk})
+    form = studio.context["form"]
+    assert (form["model_name"].value(), form["sound"].value()) == ("kling-v3", "on")
+    assert "Sound: <strong>on</strong> from “Loud 3.0”" in studio.content.decode()
+
+
+def test_a_sound_preset_that_does_not_fit_the_model_says_why(client, owner) -> None:
+    response = client.post(
+        "/library/presets/",
+        {"name": "Loud 2.6", "visibility": "private", "model_name": "kling-v2-6", "sound": "on"},
+    )
+    assert response.status_code == 200
+    assert "Kling 2.6 makes sound only in pro mode." in response.content.decode()
+    assert not Preset.objects.exists()
+
+
+def test_a_generation_made_with_a_sound_preset_sends_sound_on(client, owner, queue) -> None:
+    loud = make_preset(owner, "Loud", {"model_name": "kling-v3", "mode": "pro", "sound": "on"})
+    form = client.get("/", {"presets": loud.pk}).context["form"]
+    data = studio_data(**{name: form[name].value() or "" for name in ("model_name", "mode")})
+    data.update(sound=form["sound"].value(), cfg_scale="", presets=str(loud.pk))
+    client.post("/generations/new/", data, **HTMX)
+    generation = Generation.objects.get()
+    assert generation.request_body["sound"] == "on"
+    assert generation.presets[0]["params"]["sound"] == "on"
 
 
 def test_saving_a_preset_keeps_only_the_values_set(client, owner) -> None:

@@ -222,6 +222,34 @@ def test_a_recipe_that_cannot_run_says_why(client, owner, queue) -> None:
     assert not Generation.objects.exists()
 
 
+@pytest.mark.parametrize(("sound", "sent"), [("on", "on"), ("off", "off"), (None, "off")])
+def test_a_recipe_carries_sound_and_an_old_one_without_it_is_sent_off(
+    client, owner, queue, sound: str | None, sent: str
+) -> None:
+    request = {"model_name": "kling-v3", "prompt": "x", "mode": "pro", "duration": "5"}
+    if sound is not None:
+        request["sound"] = sound
+    card = {"format": RECIPE_FORMAT, "version": 1, "request": request}
+    response = client.post("/library/recipes/run/", {"file": upload(card)})
+    assert response.status_code == 302
+    assert Generation.objects.get().request_body["sound"] == sent
+
+
+def test_a_kling_v3_recipe_beyond_10_seconds_runs_only_behind_the_setting(
+    client, owner, queue, settings
+) -> None:
+    request = {"model_name": "kling-v3", "prompt": "x", "duration": "12"}
+    card = {"format": RECIPE_FORMAT, "version": 1, "request": request}
+    response = client.post("/library/recipes/run/", {"file": upload(card)})
+    assert "request.duration: Kling 3.0 makes videos of 5 s or 10 s through CometAPI" in (
+        response.content.decode()
+    )
+    assert not Generation.objects.exists()
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    assert client.post("/library/recipes/run/", {"file": upload(card)}).status_code == 302
+    assert Generation.objects.get().request_body["duration"] == "12"
+
+
 def test_others_recipes_404_and_hide_their_private_prompt(
     client, owner, teammate, reviewer
 ) -> None:

@@ -84,3 +84,18 @@ def test_the_environment_can_replace_the_table_and_bad_json_is_refused(tmp_path)
         refused = load_prices(tmp_path, bad)
         assert refused.returncode != 0
         assert "STUDIO_UNIT_PRICES must be a JSON object" in refused.stderr
+
+
+def test_sound_off_costs_the_silent_price_and_on_costs_the_sound_factor_more() -> None:
+    silent = {"model_name": "kling-v2-6", "mode": "pro", "duration": "5"}
+    assert estimate_units({**silent, "sound": "off"}) == estimate_units(silent) == Decimal("2.5")
+    assert estimate_units({**silent, "sound": "on"}) == Decimal("5")
+    v3 = {"model_name": "kling-v3", "mode": "std", "duration": "10"}
+    assert estimate_units({**v3, "sound": "off"}) == Decimal("3")
+    assert estimate_units({**v3, "sound": "on"}) == Decimal("4.5")
+
+
+def test_every_mode_that_makes_sound_has_a_price_for_it(settings) -> None:
+    for spec in MODELS.values():
+        for mode in spec.sound_modes:
+            assert "sound_factor" in settings.STUDIO_UNIT_PRICES[spec.name][mode], spec.name

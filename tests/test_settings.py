@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from studio.kling.simulator.__main__ import parse_args
+from studio.run import simulator_command
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json
@@ -22,12 +25,14 @@ print(json.dumps({
     "allowed_downloads": settings.DOWNLOAD_ALLOWED_HOSTS, "debug": settings.DEBUG,
     "hosts": settings.ALLOWED_HOSTS, "secret": settings.SECRET_KEY,
     "public_url": settings.STUDIO_PUBLIC_URL, "limits": settings.PROMPT_LIMITS,
+    "v3_all_durations": settings.STUDIO_KLING_V3_ALL_DURATIONS,
+    "sim_strict": settings.SIMULATOR_STRICT,
 }))
 """
 SWITCHES = (
     "DATABASE_URL", "REDIS_URL", "COMETAPI_KEY", "COMETAPI_BASE_URL", "SECRET_KEY", "DEBUG",
     "ALLOWED_HOSTS", "STUDIO_PUBLIC_URL", "STUDIO_DOWNLOAD_ALLOWED_HOSTS", "STUDIO_PROMPT_LIMIT",
-    "STUDIO_SIMULATOR_PORT",
+    "STUDIO_SIMULATOR_PORT", "STUDIO_KLING_V3_ALL_DURATIONS", "STUDIO_SIM_STRICT",
 )  # fmt: skip
 
 
@@ -59,6 +64,20 @@ def test_the_defaults_are_sqlite_in_wal_with_the_orm_broker_and_the_simulator(tm
     assert found["allowed_downloads"] == ["127.0.0.1:8001"]
     assert found["debug"] is False
     assert found["limits"] == {"prompt": 500, "negative_prompt": 200}
+    assert found["v3_all_durations"] is False  # CometAPI documents 5 and 10 s only
+    assert found["sim_strict"] is True
+
+
+def test_kling_v3s_official_durations_and_the_official_simulator_are_switches(tmp_path) -> None:
+    found = settings_for(tmp_path, STUDIO_KLING_V3_ALL_DURATIONS="true", STUDIO_SIM_STRICT="false")
+    assert found["v3_all_durations"] is True and found["sim_strict"] is False
+
+
+def test_make_run_starts_the_strict_simulator_unless_told_otherwise() -> None:
+    assert "--strict" in simulator_command(8001)
+    assert "--no-strict" in simulator_command(8001, strict=False)
+    assert parse_args(simulator_command(8001)[3:]).strict is True
+    assert parse_args(simulator_command(8001, strict=False)[3:]).strict is False
 
 
 def test_a_new_data_folder_gets_a_generated_secret_key_that_is_kept(tmp_path) -> None:
@@ -104,7 +123,15 @@ def test_lists_and_public_url_are_read(tmp_path) -> None:
     assert found["limits"]["prompt"] == 2500
 
 
-@pytest.mark.parametrize(("name", "value"), [("DEBUG", "maybe"), ("STUDIO_PROMPT_LIMIT", "lots")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("STUDIO_PROMPT_LIMIT", "lots"),
+        ("STUDIO_KLING_V3_ALL_DURATIONS", "sometimes"),
+        ("STUDIO_SIM_STRICT", "very"),
+    ],
+)
 def test_a_bad_value_refuses_to_start_with_the_variable_named(tmp_path, name, value) -> None:
     done = load(tmp_path, **{name: value})
     assert done.returncode != 0

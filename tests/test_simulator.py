@@ -19,7 +19,9 @@ import httpx
 import pytest
 from PIL import ImageChops
 
+from studio.kling.capabilities import MODELS
 from studio.kling.simulator import SimConfig, Simulator, render_mp4
+from studio.kling.simulator.__main__ import parse_args
 from tests.conftest import SIM_API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,7 +288,7 @@ def test_an_unknown_model_is_400_with_code_1203(api: httpx.Client, simulator: Si
 def test_prompt_limits_are_strict_or_upstream(
     api: httpx.Client, simulator: Simulator, strict: bool, field: str, length: int, accepted: bool
 ) -> None:
-    simulator.config.strict_limits = strict
+    simulator.config.strict = strict
     response = create(api, **{field: "x" * length})
     if accepted:
         assert response.status_code == 200, response.text
@@ -325,7 +327,8 @@ def test_string_fields_must_be_strings(api: httpx.Client, field: str) -> None:
         ({"model_name": "kling-v1", "cfg_scale": 1.5}, False),
         ({"model_name": "kling-v2-master", "mode": None}, True),
         ({"model_name": "kling-v2-master", "mode": "std"}, False),  # no std/pro split
-        ({"model_name": "kling-v3", "duration": "12"}, True),
+        ({"model_name": "kling-v3", "duration": "10"}, True),
+        ({"model_name": "kling-v3", "duration": "12"}, False),  # strict: §15, 5 or 10 only
         ({"model_name": "kling-v2-6", "duration": "12"}, False),
         ({"model_name": "kling-v2-6", "mode": "pro", "sound": "on"}, True),
         ({"model_name": "kling-v2-6", "mode": "std", "sound": "on"}, False),
@@ -426,6 +429,171 @@ def test_concurrent_creates_with_one_external_id_make_one_task(simulator: Simula
 def test_a_body_that_is_not_json_is_rejected(api: httpx.Client) -> None:
     response = api.post(T2V, content=b"{not json", headers={"Content-Type": "application/json"})
     rejection(response, 400, 1200)
+
+
+# -- CometAPI's documented shape (strict, the default) and Kling's official one ----------
+
+
+def test_tests_run_the_strict_simulator(simulator: Simulator) -> None:
+    assert simulator.config.strict and SimConfig().strict
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("duration", ["3", "4", "5", "6", "10", "12", "15"])
+def test_strict_mode_takes_5_or_10_seconds_from_every_model(
+    api: httpx.Client, simulator: Simulator, model: str, duration: str
+) -> None:
+    mode = "std" if MODELS[model].modes else None
+    response = create(api, model_name=model, mode=mode, duration=duration)
+    if duration in ("5", "10"):
+        task_id = task_id_of(response)
+        assert simulator.tasks[task_id].params["duration"] == duration
+    else:
+        assert "makes videos of 5 s or 10 s" in rejection(response, 400, 1201)
+        assert simulator.create_count() == 0
+
+
+def test_strict_mode_says_why_kling_v3_takes_less_than_officially(api: httpx.Client) -> None:
+    message = rejection(create(api, model_name="kling-v3", duration="12"), 400, 1201)
+    assert message == (
+        "Kling 3.0 makes videos of 5 s or 10 s through CometAPI "
+        "(other values are outside its request shape)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "duration", "accepted"),
+    [
+        *(("kling-v3", str(seconds), True) for seconds in range(3, 16)),
+        ("kling-v3", "2", False),
+        ("kling-v3", "16", False),
+        ("kling-v2-6", "12", False),  # §4: the official range is kling-v3's alone
+        ("kling-v1", "3", False),
+    ],
+)
+def test_the_official_shape_takes_kling_v3_from_3_to_15_seconds(
+    api: httpx.Client, simulator: Simulator, model: str, duration: str, accepted: bool
+) -> None:
+    simulator.config.strict = False
+    response = create(api, model_name=model, duration=duration)
+    if accepted:
+        task_id_of(response)
+    else:
+        rejection(response, 400, 1201)
+
+
+def test_the_shape_switches_at_runtime_through_sim_config(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    url = f"{simulator.url}/_sim/config"
+    assert httpx.get(url, trust_env=False).json()["strict"] is True
+    rejection(create(api, model_name="kling-v3", duration="12"), 400, 1201)
+    assert httpx.post(url, json={"strict": False}, trust_env=False).json()["strict"] is False
+    task_id_of(create(api, model_name="kling-v3", duration="12"))
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(
+    ("ratio", "accepted"),
+    [
+        ("16:9", True),
+        ("9:16", True),
+        ("1:1", True),
+        *((ratio, False) for ratio in ("4:3", "3:4", "3:2", "2:3", "21:9", "16-9", "")),
+    ],
+)
+def test_only_the_three_video_ratios_are_taken(
+    api: httpx.Client, simulator: Simulator, strict: bool, ratio: str, accepted: bool
+) -> None:
+    simulator.config.strict = strict
+    response = create(api, aspect_ratio=ratio)
+    if accepted:
+        assert simulator.tasks[task_id_of(response)].params["aspect_ratio"] == ratio
+    else:
+        assert "16:9, 9:16, 1:1" in rejection(response, 400, 1201)
+
+
+@pytest.mark.parametrize(
+    ("sound", "accepted"),
+    [("off", True), ("on", True), ("OFF", False), ("On", False), ("true", False), ("", False)],
+)
+def test_sound_is_off_or_on(api: httpx.Client, sound: str, accepted: bool) -> None:
+    response = create(api, model_name="kling-v3", sound=sound)
+    if accepted:
+        task_id_of(response)
+    else:
+        assert rejection(response, 400, 1201) == "sound must be on or off."
+
+
+@pytest.mark.parametrize("value", [True, False, 1, 0])
+def test_sound_must_be_a_string(api: httpx.Client, value: object) -> None:
+    message = rejection(create(api, model_name="kling-v3", sound=value), 400, 1201)
+    assert message == "Invalid parameter sound: must be a string"
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ({"model_name": "kling-v3", "mode": "std"}, ""),
+        ({"model_name": "kling-v3", "mode": "pro"}, ""),
+        ({"model_name": "kling-v2-6", "mode": "pro"}, ""),
+        ({"model_name": "kling-v2-6", "mode": "std"}, "Kling 2.6 makes sound only in pro mode."),
+        ({"model_name": "kling-v1", "mode": "std"}, "Kling 1.0 makes no sound."),
+        ({"model_name": "kling-v2-master", "mode": None}, "Kling 2.0 Master makes no sound."),
+        ({"model_name": "kling-v2-5-turbo", "mode": "pro"}, "Kling 2.5 Turbo makes no sound."),
+    ],
+)
+def test_sound_on_is_taken_only_where_the_model_makes_sound(
+    api: httpx.Client, fields: dict, refusal: str
+) -> None:
+    response = create(api, sound="on", **fields)
+    if refusal:
+        assert rejection(response, 400, 1201) == refusal
+    else:
+        task_id_of(response)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_sound_off_is_taken_from_every_model(api: httpx.Client, model: str) -> None:
+    task_id_of(
+        create(api, model_name=model, mode="std" if MODELS[model].modes else None, sound="off")
+    )
+
+
+@pytest.mark.parametrize(
+    ("strict", "sound", "units"),
+    [
+        (True, None, "2"),  # strict: the "model default" read the costly way (§15)
+        (True, "off", "1"),
+        (True, "on", "2"),
+        (False, None, "1"),  # official: the default is off
+        (False, "on", "2"),
+    ],
+)
+def test_an_omitted_sound_is_billed_as_on_in_strict_mode(
+    api: httpx.Client, simulator: Simulator, strict: bool, sound: str | None, units: str
+) -> None:
+    simulator.config.strict = strict
+    task_id = task_id_of(create(api, model_name="kling-v3", mode="std", duration="5", sound=sound))
+    assert wait_for(api, task_id, "succeed")["final_unit_deduction"] == units
+    assert simulator.tasks[task_id].sound is (units == "2")
+
+
+def test_a_model_without_sound_is_never_billed_for_it(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    task_id = task_id_of(create(api, model_name="kling-v2-6", mode="std", duration="5"))
+    assert wait_for(api, task_id, "succeed")["final_unit_deduction"] == "1"
+    assert simulator.tasks[task_id].sound is False
+
+
+def test_the_cli_serves_the_strict_shape_unless_told_no_strict() -> None:
+    assert parse_args([]).strict is True
+    assert parse_args(["--no-strict"]).strict is False
+    assert "CometAPI's documented request shape" in subprocess.run(
+        [sys.executable, "-m", "studio.kling.simulator", "--help"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
 
 
 # -- lifecycle --------------------------------------------------------------------------

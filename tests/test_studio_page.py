@@ -7,9 +7,10 @@ import re
 
 import pytest
 
+from studio.generations.forms import GenerateForm
 from studio.generations.models import Generation
 from studio.kling.capabilities import CAMERA_AXES, MODELS
-from tests.factories import HTMX, make_generation, studio_form
+from tests.factories import HTMX, make_generation, make_preset, studio_form
 
 pytestmark = pytest.mark.django_db
 
@@ -88,12 +89,100 @@ def test_each_render_carries_a_new_client_request_id(client, owner) -> None:
 def test_the_capability_blob_describes_each_model(client, owner) -> None:
     blob = capability_blob(client.get("/").content.decode())
     assert set(blob["models"]) == set(MODELS)
-    assert blob["models"]["kling-v3"]["durations"] == [str(s) for s in range(3, 16)]
+    assert blob["models"]["kling-v3"]["durations"] == ["5", "10"]  # CometAPI's (§15)
+    assert all(m["durations"] == ["5", "10"] for m in blob["models"].values())
+    assert blob["models"]["kling-v3"]["sound_modes"] == ["std", "pro"]
+    assert blob["models"]["kling-v2-6"]["sound_modes"] == ["pro"]
     assert blob["models"]["kling-v2-master"]["modes"] == []
     assert blob["models"]["kling-v1"]["camera_control"] == [["std", "5"]]
     assert [n for n, m in blob["models"].items() if m["cfg_scale"]] == ["kling-v1", "kling-v1-6"]
     assert blob["models"]["kling-v2-5-turbo"]["note"]
     assert blob["limits"] == {"prompt": 500, "negative_prompt": 200}
+
+
+def test_kling_v3s_official_durations_are_offered_only_behind_the_setting(
+    client, owner, settings
+) -> None:
+    html = client.get("/").content.decode()
+    assert 'value="12"' not in html
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    blob = capability_blob(client.get("/").content.decode())
+    assert blob["models"]["kling-v3"]["durations"] == [str(s) for s in range(3, 16)]
+    assert blob["models"]["kling-v2-6"]["durations"] == ["5", "10"]
+
+
+def test_kling_v3_at_12_seconds_is_refused_without_the_setting_and_sent_with_it(
+    client, owner, settings, django_capture_on_commit_callbacks
+) -> None:
+    data = form_data(model_name="kling-v3", duration="12")
+    html = client.post("/generations/new/", data, **HTMX).content.decode()
+    assert (
+        "Kling 3.0 makes videos of 5 s or 10 s through CometAPI "
+        "(other values are outside its request shape)."
+    ) in field_block(html, "duration")
+    assert Generation.objects.count() == 0
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/generations/new/", form_data(model_name="kling-v3", duration="12"), **HTMX)
+    assert Generation.objects.get().request_body["duration"] == "12"
+
+
+@pytest.mark.parametrize(
+    ("fields", "sound"),
+    [
+        ({"model_name": "kling-v3"}, "off"),  # no choice posted: off, never the model default
+        ({"model_name": "kling-v3", "sound": ""}, "off"),
+        ({"model_name": "kling-v3", "sound": "off"}, "off"),
+        ({"model_name": "kling-v3", "mode": "pro", "sound": "on"}, "on"),
+        ({"model_name": "kling-v2-6", "mode": "pro"}, "off"),
+        ({"model_name": "kling-v2-6", "mode": "std"}, None),  # silent only: no field sent
+        ({"model_name": "kling-v1", "sound": "off"}, None),
+    ],
+)
+def test_the_body_says_sound_off_or_on_for_every_model_that_makes_sound(
+    client, owner, django_capture_on_commit_callbacks, fields: dict, sound: str | None
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/generations/new/", form_data(**fields), **HTMX)
+    assert response.status_code == 200
+    body = Generation.objects.get().request_body
+    assert body.get("sound") == sound
+    assert ("sound" in body) is (sound is not None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"model_name": "kling-v1", "sound": "on"}, "Kling 1.0 makes no sound."),
+        (
+            {"model_name": "kling-v2-6", "mode": "std", "sound": "on"},
+            "Kling 2.6 makes sound only in pro mode.",
+        ),
+    ],
+)
+def test_sound_on_where_the_model_makes_none_is_refused(
+    client, owner, fields: dict, message: str
+) -> None:
+    html = client.post("/generations/new/", form_data(**fields), **HTMX).content.decode()
+    assert message in html
+    assert Generation.objects.count() == 0
+
+
+def test_the_estimate_beside_the_form_counts_the_sound_choice(client, owner) -> None:
+    loud = make_preset(owner, "Loud", {"model_name": "kling-v2-6", "mode": "pro", "sound": "on"})
+    quiet = make_preset(owner, "Quiet", {"model_name": "kling-v2-6", "mode": "pro"})
+    estimate = "Estimated cost: <strong data-estimate>{} units</strong>"
+    assert estimate.format("5") in client.get("/", {"presets": loud.pk}).content.decode()
+    assert estimate.format("2.5") in client.get("/", {"presets": quiet.pk}).content.decode()
+
+
+def test_a_remix_keeps_the_sound_choice(client, owner) -> None:
+    loud = make_generation(owner, model_name="kling-v3", mode="pro", status="succeeded")
+    loud.request_body["sound"] = "on"
+    loud.save()
+    form = GenerateForm.from_params(loud.params())
+    assert form["sound"].value() == "on"
+    assert GenerateForm.from_params(make_generation(owner).params())["sound"].value() == "off"
 
 
 def test_a_too_long_prompt_comes_back_next_to_its_field_and_nothing_is_sent(client, owner) -> None:

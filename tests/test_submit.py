@@ -373,3 +373,89 @@ def test_rows_refused_together_come_back_spread_out_after_retry_after(upstream, 
     ]
     assert min(delays) >= 3 - 0.05
     assert max(delays) - min(delays) > 0.5
+
+
+# ---------------------------------------------------------------- §15: the body sent, exactly
+
+
+@pytest.mark.parametrize(
+    ("chosen", "sent"),
+    [
+        (
+            {"model_name": "kling-v3", "mode": "std", "duration": "10"},
+            {"mode": "std", "aspect_ratio": "16:9", "duration": "10", "sound": "off"},
+        ),
+        (
+            {"model_name": "kling-v3", "mode": "pro", "duration": "5", "sound": "on"},
+            {"mode": "pro", "aspect_ratio": "16:9", "duration": "5", "sound": "on"},
+        ),
+        (
+            {"model_name": "kling-v2-6", "mode": "pro", "duration": "10", "sound": "off"},
+            {"mode": "pro", "aspect_ratio": "16:9", "duration": "10", "sound": "off"},
+        ),
+        (
+            {"model_name": "kling-v2-6", "mode": "std", "duration": "5"},
+            {"mode": "std", "aspect_ratio": "16:9", "duration": "5"},
+        ),
+        (
+            {"model_name": "kling-v2-master", "mode": "", "duration": "5", "aspect_ratio": "1:1"},
+            {"aspect_ratio": "1:1", "duration": "5"},
+        ),
+    ],
+    ids=["v3-silent", "v3-sound", "v2-6-pro", "v2-6-std", "master"],
+)
+def test_the_strict_upstream_receives_exactly_the_body_of_the_contract(
+    upstream, queue, chosen: dict, sent: dict
+):
+    row = pipeline.create_generation(make_user(), params(**chosen))
+    assert pipeline.submit(row.pk)
+    row.refresh_from_db()
+    expected = {"model_name": chosen["model_name"], "prompt": params()["prompt"], **sent}
+    received = upstream.tasks[row.task_id].params
+    assert received == {**expected, "external_task_id": row.external_task_id}
+    assert list(received) == [*expected, "external_task_id"]  # contract order
+    assert row.request_body == received
+
+
+def test_a_silent_kling_v3_job_is_billed_as_silent_by_the_strict_upstream(upstream, queue):
+    # The strict simulator bills an omitted sound as on (§15 "model default"): the
+    # explicit "off" is what keeps this job at the silent price.
+    row = pipeline.create_generation(
+        make_user(), params(model_name="kling-v3", mode="std", duration="5")
+    )
+    row = drive(row)
+    assert row.status == Status.SUCCEEDED
+    assert row.units_charged == 1
+    assert upstream.tasks[row.task_id].sound is False
+
+
+def test_run_again_keeps_the_sound_choice(upstream, queue):
+    owner = make_user()
+    loud = pipeline.create_generation(owner, params(model_name="kling-v3", sound="on"))
+    again = pipeline.run_again(loud, owner)
+    assert again.request_body["sound"] == "on"
+    assert again.params()["sound"] == "on"
+
+
+def test_kling_v3_beyond_5_and_10_seconds_is_refused_before_anything_is_saved(upstream, queue):
+    with pytest.raises(ValueError, match="5 s or 10 s through CometAPI"):
+        pipeline.create_generation(make_user(), params(model_name="kling-v3", duration="12"))
+    assert Generation.objects.count() == 0
+
+
+def test_the_setting_sends_kling_v3s_official_durations(upstream, queue, settings):
+    settings.STUDIO_KLING_V3_ALL_DURATIONS = True
+    row = pipeline.create_generation(make_user(), params(model_name="kling-v3", duration="12"))
+    assert row.request_body["duration"] == "12"
+    # CometAPI's documented shape (the strict simulator) refuses it for good...
+    assert pipeline.submit(row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "5 s or 10 s through CometAPI" in row.last_error
+    # ...an upstream with Kling's official shape takes it.
+    upstream.config.strict = False
+    again = pipeline.run_again(row, row.owner)
+    assert pipeline.submit(again.pk)
+    again.refresh_from_db()
+    assert again.status == Status.SUBMITTED
+    assert upstream.tasks[again.task_id].params["duration"] == "12"

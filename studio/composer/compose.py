@@ -27,6 +27,7 @@ SOURCE_FIELDS = {
     "duration": "Duration",
     "aspect_ratio": "Aspect ratio",
     "cfg_scale": "cfg_scale",
+    "sound": "Sound",
     "camera_type": "Camera control",
     "negative_prompt": "Negative prompt",
 }
@@ -231,7 +232,7 @@ def variations_context(user, values) -> dict:
 def budget_context(user, form: FilledGenerateForm) -> dict:
     """What this month's budget leaves and what the form's video would cost; the script
     (composer.js) keeps the estimate current as the parameters change."""
-    params = {name: form[name].value() for name in ("model_name", "mode", "duration")}
+    params = {name: form[name].value() for name in ("model_name", "mode", "duration", "sound")}
     try:
         cost = estimate_units(params)
     except PriceUnknown:

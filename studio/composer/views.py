@@ -93,12 +93,13 @@ def studio_context(request: HttpRequest) -> dict:
 
 def capabilities() -> dict:
     """What the form's script needs to adapt the fields to the chosen model."""
+    shape = pipeline.request_shape()
     return {
         "models": {
             name: {
                 "label": spec.label,
                 "modes": list(spec.modes),
-                "durations": list(spec.durations),
+                "durations": list(shape.durations(spec)),
                 "cfg_scale": spec.cfg_scale,
                 "camera_control": [list(pair) for pair in spec.camera_control],
                 "sound_modes": list(spec.sound_modes),

@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime, time
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from studio.accounts.roles import REVIEW, SEE_ALL
 from studio.generations.models import Generation, Status
+from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
     CAMERA_AXES,
@@ -30,7 +30,10 @@ CAMERA_MOVES = [
     ("simple", "Simple: one axis"),
 ]
 CAMERA_CHOICES = [("", "None: the model picks the camera motion"), *CAMERA_MOVES]
+# Every duration Kling takes: for history filters and field checks; the selects offer
+# request_shape()'s.
 ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
+SOUND_CHOICES = [("off", "Off: a silent video"), ("on", "On: with audio (costs more)")]
 # problems() keys -> the form field the message is shown next to.
 PROBLEM_FIELDS = {"camera_control": "camera_type", "sound": None, "": None}
 
@@ -103,6 +106,9 @@ class GenerateForm(CameraAxesForm):
         widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
         help_text="0 to 1: how closely the video follows the prompt.",
     )
+    # Not left to the upstream's "model default" (docs/upstream.md §15): the body always
+    # says off or on for a model that can make sound; an empty value means off.
+    sound = forms.ChoiceField(label="Sound", choices=SOUND_CHOICES, initial="off", required=False)
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # Where the form's values came from (studio/composer/compose.py): the prompt version
@@ -117,8 +123,10 @@ class GenerateForm(CameraAxesForm):
         self.initial.setdefault("model_name", DEFAULT_MODEL)
         spec = MODELS.get(self.data.get("model_name") or self.initial["model_name"])
         if spec is not None:
-            # Without JavaScript the list still fits the model the page was drawn for.
-            self.fields["duration"].widget.choices = [(d, f"{d} s") for d in spec.durations]
+            # Without JavaScript the list still fits the model the page was drawn for (the
+            # field takes any duration: capabilities.problems says what is wrong with one).
+            durations = request_shape().durations(spec)
+            self.fields["duration"].widget.choices = [(d, f"{d} s") for d in durations]
             if spec.cfg_scale:
                 self.initial.setdefault("cfg_scale", DEFAULT_CFG_SCALE)
 
@@ -131,6 +139,7 @@ class GenerateForm(CameraAxesForm):
             duration=params.get("duration") or "5",
             aspect_ratio=params.get("aspect_ratio") or "16:9",
             cfg_scale=params.get("cfg_scale"),
+            sound=params.get("sound") or "off",
         )
         camera = params.get("camera_control") or {}
         initial["camera_type"] = camera.get("type", "")
@@ -150,7 +159,7 @@ class GenerateForm(CameraAxesForm):
         cleaned = super().clean()
         if "model_name" not in cleaned:
             return cleaned
-        for key, message in problems(self._params(), settings.PROMPT_LIMITS).items():
+        for key, message in problems(self._params(), request_shape()).items():
             field = PROBLEM_FIELDS.get(key, key)
             if field is None or field not in self.errors:  # one message per field
                 self.add_error(field, message)
@@ -173,6 +182,7 @@ class GenerateForm(CameraAxesForm):
             "aspect_ratio": data.get("aspect_ratio"),
             "cfg_scale": data.get("cfg_scale"),
             "camera_control": self.camera_control(),
+            "sound": data.get("sound") or None,
         }
 
 

@@ -219,6 +219,8 @@ class Generation(models.Model):
             params["cfg_scale"] = self.cfg_scale
         if self.camera_control:
             params["camera_control"] = self.camera_control
+        if self.request_body.get("sound"):  # no column: the body sent is the record
+            params["sound"] = self.request_body["sound"]
         return params
 
     def move(self, to: Status, note: str = "", **fields) -> bool:

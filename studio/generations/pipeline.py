@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from studio.generations.models import Generation, GenerationEvent, Lease, Status
 from studio.kling import errors
-from studio.kling.capabilities import build_body, ordered_body, problems
+from studio.kling.capabilities import Shape, build_body, ordered_body, problems
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
 from studio.review import budgets
@@ -58,6 +58,12 @@ def client() -> KlingClient:
     )
 
 
+def request_shape() -> Shape:
+    """The request shape every body the studio makes is held to, from settings: CometAPI's
+    documented one unless STUDIO_KLING_V3_ALL_DURATIONS widens kling-v3's durations."""
+    return Shape(settings.PROMPT_LIMITS, settings.STUDIO_KLING_V3_ALL_DURATIONS)
+
+
 # ---------------------------------------------------------------------------- create
 
 
@@ -86,7 +92,7 @@ def create_generation(
     # Empty optional values mean "not given" (Generation.params() keeps mode "" for models
     # without a std/pro split; a form may give cfg_scale None).
     params = {k: v for k, v in params.items() if k == "prompt" or v not in (None, "")}
-    errors = problems(params, settings.PROMPT_LIMITS)
+    errors = problems(params, request_shape())
     if errors:
         raise ValueError("; ".join(errors.values()))
     external_task_id = f"ps-{uuid.uuid4().hex}"

@@ -76,6 +76,9 @@ def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     except OverBudget as refusal:
         messages.error(request, str(refusal))
         return redirect(generation)
+    except ValueError as refusal:  # e.g. a 12 s kling-v3 job with the 3-15 s setting off
+        messages.error(request, f"Not queued again: {refusal}")
+        return redirect(generation)
     messages.success(request, "Queued again with the same parameters.")
     return redirect(again)
 

@@ -1,11 +1,13 @@
 """The text-to-video capability table: which model takes which mode, duration and field.
 
-Reference: kling-api.md §3 (fields and limits), §4 (capability matrix), §5 (camera_control).
-Everything that validates a request (the studio form, presets, the simulator) reads this table.
+Reference: docs/upstream.md §3 (fields and limits), §4 (capability matrix), §5
+(camera_control), §15 (what CometAPI's newer page documents). Everything that validates or
+offers a request (the studio form, presets, recipes, the simulator) reads this table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ASPECT_RATIOS: tuple[str, ...] = ("16:9", "9:16", "1:1")  # §3: official video ratios only
@@ -25,6 +27,11 @@ DEFAULT_CFG_SCALE = 0.5
 # §3.2: CometAPI documents 500/200; the official API allows 2500/2500.
 STRICT_LIMITS = {"prompt": 500, "negative_prompt": 200}
 UPSTREAM_LIMITS = {"prompt": 2500, "negative_prompt": 2500}
+# §15: CometAPI documents only these durations; other values are "outside the text-to-video
+# request shape", whatever a model officially takes (§4: kling-v3 3–15 s).
+COMET_DURATIONS: tuple[str, ...] = ("5", "10")
+# §15: CometAPI's default is "model default"; "off" is how to ask for a silent video.
+SOUND_VALUES: tuple[str, ...] = ("off", "on")
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class ModelSpec:
     name: str
     label: str
     modes: tuple[str, ...]  # empty: no std/pro split, `mode` is omitted from the body
-    durations: tuple[str, ...]
+    durations: tuple[str, ...]  # what Kling officially takes; see Shape.durations
     cfg_scale: bool
     camera_control: tuple[tuple[str, str], ...] = ()  # allowed (mode, duration) pairs
     sound_modes: tuple[str, ...] = ()
@@ -45,6 +52,10 @@ class ModelSpec:
 
     def allows_camera(self, mode: str, duration: str) -> bool:
         return (mode, duration) in self.camera_control
+
+    def takes_sound(self, mode: str | None) -> bool:
+        """Whether `sound` belongs in the body in this mode (§4: v2-6 pro, v3)."""
+        return (mode or "std") in self.sound_modes
 
     def height(self, mode: str) -> int:
         return self.heights.get(mode) or self.heights.get("", 720)
@@ -124,14 +135,57 @@ def get_model(name: str) -> ModelSpec | None:
     return MODELS.get(name)
 
 
-def problems(params: dict, limits: dict[str, int] | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class Shape:
+    """Which request shape bodies are held to. COMET (the default) is what CometAPI's page
+    documents (§15): 5 or 10 s for every model and prompts of 500/200. OFFICIAL is Kling's
+    own, wider one: kling-v3's 3–15 s and prompts of 2500/2500 (§3, §4)."""
+
+    limits: Mapping[str, int] = field(default_factory=lambda: dict(STRICT_LIMITS))
+    official_durations: bool = False
+
+    def durations(self, spec: ModelSpec) -> tuple[str, ...]:
+        if self.official_durations:
+            return spec.durations
+        return tuple(d for d in spec.durations if d in COMET_DURATIONS)
+
+    def every_duration(self) -> list[str]:
+        """Every duration some model takes in this shape, shortest first."""
+        found = {d for spec in MODELS.values() for d in self.durations(spec)}
+        return sorted(found, key=int)
+
+
+COMET = Shape()
+OFFICIAL = Shape(UPSTREAM_LIMITS, official_durations=True)
+
+
+def problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
     """Every reason `params` would be rejected, keyed by field name ("" for the whole request).
 
     `params` uses the request body's field names and types: duration is a string,
     cfg_scale a number, camera_control a dict. Missing optional fields are fine.
     """
-    limits = limits or STRICT_LIMITS
-    errors: dict[str, str] = {}
+    errors = _text_problems(params, shape.limits)
+    name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
+    spec = MODELS.get(name)
+    if spec is None:
+        errors["model_name"] = f"Unknown model {name!r}."
+        return errors
+    mode, duration = params.get("mode"), params.get("duration", "5")
+    found = {
+        "mode": _mode_problem(spec, mode),
+        "duration": _duration_problem(spec, duration, shape),
+        "aspect_ratio": _ratio_problem(params.get("aspect_ratio")),
+        "cfg_scale": _cfg_problem(spec, params.get("cfg_scale")),
+        "sound": _sound_problem(spec, mode, params.get("sound")),
+        "camera_control": _camera_fit_problem(spec, mode, duration, params.get("camera_control")),
+    }
+    errors.update((key, message) for key, message in found.items() if message)
+    return errors
+
+
+def _text_problems(params: dict, limits: Mapping[str, int]) -> dict[str, str]:
+    errors = {}
     prompt = params.get("prompt") or ""
     if not str(prompt).strip():
         errors["prompt"] = "Write a prompt."
@@ -145,48 +199,65 @@ def problems(params: dict, limits: dict[str, int] | None = None) -> dict[str, st
             f"The negative prompt is {len(negative)} characters; "
             f"the limit is {limits['negative_prompt']}."
         )
-    name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
-    spec = MODELS.get(name)
-    if spec is None:
-        errors["model_name"] = f"Unknown model {name!r}."
-        return errors
-    mode = params.get("mode")
-    if mode is not None and mode not in MODES:
-        errors["mode"] = f"Mode must be one of {', '.join(MODES)}."
-    elif mode and not spec.modes:
-        errors["mode"] = f"{spec.label} has no std/pro mode."
-    duration = params.get("duration", "5")
-    if not isinstance(duration, str) or duration not in spec.durations:
-        errors["duration"] = f"{spec.label} makes videos of {_seconds(spec.durations)}."
-    ratio = params.get("aspect_ratio")
-    if ratio is not None and ratio not in ASPECT_RATIOS:
-        errors["aspect_ratio"] = f"Aspect ratio must be one of {', '.join(ASPECT_RATIOS)}."
-    cfg = params.get("cfg_scale")
-    if cfg is not None:
-        if not spec.cfg_scale:
-            errors["cfg_scale"] = f"{spec.label} does not take cfg_scale."
-        elif isinstance(cfg, bool) or not isinstance(cfg, int | float):
-            errors["cfg_scale"] = "cfg_scale must be a number."
-        elif not CFG_SCALE_RANGE[0] <= cfg <= CFG_SCALE_RANGE[1]:
-            errors["cfg_scale"] = "cfg_scale must be between 0 and 1."
-    sound = params.get("sound")
-    if sound is not None:
-        if sound not in ("on", "off"):
-            errors["sound"] = "sound must be on or off."
-        elif sound == "on" and (mode or "std") not in spec.sound_modes:
-            errors["sound"] = (
-                f"{spec.label} makes sound only in {_join(spec.sound_modes) or 'no'} mode."
-            )
-    camera = params.get("camera_control")
-    if camera is not None:
-        camera_error = camera_problem(camera)
-        if camera_error:
-            errors["camera_control"] = camera_error
-        elif not spec.allows_camera(mode or "std", duration if isinstance(duration, str) else ""):
-            errors["camera_control"] = (
-                "camera_control is only supported in std mode with 5s duration and kling-v1"
-            )
     return errors
+
+
+def _mode_problem(spec: ModelSpec, mode: object) -> str:
+    if mode is not None and mode not in MODES:
+        return f"Mode must be one of {', '.join(MODES)}."
+    if mode and not spec.modes:
+        return f"{spec.label} has no std/pro mode."
+    return ""
+
+
+def _duration_problem(spec: ModelSpec, duration: object, shape: Shape) -> str:
+    allowed = shape.durations(spec)
+    if isinstance(duration, str) and duration in allowed:
+        return ""
+    message = f"{spec.label} makes videos of {_seconds(allowed)}"
+    if allowed != spec.durations:  # §15: the model takes more, the gateway documents less
+        return f"{message} through CometAPI (other values are outside its request shape)."
+    return f"{message}."
+
+
+def _ratio_problem(ratio: object) -> str:
+    if ratio is not None and ratio not in ASPECT_RATIOS:
+        return f"Aspect ratio must be one of {', '.join(ASPECT_RATIOS)}."
+    return ""
+
+
+def _cfg_problem(spec: ModelSpec, cfg: object) -> str:
+    if cfg is None:
+        return ""
+    if not spec.cfg_scale:
+        return f"{spec.label} does not take cfg_scale."
+    if isinstance(cfg, bool) or not isinstance(cfg, int | float):
+        return "cfg_scale must be a number."
+    if not CFG_SCALE_RANGE[0] <= cfg <= CFG_SCALE_RANGE[1]:
+        return "cfg_scale must be between 0 and 1."
+    return ""
+
+
+def _sound_problem(spec: ModelSpec, mode: object, sound: object) -> str:
+    if sound is None:
+        return ""
+    if sound not in SOUND_VALUES:
+        return "sound must be on or off."
+    if sound == "on" and not spec.takes_sound(mode if isinstance(mode, str) else None):
+        if not spec.sound_modes:
+            return f"{spec.label} makes no sound."
+        return f"{spec.label} makes sound only in {_join(spec.sound_modes)} mode."
+    return ""
+
+
+def _camera_fit_problem(spec: ModelSpec, mode: object, duration: object, camera: object) -> str:
+    if camera is None:
+        return ""
+    if malformed := camera_problem(camera):
+        return malformed
+    if not spec.allows_camera(str(mode or "std"), duration if isinstance(duration, str) else ""):
+        return "camera_control is only supported in std mode with 5s duration and kling-v1"
+    return ""
 
 
 def camera_problem(camera: object) -> str:
@@ -256,8 +327,10 @@ def build_body(params: dict) -> dict:
         body["cfg_scale"] = float(params["cfg_scale"])
     if params.get("camera_control") and spec.allows_camera(body.get("mode", ""), body["duration"]):
         body["camera_control"] = params["camera_control"]
-    if params.get("sound") == "on" and body.get("mode", "std") in spec.sound_modes:
-        body["sound"] = "on"
+    if spec.takes_sound(body.get("mode")):
+        # §15: an omitted sound is the "model default" and may be billed at the audio
+        # rate, so a model that can make sound is always told whether to.
+        body["sound"] = "on" if params.get("sound") == "on" else "off"
     return body
 
 

@@ -10,6 +10,7 @@ from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 
 from studio.generations.forms import ALL_DURATIONS, CAMERA_MOVES, CameraAxesForm, GenerateForm
+from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
     MODELS,
@@ -229,6 +230,9 @@ class PresetForm(CameraAxesForm):
         widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
         help_text="Empty: not set.",
     )
+    sound = forms.ChoiceField(
+        choices=[NOT_SET, ("off", "off: silent"), ("on", "on: with audio")], required=False
+    )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
     negative_prompt = forms.CharField(
         label="Negative prompt",
@@ -239,7 +243,12 @@ class PresetForm(CameraAxesForm):
     )
 
     # problems() keys -> the field the message is shown next to.
-    FIELDS = {"camera_control": "camera_type", "": None, "prompt": None, "sound": None}
+    FIELDS = {"camera_control": "camera_type", "": None, "prompt": None}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        durations = request_shape().every_duration()  # offer only what a submit takes
+        self.fields["duration"].widget.choices = [NOT_SET, *((d, f"{d} s") for d in durations)]
 
     @classmethod
     def for_params(cls, name: str, visibility: str, params: dict) -> PresetForm:
@@ -261,7 +270,7 @@ class PresetForm(CameraAxesForm):
         """Only the parameters that are set, in request-body names and types."""
         data = self.cleaned_data
         params: dict = {}
-        for key in ("model_name", "mode", "duration", "aspect_ratio"):
+        for key in ("model_name", "mode", "duration", "aspect_ratio", "sound"):
             if data.get(key):
                 params[key] = data[key]
         if data.get("cfg_scale") is not None:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from studio.generations.models import Generation
+from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import PARAM_FIELDS, problems
 from studio.library.models import (
     Preset,
@@ -345,7 +346,7 @@ def check_recipe(data: object) -> dict:
     if not isinstance(body, dict):
         raise ImportRefused(["request: must be the request body object."])
     params = {key: body[key] for key in RECIPE_FIELDS if key in body}
-    found = problems(params, settings.PROMPT_LIMITS)
+    found = problems(params, request_shape())
     if "model_name" not in params:
         found.setdefault("model_name", "is missing")
     if found:

@@ -4,8 +4,7 @@ and the form's list of stacked preset ids."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
+from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import CAMERA_AXES, DEFAULT_MODEL, MODELS, problems
 
 # What a preset may hold: request-body parameters, never the prompt itself.
@@ -17,6 +16,7 @@ PRESET_KEYS = (
     "cfg_scale",
     "camera_control",
     "negative_prompt",
+    "sound",
 )
 MAX_STACK = 8  # presets stacked on one form
 
@@ -43,7 +43,7 @@ def preset_problems(params: dict) -> dict[str, str]:
             "duration": "5",
             "aspect_ratio": "16:9",
         }
-        found = problems({**base, **params, "prompt": "preset check"}, settings.PROMPT_LIMITS)
+        found = problems({**base, **params, "prompt": "preset check"}, request_shape())
         if not found:
             return {}
         if closest is None or len(found) < len(closest):
@@ -70,6 +70,8 @@ def describe_params(params: dict) -> list[str]:
         moves = [f"{axis} {value:g}" for axis, value in config.items() if value]
         kind = str(camera.get("type", "none")).replace("_", " ")
         words.append(f"Camera {kind}{' ' + ' '.join(moves) if moves else ''}")
+    if params.get("sound"):
+        words.append(f"Sound {params['sound']}")
     if params.get("negative_prompt"):
         words.append(f"Avoid: {params['negative_prompt']}")
     return words
@@ -79,7 +81,7 @@ def form_fields(params: dict) -> dict[str, str]:
     """The studio form's field values (strings) that set `params`."""
     fields = {
         key: str(params[key])
-        for key in ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt")
+        for key in ("model_name", "mode", "duration", "aspect_ratio", "sound", "negative_prompt")
         if key in params and params[key] is not None
     }
     if "cfg_scale" in params:

@@ -26,13 +26,13 @@ def test_the_form_adapts_to_the_model(page, stack) -> None:
     expect(page.get_by_label("cfg_scale")).to_be_disabled()
     expect(page.get_by_label("Movement")).to_be_disabled()
     model.select_option("kling-v3")
-    expect(page.get_by_label("Duration").locator("option")).to_have_count(13)
+    expect(page.get_by_label("Duration").locator("option")).to_have_count(2)
     page.get_by_label("Prompt").fill("x" * 501)
     expect(page.locator('[data-count-for="id_prompt"]')).to_have_text("501 / 500")
     page.get_by_label("Prompt").press("Control+Enter")
     expect(page.locator("#id_prompt_error")).to_contain_text("the limit is 500")
     expect(page.get_by_label("Model")).to_have_value("kling-v3")  # kept, and still adapted
-    expect(page.get_by_label("Duration").locator("option")).to_have_count(13)
+    expect(page.get_by_label("Duration").locator("option")).to_have_count(2)
 
 
 def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:

@@ -255,9 +255,8 @@ class Simulator:
         model = body.get("model_name") or "kling-v1"  # §3: omitted (or legacy `model`) is v1
         if model not in capabilities.MODELS:
             return kling_error(400, 1203, f"invalid model name: {model}")
-        strict = self.config.strict_limits
-        limits = capabilities.STRICT_LIMITS if strict else capabilities.UPSTREAM_LIMITS
-        if found := capabilities.problems(body, limits):
+        shape = capabilities.COMET if self.config.strict else capabilities.OFFICIAL
+        if found := capabilities.problems(body, shape):
             return kling_error(400, 1201, "; ".join(found.values()))
         callback = body.get("callback_url")
         if callback and not callback.startswith(("http://", "https://")):
@@ -282,6 +281,7 @@ class Simulator:
             expire_at_once="expire" in words,
             poll_flaky="poll-flaky" in words,
             poll_no_task="poll-no-task" in words,
+            sound=self._makes_sound(body),
         )
         self.tasks[task.task_id] = task
         self._active.add(task.task_id)
@@ -290,6 +290,14 @@ class Simulator:
             self._by_external[task.external_task_id] = task.task_id
             self._creates[task.external_task_id] += 1
         return task
+
+    def _makes_sound(self, body: dict) -> bool:
+        """Whether the video is made (and billed) with audio. §15: an omitted sound is the
+        "model default"; strict mode takes the costly reading, as the bill might."""
+        if body.get("sound") is not None:
+            return body["sound"] == "on"
+        spec = capabilities.MODELS[body.get("model_name") or "kling-v1"]
+        return self.config.strict and spec.takes_sound(body.get("mode"))
 
     def _query(self, action: str, ident: str, external_only: bool = False) -> Response:
         with self._lock:
@@ -361,6 +369,7 @@ class Simulator:
             if not target.exists():
                 model = task.params.get("model_name") or "kling-v1"
                 caption = f"SIMULATED · {model} · {task.aspect_ratio} · {task.duration}s"
+                caption += " · sound on" if task.sound else ""
                 render_mp4(
                     target, task.prompt, task.aspect_ratio, float(task.duration),
                     fps=self.config.fps, caption=caption,

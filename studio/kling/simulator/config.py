@@ -34,7 +34,11 @@ class SimConfig:
     processing_after: float = _option(1.0, "seconds from create to processing")
     finish_after: float = _option(4.0, "seconds from create to succeed or failed")
     url_ttl: float = _option(3600.0, "seconds a video URL works after succeed; then 403")
-    strict_limits: bool = _option(True, "prompt limits 500/200 (CometAPI) or 2500/2500 (Kling)")
+    strict: bool = _option(
+        True,
+        "CometAPI's documented request shape (5 or 10 s, prompts 500/200, an omitted sound "
+        "billed as on); --no-strict: Kling's official one (kling-v3 3-15 s, 2500/2500)",
+    )
     timestamps_in_seconds: bool = _option(False, "seconds instead of ms, as some gateways send")
     request_ids: str = _option("uuid", "request_id: uuid, gateway (no dashes) or none (left out)")
     success_message: str = _option(

@@ -39,6 +39,7 @@ class SimTask:
     expire_at_once: bool = False  # `#expire`: the video URL is 403 from the start
     poll_flaky: bool = False  # `#poll-flaky`
     poll_no_task: bool = False  # `#poll-no-task`
+    sound: bool = False  # made with audio: asked for, or left to the model default
     status: str = SUBMITTED
     status_msg: str = ""
     updated: float = 0.0
@@ -120,8 +121,10 @@ class SimTask:
         return data
 
     def units(self) -> str:
-        # Made-up billing: 1 unit per 5 s, double in pro. Only the shape (a string) matters.
+        # Made-up billing: 1 unit per 5 s, double in pro, double again with audio. Only the
+        # shape (a string) and which request costs more matter.
         value = Decimal(self.duration) / 5 * (2 if self.params.get("mode") == "pro" else 1)
+        value *= 2 if self.sound else 1
         return format(value.normalize(), "f")
 
 
