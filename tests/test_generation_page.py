@@ -177,6 +177,13 @@ def test_run_again_queues_a_copy_and_opens_it(
     assert len(callbacks) == 1
 
 
+def test_the_page_says_which_sound_was_sent(client, owner) -> None:
+    v3 = make_generation(owner, model_name="kling-v3", status="succeeded")
+    v1 = make_generation(owner, model_name="kling-v1", status="succeeded")
+    assert "<dt>Sound</dt><dd>off</dd>" in client.get(v3.get_absolute_url()).content.decode()
+    assert "<dt>Sound</dt><dd>not sent</dd>" in client.get(v1.get_absolute_url()).content.decode()
+
+
 def test_run_again_of_a_duration_cometapi_does_not_take_says_why(
     client, owner, settings, django_capture_on_commit_callbacks
 ) -> None:

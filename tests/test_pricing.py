@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from studio.kling.capabilities import MODELS
-from studio.review.pricing import PriceUnknown, estimate_units, price_table
+from studio.review.pricing import PriceUnknown, estimate_units, price_table, sound_prices
 
 
 def test_kling_v1_std_5s_costs_one_unit_as_in_the_api_example() -> None:
@@ -99,3 +99,15 @@ def test_every_mode_that_makes_sound_has_a_price_for_it(settings) -> None:
     for spec in MODELS.values():
         for mode in spec.sound_modes:
             assert "sound_factor" in settings.STUDIO_UNIT_PRICES[spec.name][mode], spec.name
+
+
+def test_sound_prices_are_given_only_where_the_model_makes_sound() -> None:
+    pro = {"model_name": "kling-v2-6", "mode": "pro", "duration": "10", "sound": "on"}
+    assert sound_prices(pro) == (Decimal("5"), Decimal("10"))
+    assert sound_prices({"model_name": "kling-v3", "mode": "std", "duration": "5"}) == (
+        Decimal("1.5"),
+        Decimal("2.25"),
+    )
+    assert sound_prices({**pro, "mode": "std"}) is None
+    assert sound_prices({"model_name": "kling-v1", "mode": "std", "duration": "5"}) is None
+    assert sound_prices({"model_name": "kling-v2-master", "duration": "5"}) is None

@@ -158,14 +158,40 @@ def test_the_body_says_sound_off_or_on_for_every_model_that_makes_sound(
             {"model_name": "kling-v2-6", "mode": "std", "sound": "on"},
             "Kling 2.6 makes sound only in pro mode.",
         ),
+        ({"model_name": "kling-v3", "sound": "loud"}, "Select a valid choice."),
     ],
 )
-def test_sound_on_where_the_model_makes_none_is_refused(
+def test_sound_on_where_the_model_makes_none_is_refused_next_to_the_field(
     client, owner, fields: dict, message: str
 ) -> None:
     html = client.post("/generations/new/", form_data(**fields), **HTMX).content.decode()
-    assert message in html
+    assert message in field_block(html, "sound")
     assert Generation.objects.count() == 0
+
+
+def test_the_form_shows_the_sound_choice_off_by_default(client, owner) -> None:
+    block = field_block(client.get("/").content.decode(), "sound")
+    assert '<label for="id_sound">Sound</label>' in block
+    assert '<option value="off" selected>Off: a silent video</option>' in block
+    assert '<option value="on">On: with audio (costs more)</option>' in block
+    assert "Always sent: off for a silent video; on adds audio and costs more." in block
+    assert 'data-reason-for="sound"' in block  # the script says why it is off for a model
+
+
+def test_the_budget_panel_shows_what_sound_costs_where_the_model_makes_it(client, owner) -> None:
+    pro = make_preset(owner, "2.6 pro", {"model_name": "kling-v2-6", "mode": "pro"})
+    v3 = make_preset(owner, "3.0 10 s", {"model_name": "kling-v3", "duration": "10"})
+    v1 = make_preset(owner, "1.0", {"model_name": "kling-v1"})
+    line = (
+        '<p class="sound-price help" data-sound-price>Sound off: <strong data-sound-off>{}'
+        "</strong> units; on: <strong data-sound-on>{}</strong> units (sound prices are "
+        "unverified).</p>"
+    )
+    assert line.format("2.5", "5") in client.get("/", {"presets": pro.pk}).content.decode()
+    assert line.format("3", "4.5") in client.get("/", {"presets": v3.pk}).content.decode()
+    for silent in (v1, None):  # kling-v1; the default kling-v2-6 in std
+        html = client.get("/", {"presets": silent.pk} if silent else {}).content.decode()
+        assert '<p class="sound-price help" data-sound-price hidden>' in html
 
 
 def test_the_estimate_beside_the_form_counts_the_sound_choice(client, owner) -> None:

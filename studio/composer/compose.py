@@ -18,7 +18,7 @@ from studio.library.models import DefaultPreset, Preset, PromptVersion
 from studio.library.presets import MAX_STACK, as_text, form_fields, parse_ids
 from studio.library.text import variables
 from studio.review import budgets
-from studio.review.pricing import PriceUnknown, estimate_units, price_table
+from studio.review.pricing import PriceUnknown, estimate_units, price_table, sound_prices
 
 # The form fields a preset can set, with the words the form uses for them.
 SOURCE_FIELDS = {
@@ -242,5 +242,6 @@ def budget_context(user, form: FilledGenerateForm) -> dict:
         **summary,
         "estimate": cost,
         "over": cost is not None and summary["left"] is not None and cost > summary["left"],
+        "sound": sound_prices(params),  # (silent, with sound) where the model makes sound
         "prices": price_table(),
     }

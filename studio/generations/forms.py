@@ -35,7 +35,7 @@ CAMERA_CHOICES = [("", "None: the model picks the camera motion"), *CAMERA_MOVES
 ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
 SOUND_CHOICES = [("off", "Off: a silent video"), ("on", "On: with audio (costs more)")]
 # problems() keys -> the form field the message is shown next to.
-PROBLEM_FIELDS = {"camera_control": "camera_type", "sound": None, "": None}
+PROBLEM_FIELDS = {"camera_control": "camera_type", "": None}
 
 
 def axis_field(axis: str) -> forms.FloatField:
@@ -108,7 +108,13 @@ class GenerateForm(CameraAxesForm):
     )
     # Not left to the upstream's "model default" (docs/upstream.md §15): the body always
     # says off or on for a model that can make sound; an empty value means off.
-    sound = forms.ChoiceField(label="Sound", choices=SOUND_CHOICES, initial="off", required=False)
+    sound = forms.ChoiceField(
+        label="Sound",
+        choices=SOUND_CHOICES,
+        initial="off",
+        required=False,
+        help_text="Always sent: off for a silent video; on adds audio and costs more.",
+    )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # Where the form's values came from (studio/composer/compose.py): the prompt version

@@ -44,6 +44,18 @@ def estimate_units(params: dict) -> Decimal:
     return units.quantize(Decimal("0.001"))
 
 
+def sound_prices(params: dict) -> tuple[Decimal, Decimal] | None:
+    """What the sound choice costs for these params: (silent, with sound), or None when the
+    model makes no sound in this mode or the table has no price for it."""
+    spec = MODELS.get(params.get("model_name") or DEFAULT_MODEL)
+    if spec is None or not spec.takes_sound(params.get("mode") if spec.modes else None):
+        return None
+    try:
+        return estimate_units({**params, "sound": "off"}), estimate_units({**params, "sound": "on"})
+    except PriceUnknown:
+        return None
+
+
 def price_table() -> dict:
     """The table as the studio form's script reads it (json_script): strings, never floats."""
     return {

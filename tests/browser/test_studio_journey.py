@@ -35,6 +35,39 @@ def test_the_form_adapts_to_the_model(page, stack) -> None:
     expect(page.get_by_label("Duration").locator("option")).to_have_count(2)
 
 
+def test_the_sound_choice_shows_its_price_and_is_sent(page, stack) -> None:
+    log_in(page, stack)
+    model, mode, sound = (
+        page.get_by_label(name, exact=True) for name in ("Model", "Mode", "Sound")
+    )
+    price = page.locator("[data-sound-price]")
+    model.select_option("kling-v1")
+    expect(sound).to_be_disabled()
+    expect(page.locator('[data-reason-for="sound"]')).to_have_text(
+        "Kling 1.0 makes no sound, so no sound is sent."
+    )
+    expect(price).to_be_hidden()
+    model.select_option("kling-v2-6")
+    mode.select_option("std")
+    expect(sound).to_be_disabled()
+    expect(page.locator('[data-reason-for="sound"]')).to_contain_text("only in pro mode")
+    mode.select_option("pro")
+    expect(sound).to_be_enabled()
+    expect(sound).to_have_value("off")
+    expect(page.locator("[data-estimate]")).to_have_text("2.5 units")
+    expect(price).to_have_text("Sound off: 2.5 units; on: 5 units (sound prices are unverified).")
+    sound.select_option("on")
+    expect(page.locator("[data-estimate]")).to_have_text("5 units")
+    prompt = "A brass band marches past a fountain"
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt").press("Control+Enter")
+    card = page.locator(".card", has_text=prompt)
+    expect(card).to_have_count(1)
+    card.get_by_role("link", name=prompt).click()
+    expect(page.locator("dt:has-text('Sound') + dd")).to_have_text("on")
+    expect(page.locator("pre.json")).to_contain_text('"sound": "on"')
+
+
 def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:
     polls: list[int] = []
     page.on("response", lambda r: "/queue/updates/" in r.url and polls.append(r.status))

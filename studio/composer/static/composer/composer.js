@@ -65,6 +65,16 @@
     setReason(form, "cfg_scale", spec.cfg_scale ? "" :
       spec.label + " does not take cfg_scale; only the Kling 1.x models do.");
 
+    // Where the model makes sound the body always says off or on (capabilities.build_body).
+    if (els.sound) {
+      var makesSound = spec.sound_modes.indexOf(hasModes ? els.mode.value : "std") >= 0;
+      els.sound.disabled = !makesSound;
+      var silent = "";
+      if (!spec.sound_modes.length) silent = spec.label + " makes no sound, so no sound is sent.";
+      else if (!makesSound) silent = spec.label + " makes sound only in " + spec.sound_modes.join(" or ") + " mode.";
+      setReason(form, "sound", silent);
+    }
+
     var camera = form.querySelector("[data-camera]");
     if (camera) {
       var mode = hasModes ? els.mode.value : "std";
@@ -112,7 +122,8 @@
   }
 
   // Same rules as studio/review/pricing.py: a listed duration, else per_second; sound_factor.
-  function estimate(prices, caps, form) {
+  // `sound` true or false prices that choice; left out, the form's own.
+  function estimate(prices, caps, form, sound) {
     var els = form.elements;
     if (!els.model_name) return null;
     var model = els.model_name.value;
@@ -125,9 +136,8 @@
     if (table[duration] !== undefined) units = parseFloat(table[duration]);
     else if (table.per_second !== undefined) units = parseFloat(table.per_second) * parseInt(duration, 10);
     else return null;
-    if (els.sound && els.sound.value === "on" && table.sound_factor !== undefined) {
-      units *= parseFloat(table.sound_factor);
-    }
+    if (sound === undefined) sound = !!els.sound && !els.sound.disabled && els.sound.value === "on";
+    if (sound && table.sound_factor !== undefined) units *= parseFloat(table.sound_factor);
     return Math.round(units * 1000) / 1000;
   }
 
@@ -140,6 +150,17 @@
     var units = estimate(prices, readJSON("capabilities"), form);
     var out = panel.querySelector("[data-estimate]");
     if (out) out.textContent = units === null ? "unknown" : units + (units === 1 ? " unit" : " units");
+    var soundPrice = panel.querySelector("[data-sound-price]");
+    if (soundPrice) {
+      var takes = form.elements.sound && !form.elements.sound.disabled;
+      var off = takes ? estimate(prices, readJSON("capabilities"), form, false) : null;
+      var on = takes ? estimate(prices, readJSON("capabilities"), form, true) : null;
+      soundPrice.hidden = off === null || on === null;
+      if (!soundPrice.hidden) {
+        soundPrice.querySelector("[data-sound-off]").textContent = off;
+        soundPrice.querySelector("[data-sound-on]").textContent = on;
+      }
+    }
     var left = panel.getAttribute("data-budget-left");
     var over = units !== null && left !== "" && left !== null && units > parseFloat(left);
     panel.classList.toggle("is-over", over);
