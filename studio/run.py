@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
 import django
 
@@ -79,8 +80,23 @@ def main() -> int:
     commands["web"] = web_command(args.host, args.port, args.web_workers)
     if not args.no_worker:
         commands["worker"] = [sys.executable, "manage.py", "worker"]
+    mode = (
+        "simulator mode (no COMETAPI_KEY)"
+        if settings.SIMULATOR_MODE
+        else settings.COMETAPI_BASE_URL
+    )
+    banner = (
+        f"\n  Kling Prompt Studio is running at http://{args.host}:{args.port}/  [{mode}]\n"
+        "  Press Ctrl-C to stop the web server and the worker.\n"
+    )
+    # The worker's own stop grace, and a little more for the others.
+    return supervise(commands, banner, grace=settings.WORKER_STOP_SECONDS + 5)
 
-    children: dict[str, subprocess.Popen] = {}
+
+def supervise(commands: dict[str, list[str]], banner: str, grace: float) -> int:
+    """Start the commands, run until Ctrl-C (or SIGTERM) or until one of them exits, then
+    stop them all (`grace` seconds before a kill). The exit code: 0 after Ctrl-C, else the
+    code of the child that exited."""
     stopping = False
 
     def stop(*_: object) -> None:
@@ -89,17 +105,12 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for name, command in commands.items():
-        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
-        children[name] = subprocess.Popen(command, start_new_session=True)
-    mode = (
-        "simulator mode (no COMETAPI_KEY)"
-        if settings.SIMULATOR_MODE
-        else settings.COMETAPI_BASE_URL
-    )
-    print(f"\n  Kling Prompt Studio is running at http://{args.host}:{args.port}/  [{mode}]")
-    print("  Press Ctrl-C to stop the web server and the worker.\n", flush=True)
-
+    # Own process group: Ctrl-C reaches us once, and we stop the children in order.
+    children = {
+        name: subprocess.Popen(command, start_new_session=True)
+        for name, command in commands.items()
+    }
+    print(banner, flush=True)
     code = 0
     while not stopping:
         for name, child in children.items():
@@ -109,18 +120,24 @@ def main() -> int:
                 stopping = True
                 break
         time.sleep(0.5)
+    stop_children(children.values(), grace)
+    print("  Stopped.", flush=True)
+    return code
 
-    for child in children.values():
+
+def stop_children(children: Iterable[subprocess.Popen], grace: float) -> None:
+    """SIGTERM to each child still running, then up to `grace` seconds for all of them to
+    exit; a child still running then is killed."""
+    children = list(children)
+    for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + settings.WORKER_STOP_SECONDS + 5  # the worker's own grace
-    for child in children.values():
+    deadline = time.monotonic() + grace
+    for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    print("  Stopped.", flush=True)
-    return code
 
 
 if __name__ == "__main__":

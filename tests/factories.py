@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import build_body
+from studio.kling.types import Task, TaskStatus, Video
 
 # What htmx sends with each request it makes: `client.get(url, **HTMX)`.
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -71,6 +74,31 @@ def studio_form(**fields) -> dict:
         "client_request_id": str(uuid.uuid4()),
         **fields,
     }
+
+
+def make_task(status: str = "processing", task_id: str = "880000000000000123", **kw) -> Task:
+    """An upstream answer as the client returns it; `status` is the upstream's own string
+    ("submitted", "processing", "succeed", "failed"), `video_url` gives it a video."""
+    url = kw.pop("video_url", "")
+    videos = (Video(id="video-1", url=url),) if url else ()
+    return Task(
+        task_id=task_id, status=TaskStatus.parse(status), raw_status=status, videos=videos, **kw
+    )
+
+
+def finish(generation: Generation, units: Decimal | None = None) -> Generation:
+    """Take `generation` through storing to succeeded by its transitions, the upstream
+    reporting `units` charged; nothing is downloaded and no file names are set."""
+    from studio.generations.media import StoredMedia
+
+    url = "https://cdn.example-kling.test/out/video-1.mp4"
+    task = make_task("succeed", video_url=url, final_unit_deduction=units)
+    assert generation.mark_storing(task, next_poll_at=timezone.now())
+    stored = StoredMedia(
+        video="", poster="", size=0, sha256="", seconds=None, width=None, height=None
+    )
+    assert generation.mark_succeeded(stored)
+    return generation
 
 
 def make_prompt(owner, title: str = "Fox at dawn", text: str = "A red fox in snow", **kw):

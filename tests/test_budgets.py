@@ -10,11 +10,11 @@ import pytest
 from django.utils import timezone
 
 from studio.generations import pipeline
-from studio.generations.models import Generation, Status
+from studio.generations.models import Generation
 from studio.review import budgets
 from studio.review.models import Budget, Charge
 from tests.drive import at_once
-from tests.factories import HTMX, make_generation
+from tests.factories import HTMX, finish, make_generation, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -68,11 +68,11 @@ def test_run_again_over_budget_says_why(client, owner, queue) -> None:
 def test_failed_videos_count_nothing_and_charges_replace_estimates(owner, queue) -> None:
     Budget.objects.create(user=owner, monthly_units=Decimal(2))
     failed = pipeline.create_generation(owner, ONE_UNIT)
-    failed.move(Status.FAILED, note="Content moderation")
+    failed.mark_failed_upstream(make_task("failed", status_msg="Content moderation"))
     failed.refresh_from_db()
     assert failed.units_charged == 0  # not charged: the upstream said nothing
     done = pipeline.create_generation(owner, ONE_UNIT)
-    done.move(Status.SUCCEEDED, units_charged=Decimal("0.5"))
+    finish(done, units=Decimal("0.5"))
     assert budgets.allowances(owner)[0].spent == Decimal("0.5")
     pipeline.create_generation(owner, ONE_UNIT)  # 1.5 of 2: fits
     with pytest.raises(budgets.OverBudget):
@@ -81,7 +81,7 @@ def test_failed_videos_count_nothing_and_charges_replace_estimates(owner, queue)
 
 def test_a_failure_the_upstream_charged_for_keeps_its_charge(owner, queue) -> None:
     generation = pipeline.create_generation(owner, ONE_UNIT)
-    generation.move(Status.FAILED, units_charged=Decimal(1))
+    generation.mark_failed_upstream(make_task("failed", final_unit_deduction=Decimal(1)))
     generation.refresh_from_db()
     assert generation.units_charged == 1
 
@@ -144,7 +144,7 @@ def test_the_spend_page_shows_people_models_and_charts(
 ) -> None:
     Budget.objects.create(user=owner, monthly_units=Decimal(20))
     done = pipeline.create_generation(owner, ONE_UNIT)
-    done.move(Status.SUCCEEDED, units_charged=Decimal("1.25"))
+    finish(done, units=Decimal("1.25"))
     pipeline.create_generation(owner, {**ONE_UNIT, "model_name": "kling-v2-master", "mode": ""})
     pipeline.create_generation(teammate, ONE_UNIT)
     client.force_login(admin)

@@ -8,9 +8,9 @@ import re
 import pytest
 from django.utils import timezone
 
-from studio.generations.models import Generation, Status
+from studio.generations.models import Generation
 from studio.kling.capabilities import ordered_body
-from tests.factories import HTMX, make_generation
+from tests.factories import HTMX, make_generation, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -44,11 +44,8 @@ def test_the_page_shows_the_exact_recipe_and_ids(client, owner) -> None:
     generation = make_generation(owner, model_name="kling-v1", cfg_scale=0.25)
     generation.request_body["cfg_scale"] = 0.25
     generation.save()
-    generation.move(
-        Status.SUBMITTED,
-        note="Accepted upstream.",
-        task_id="880000000000000999",
-        submitted_at=timezone.now(),
+    generation.mark_submitted(
+        make_task("submitted", "880000000000000999"), note="Accepted upstream."
     )
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     generation.refresh_from_db()  # as stored: PostgreSQL's jsonb does not keep key order
@@ -62,13 +59,13 @@ def test_the_page_shows_the_exact_recipe_and_ids(client, owner) -> None:
 
 def test_the_timeline_lists_every_status_change(client, owner) -> None:
     generation = make_generation(owner)
-    generation.move(Status.SUBMITTED, note="Accepted upstream.")
-    generation.move(Status.PROCESSING, note="Upstream says processing.")
-    generation.move(Status.FAILED, status_msg="Image pixel is invalid")
+    generation.mark_submitted(make_task("submitted"), note="Accepted upstream.")
+    generation.mark_processing(make_task(), next_poll_at=timezone.now(), stalled=False)
+    generation.mark_failed_upstream(make_task("failed", status_msg="Image pixel is invalid"))
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
     assert re.findall(r'class="is-(\w+)"', timeline) == ["submitted", "processing", "failed"]
-    assert "Upstream says processing." in timeline
+    assert "Processing upstream." in timeline
 
 
 @pytest.mark.parametrize(
@@ -93,7 +90,7 @@ def test_the_timeline_lists_every_status_change(client, owner) -> None:
 )
 def test_a_failure_shows_its_reason_and_a_hint(client, owner, fields, hint) -> None:
     generation = make_generation(owner)
-    generation.move(Status.FAILED, **fields)
+    generation.mark_failed(fields["status_msg"], code=fields.get("error_code", ""))
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert "Why it failed:" in html
     assert fields["status_msg"] in html
@@ -102,7 +99,7 @@ def test_a_failure_shows_its_reason_and_a_hint(client, owner, fields, hint) -> N
 
 def test_an_unknown_failure_shows_the_reason_without_a_made_up_hint(client, owner) -> None:
     generation = make_generation(owner)
-    generation.move(Status.FAILED, status_msg="Image pixel is invalid")
+    generation.mark_failed_upstream(make_task("failed", status_msg="Image pixel is invalid"))
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert "Image pixel is invalid" in html and 'class="hint"' not in html
 
@@ -157,7 +154,9 @@ def test_the_live_part_polls_while_active_and_stops_when_done(client, owner) -> 
     same = client.get(url, {"seen": "processing"}, **live).content.decode()
     assert same.lstrip().startswith('<section id="generation-live"')
     assert "<html" not in same and "detail-announcer" not in same
-    generation.move(Status.FAILED, status_msg="content moderation did not pass")
+    generation.mark_failed_upstream(
+        make_task("failed", status_msg="content moderation did not pass")
+    )
     done = client.get(url, {"seen": "processing"}, **live).content.decode()
     assert "hx-trigger" not in done  # the finished fragment stops the polling
     assert 'id="detail-announcer" hx-swap-oob="innerHTML">Status: Failed.' in done

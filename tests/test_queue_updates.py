@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from studio.composer.views import to_cursor
 from studio.generations.models import Generation, Status
-from tests.factories import HTMX, make_generation
+from tests.factories import HTMX, finish, make_generation, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,8 @@ def test_only_cards_changed_since_the_cursor_come_back(client, owner) -> None:
     assert card_ids(poll(client, cursor).content.decode()) == set()
 
     running.refresh_from_db()
-    assert running.move(Status.STORING, note="Downloading.")
+    video = make_task("succeed", video_url="https://cdn.example-kling.test/out/v.mp4")
+    assert running.mark_storing(video, next_poll_at=timezone.now())
     response = poll(client, cursor)
     html = response.content.decode()
     assert response.status_code == 200
@@ -65,7 +66,9 @@ def test_polling_stops_with_286_once_nothing_is_active(client, owner) -> None:
     assert poll(client, cursor).status_code == 200
 
     generation.refresh_from_db()
-    generation.move(Status.FAILED, status_msg="content moderation did not pass")
+    generation.mark_failed_upstream(
+        make_task("failed", status_msg="content moderation did not pass")
+    )
     response = poll(client, cursor)
     assert response.status_code == 286
     # The last change still arrives with the 286, so the card shows the outcome.
@@ -99,7 +102,7 @@ def test_cards_made_after_the_page_was_drawn_are_left_to_the_page(client, owner)
     known = to_cursor(timezone.now() - timedelta(minutes=1))
     elsewhere = make_generation(owner, status="queued")  # e.g. made in another tab
     on_page.refresh_from_db()
-    on_page.move(Status.SUCCEEDED)
+    finish(on_page)
     html = poll(client, to_cursor(timezone.now() - timedelta(minutes=2)), known).content.decode()
     assert card_ids(html) == {str(on_page.pk)}
     assert str(elsewhere.pk) not in html

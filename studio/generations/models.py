@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connections, models
@@ -13,6 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.roles import GALLERY, REVIEW, SEE_ALL
+
+if TYPE_CHECKING:
+    from studio.generations.media import StoredMedia
+    from studio.kling.types import Task
 
 
 class Status(models.TextChoices):
@@ -223,9 +228,122 @@ class Generation(models.Model):
             params["sound"] = self.request_body["sound"]
         return params
 
-    def move(self, to: Status, note: str = "", **fields) -> bool:
+    # ------------------------------------------------------------ named transitions
+    # Each is the only way into its state (failed has two doors: the studio gives up, or
+    # the upstream says so). All go through _move, so every change is forward only and
+    # leaves one GenerationEvent. Each returns False when the row had moved on already.
+
+    def mark_submitted(self, task: Task, *, note: str) -> bool:
+        """queued -> submitted: the upstream accepted the create, or it was found by its
+        external_task_id. Polling starts POLL_MIN_SECONDS from now."""
+        now = timezone.now()
+        return self._move(
+            Status.SUBMITTED,
+            note=note,
+            task_id=task.task_id,
+            upstream_status=task.raw_status[:32],
+            status_msg=task.status_msg,
+            upstream_created_at=task.created_at,
+            upstream_updated_at=task.updated_at,
+            submitted_at=now,
+            submit_uncertain=False,
+            last_error="",
+            error_code="",
+            poll_attempts=0,
+            next_poll_at=now + timedelta(seconds=settings.POLL_MIN_SECONDS),
+            lease_until=None,
+        )
+
+    def mark_processing(self, task: Task, *, next_poll_at: datetime, stalled: bool) -> bool:
+        """submitted -> processing: the upstream started on it; the poll backoff restarts."""
+        return self._move(
+            Status.PROCESSING,
+            note="Processing upstream.",
+            poll_attempts=0,
+            next_poll_at=next_poll_at,
+            lease_until=None,
+            stalled=stalled,
+            last_error="",
+            **self.upstream_facts(task),
+        )
+
+    def mark_storing(self, task: Task, *, next_poll_at: datetime) -> bool:
+        """-> storing: the upstream finished with a video URL, which the store step copies.
+        `next_poll_at` is when the store task is handed out again if it was lost."""
+        return self._move(
+            Status.STORING,
+            note="Finished upstream; saving the video.",
+            result_url=task.video.url,
+            next_poll_at=next_poll_at,
+            lease_until=None,
+            last_error="",
+            **self.upstream_facts(task),
+        )
+
+    def mark_succeeded(self, stored: StoredMedia) -> bool:
+        """storing -> succeeded: the video and its poster are in our storage."""
+        return self._move(
+            Status.SUCCEEDED,
+            note="Video saved.",
+            video=stored.video,
+            poster=stored.poster,
+            video_bytes=stored.size,
+            video_sha256=stored.sha256,
+            video_seconds=stored.seconds,
+            video_width=stored.width,
+            video_height=stored.height,
+            last_error="",
+        )
+
+    def mark_failed(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        error: Exception | None = None,
+        task: Task | None = None,
+        stalled: bool = False,
+    ) -> bool:
+        """-> failed, the studio's decision: a create refused for good, too many attempts,
+        a lost task id, a video that could not be saved, or waiting too long. `message` is
+        for the user; `error` (or the message) goes to last_error; `task`, the last poll
+        answer, adds what it says; `stalled` flags a task that never finished."""
+        fields = self.upstream_facts(task) if task is not None else {}
+        if stalled:
+            fields["stalled"] = True
+        fields.update(
+            status_msg=message,
+            error_code=code[:40],
+            last_error=str(error)[:1000] if error else message,
+            submit_uncertain=False,
+        )
+        return self._move(Status.FAILED, note=message, **fields)
+
+    def mark_failed_upstream(self, task: Task) -> bool:
+        """-> failed, the upstream's verdict: its message (or a stand-in) and what the task
+        says, including a charge if it reports one. Our own error fields stay as they are."""
+        message = task.status_msg or "The video generation failed upstream (no reason given)."
+        facts = self.upstream_facts(task)
+        return self._move(Status.FAILED, note=message, **{**facts, "status_msg": message})
+
+    def upstream_facts(self, task: Task) -> dict:
+        """What a poll answer says about the task, as fields of this row (an answer without
+        timestamps keeps the ones we have; a charge only when the upstream reports one)."""
+        facts = {
+            # An answer without a status (a shape the client could not read) changes nothing.
+            "upstream_status": task.raw_status[:32] or self.upstream_status,
+            "status_msg": task.status_msg,
+            "upstream_updated_at": task.updated_at or self.upstream_updated_at,
+            "upstream_created_at": task.created_at or self.upstream_created_at,
+        }
+        if task.final_unit_deduction is not None:
+            facts["units_charged"] = task.final_unit_deduction
+        return facts
+
+    def _move(self, to: Status, note: str = "", **fields) -> bool:
         """Move this row forward to `to` with a compare-and-set UPDATE; False if another
-        process moved it first or the move would go backwards. Nothing else writes status."""
+        process moved it first or the move would go backwards or leave a final state.
+        Only the mark_* transitions call it; nothing else writes status."""
         allowed = [s for s, rank in RANK.items() if rank < RANK[to] and s not in FINAL]
         if to == self.status and to not in FINAL:
             allowed.append(to)

@@ -16,6 +16,7 @@ import logging
 import random
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from django.conf import settings
@@ -24,11 +25,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.generations.models import Generation, GenerationEvent, Lease, Status
+from studio.generations.signals import generation_creating
 from studio.kling import errors
 from studio.kling.capabilities import Shape, build_body, ordered_body, problems
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
-from studio.review import budgets
+
+if TYPE_CHECKING:
+    from studio.generations.media import DownloadError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,8 @@ def create_generation(
     `params` are request-body shaped and already validated by the form. The same
     (owner, client_request_id) twice gives the first row back: a double click is one job.
     `prompt_version`, `presets` (records of the applied presets) and `batch` say where
-    the job came from (studio/library).
+    the job came from (studio/library). Raises CreateRefused (signals.py) when a receiver
+    of generation_creating, such as the budget guard, refuses it: nothing is saved.
     """
     if client_request_id is not None:
         existing = Generation.objects.filter(
@@ -89,19 +94,40 @@ def create_generation(
         ).first()
         if existing is not None:
             return existing
+    generation = _queued_row(
+        owner,
+        params,
+        client_request_id=client_request_id,
+        prompt_version=prompt_version,
+        presets=list(presets or []),
+        batch=batch,
+    )
+    try:
+        _save_queued(generation)
+    except IntegrityError:
+        if client_request_id is None:
+            raise
+        # The other click won the race for the unique (owner, client_request_id).
+        return Generation.objects.get(owner=owner, client_request_id=client_request_id)
+    return generation
+
+
+def _queued_row(owner, params: dict, **links) -> Generation:
+    """An unsaved queued row for `params`, checked against the contract, with the body to
+    send and its own external_task_id; `links` are the fields saying where it came from.
+    Raises ValueError on a parameter the contract refuses."""
     # Empty optional values mean "not given" (Generation.params() keeps mode "" for models
     # without a std/pro split; a form may give cfg_scale None).
     params = {k: v for k, v in params.items() if k == "prompt" or v not in (None, "")}
-    errors = problems(params, request_shape())
-    if errors:
-        raise ValueError("; ".join(errors.values()))
+    refused = problems(params, request_shape())
+    if refused:
+        raise ValueError("; ".join(refused.values()))
     external_task_id = f"ps-{uuid.uuid4().hex}"
     body = build_body(params)
     body["external_task_id"] = external_task_id  # R19: saved before anything is sent
     now = timezone.now()
-    generation = Generation(
+    return Generation(
         owner=owner,
-        client_request_id=client_request_id,
         prompt=params["prompt"],
         negative_prompt=params.get("negative_prompt") or "",
         model_name=body["model_name"],
@@ -114,27 +140,21 @@ def create_generation(
         external_task_id=external_task_id,
         next_poll_at=now + timedelta(seconds=SUBMIT_GRACE),
         created_at=now,
-        prompt_version=prompt_version,
-        presets=list(presets or []),
-        batch=batch,
+        **links,
     )
-    try:
-        with transaction.atomic():
-            generation.save(force_insert=True)
-            # R22: the budget check and the reservation in this same transaction;
-            # budgets.OverBudget rolls the row back and reaches the caller.
-            budgets.reserve(generation)
-            GenerationEvent.objects.create(
-                generation=generation, status=Status.QUEUED, at=now, note="Created."
-            )
-            pk = str(generation.pk)
-            transaction.on_commit(lambda: enqueue("submit", pk))  # R23
-    except IntegrityError:
-        if client_request_id is None:
-            raise
-        # The other click won the race for the unique (owner, client_request_id).
-        return Generation.objects.get(owner=owner, client_request_id=client_request_id)
-    return generation
+
+
+def _save_queued(generation: Generation) -> None:
+    with transaction.atomic():
+        generation.save(force_insert=True)
+        # R22: the budget check and the reservation in this same transaction. `send`, not
+        # send_robust: a receiver's CreateRefused rolls the row back and reaches the caller.
+        generation_creating.send(sender=Generation, generation=generation)
+        GenerationEvent.objects.create(
+            generation=generation, status=Status.QUEUED, at=generation.created_at, note="Created."
+        )
+        pk = str(generation.pk)
+        transaction.on_commit(lambda: enqueue("submit", pk))  # R23
 
 
 def run_again(generation: Generation, user) -> Generation:
@@ -207,68 +227,82 @@ def submit(generation_id: uuid.UUID | str, api: KlingClient | None = None) -> bo
 
 def submit_claimed(generation: Generation, api: KlingClient) -> None:
     """One submit attempt on a row this worker holds the lease on."""
-    if generation.submit_uncertain:
-        # A create may have landed (ambiguous answer, or a worker died mid-call):
-        # look for it before sending anything (R20).
-        try:
-            found = api.find_by_external_id(generation.external_task_id)
-        except KlingError as error:
-            logger.warning(
-                "Generation %s: looking up %s failed: %s",
-                generation.pk,
-                generation.external_task_id,
-                error,
-            )
-            _submit_later(generation, error, uncertain=True)
-            return
-        if found is not None:
-            logger.info(
-                "Generation %s: found task %s by external_task_id after an uncertain submit",
-                generation.pk,
-                found.task_id,
-            )
-            _accepted(generation, found, note="Found upstream by its external_task_id.")
-            return
+    if generation.submit_uncertain and _reconciled(generation, api):
+        return
     if generation.submit_attempts >= settings.SUBMIT_MAX_ATTEMPTS:
         message = errors.sentence(
             "submit_attempts",
             attempts=generation.submit_attempts,
             last_error=generation.last_error or "unknown",
         )
-        fail(generation, message, code="submit_attempts")
+        generation.mark_failed(message, code="submit_attempts")
         return
     # Record the intent before sending (R19): from here until the answer is saved, any
     # other attempt must reconcile first.
     # The lease is ours and the claim checked the count, so a plain value is safe here.
     generation.touch(submit_attempts=generation.submit_attempts + 1, submit_uncertain=True)
+    try:
+        task = api.create_text2video(_create_body(generation))
+    except KlingError as error:
+        _create_failed(generation, error)
+        return
+    _accepted(generation, task, note="Accepted upstream.")
+
+
+def _reconciled(generation: Generation, api: KlingClient) -> bool:
+    """A create may have landed (ambiguous answer, or a worker died mid-call): look for it
+    by external_task_id before sending anything (R20). True if this attempt ends here:
+    the task was found and adopted, or the lookup failed and is retried later."""
+    try:
+        found = api.find_by_external_id(generation.external_task_id)
+    except KlingError as error:
+        logger.warning(
+            "Generation %s: looking up %s failed: %s",
+            generation.pk,
+            generation.external_task_id,
+            error,
+        )
+        _submit_later(generation, error, uncertain=True)
+        return True
+    if found is None:
+        return False
+    logger.info(
+        "Generation %s: found task %s by external_task_id after an uncertain submit",
+        generation.pk,
+        found.task_id,
+    )
+    _accepted(generation, found, note="Found upstream by its external_task_id.")
+    return True
+
+
+def _create_body(generation: Generation) -> dict:
     body = dict(generation.request_body)
     body["external_task_id"] = generation.external_task_id
     url = callback_url(generation)
     if url:
         body["callback_url"] = url  # added here, never stored: it carries the token
-    body = ordered_body(body)
-    try:
-        task = api.create_text2video(body)
-    except KlingError as error:
-        if error.ambiguous:
-            logger.warning(
-                "Generation %s: submit outcome unknown (%s); will look it up by %s",
-                generation.pk,
-                error,
-                generation.external_task_id,
-            )
-            _submit_later(generation, error, uncertain=True)
-        elif error.retryable:
-            logger.info("Generation %s: submit refused for now: %s", generation.pk, error)
-            _submit_later(generation, error, uncertain=False)
-        elif _duplicate_external_id(error):
-            # Our id is already taken upstream: an earlier create landed. Find it.
-            _submit_later(generation, error, uncertain=True, seconds=0)
-        else:
-            logger.info("Generation %s: submit rejected: %s", generation.pk, error)
-            fail(generation, errors.explain(error), code=error.code, error=error)
-        return
-    _accepted(generation, task, note="Accepted upstream.")
+    return ordered_body(body)
+
+
+def _create_failed(generation: Generation, error: KlingError) -> None:
+    """A create that raised: look it up later, retry later, or fail the row for good."""
+    if error.ambiguous:
+        logger.warning(
+            "Generation %s: submit outcome unknown (%s); will look it up by %s",
+            generation.pk,
+            error,
+            generation.external_task_id,
+        )
+        _submit_later(generation, error, uncertain=True)
+    elif error.retryable:
+        logger.info("Generation %s: submit refused for now: %s", generation.pk, error)
+        _submit_later(generation, error, uncertain=False)
+    elif _duplicate_external_id(error):
+        # Our id is already taken upstream: an earlier create landed. Find it.
+        _submit_later(generation, error, uncertain=True, seconds=0)
+    else:
+        logger.info("Generation %s: submit rejected: %s", generation.pk, error)
+        generation.mark_failed(errors.explain(error), code=error.code, error=error)
 
 
 def _submit_later(
@@ -294,42 +328,12 @@ def _submit_later(
 
 
 def _accepted(generation: Generation, task: Task, note: str) -> None:
-    now = timezone.now()
-    moved = generation.move(
-        Status.SUBMITTED,
-        note=note,
-        task_id=task.task_id,
-        upstream_status=task.raw_status[:32],
-        status_msg=task.status_msg,
-        upstream_created_at=task.created_at,
-        upstream_updated_at=task.updated_at,
-        submitted_at=now,
-        submit_uncertain=False,
-        last_error="",
-        error_code="",
-        poll_attempts=0,
-        next_poll_at=now + timedelta(seconds=settings.POLL_MIN_SECONDS),
-        lease_until=None,
-    )
-    if moved:
+    if generation.mark_submitted(task, note=note):
         kick_sweep()
 
 
 def _duplicate_external_id(error: KlingError) -> bool:
     return error.code in ("1201", "1200") and "external_task_id" in error.message.lower()
-
-
-def fail(
-    generation: Generation, message: str, *, code: str = "", error: KlingError | None = None
-) -> bool:
-    return generation.move(
-        Status.FAILED,
-        note=message,
-        status_msg=message,
-        error_code=code[:40],
-        last_error=str(error)[:1000] if error else message,
-        submit_uncertain=False,
-    )
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -353,45 +357,39 @@ def store(generation_id: uuid.UUID | str) -> bool:
         stored = media.store_video(generation, generation.result_url)
     except media.LinkExpired as error:
         logger.info("Generation %s: video link expired: %s", generation.pk, error)
-        fail(generation, errors.sentence("expired"), code="expired")
+        generation.mark_failed(errors.sentence("expired"), code="expired")
         return True
     except media.DownloadError as error:
-        retry = error.retryable and attempt < settings.DOWNLOAD_MAX_ATTEMPTS
-        logger.warning(
-            "Generation %s: download attempt %s failed (%s): %s",
-            generation.pk,
-            attempt,
-            "will retry" if retry else "final",
-            error,
-        )
-        if retry:
-            seconds = backoff(attempt - 1, settings.DOWNLOAD_RETRY_SECONDS, 15 * 60)
-            generation.touch(
-                last_error=str(error)[:1000],
-                next_poll_at=timezone.now() + timedelta(seconds=seconds),
-                lease_until=None,
-            )
-            kick_sweep()  # it hands the retry out when due (or the watchdog, if later)
-        elif error.retryable:
-            message = errors.sentence("download_attempts", attempts=attempt, detail=error)
-            fail(generation, message, code="download_attempts")
-        else:
-            fail(generation, errors.sentence("download", detail=error), code="download")
+        _download_failed(generation, error, attempt)
         return True
-    moved = generation.move(
-        Status.SUCCEEDED,
-        note="Video saved.",
-        video=stored.video,
-        poster=stored.poster,
-        video_bytes=stored.size,
-        video_sha256=stored.sha256,
-        video_seconds=stored.seconds,
-        video_width=stored.width,
-        video_height=stored.height,
-        last_error="",
-    )
+    moved = generation.mark_succeeded(stored)
     if not moved and not Generation.objects.filter(pk=generation.pk, video=stored.video).exists():
         # The row moved on without us (failed meanwhile): leave nothing behind. When another
         # worker stored it first, the row points at these same names: the files stay.
         stored.delete()
     return True
+
+
+def _download_failed(generation: Generation, error: DownloadError, attempt: int) -> None:
+    """Try the download again later, or fail the row once retrying cannot help."""
+    retry = error.retryable and attempt < settings.DOWNLOAD_MAX_ATTEMPTS
+    logger.warning(
+        "Generation %s: download attempt %s failed (%s): %s",
+        generation.pk,
+        attempt,
+        "will retry" if retry else "final",
+        error,
+    )
+    if retry:
+        seconds = backoff(attempt - 1, settings.DOWNLOAD_RETRY_SECONDS, 15 * 60)
+        generation.touch(
+            last_error=str(error)[:1000],
+            next_poll_at=timezone.now() + timedelta(seconds=seconds),
+            lease_until=None,
+        )
+        kick_sweep()  # it hands the retry out when due (or the watchdog, if later)
+    elif error.retryable:
+        message = errors.sentence("download_attempts", attempts=attempt, detail=error)
+        generation.mark_failed(message, code="download_attempts")
+    else:
+        generation.mark_failed(errors.sentence("download", detail=error), code="download")

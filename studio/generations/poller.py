@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -82,34 +82,11 @@ def sweep_once(
     queued = [row for row in rows if row.status == Status.QUEUED]
     polled = [row for row in rows if row.status != Status.QUEUED and row.task_id]
     orphans = [row for row in rows if row.status != Status.QUEUED and not row.task_id]
-    for row in orphans:  # cannot happen through move(); never poll "" forever
-        pipeline.fail(row, errors.sentence("no_task_id"), code="no_task_id")
+    for row in orphans:  # cannot happen through mark_submitted(); never poll "" forever
+        row.mark_failed(errors.sentence("no_task_id"), code="no_task_id")
     submits = {pool.submit(_in_thread, pipeline.submit_claimed, row, api): row for row in queued}
-    futures = {pool.submit(_get, api, row.task_id): row for row in polled}
-    unchanged: dict[tuple, list] = defaultdict(list)
-    pending = dict(futures)
-    try:
-        for future in as_completed(futures, timeout=SWEEP_PASS_SECONDS):
-            row = pending.pop(future)
-            result.polled += 1
-            try:
-                key = apply_poll(row, future.result(), now, result)
-            except Exception:  # one bad row is logged and pushed back, never stops the sweep
-                logger.exception("Generation %s: applying the poll failed", row.pk)
-                key = (settings.POLL_MAX_SECONDS, row.stalled, "Internal error while polling.")
-            if key is not None:
-                unchanged[key].append(row.pk)
-    except TimeoutError:
-        # The upstream is hanging: stop here so the task ends well inside the cluster's
-        # timeout. Rows not asked yet are given back, due as they were.
-        for future, row in submits.items():
-            if future.cancel():
-                pending[future] = row
-        for future in pending:
-            future.cancel()
-        left = [row.pk for row in pending.values()]
-        logger.warning("Sweep pass over its time budget; %s rows left for the next", len(left))
-        Generation.objects.filter(pk__in=left, lease_until=lease).update(lease_until=None)
+    polls = {pool.submit(_get, api, row.task_id): row for row in polled}
+    unchanged = _apply_polls(polls, submits, now, lease, result)
     for (seconds, stalled, error), ids in unchanged.items():
         Generation.objects.filter(pk__in=ids, status__in=POLLED, lease_until=lease).update(
             next_poll_at=now + timedelta(seconds=seconds),
@@ -131,6 +108,42 @@ def sweep_once(
     for pk in result.store:
         pipeline.enqueue("store", pk)
     return result
+
+
+def _apply_polls(
+    polls: dict[Future, Generation],
+    submits: dict[Future, Generation],
+    now: datetime,
+    lease: datetime,
+    result: SweepResult,
+) -> dict[tuple, list]:
+    """Write the poll answers as they arrive; returns the ids of the unchanged rows by
+    bookkeeping key, for the caller's bulk UPDATEs."""
+    unchanged: dict[tuple, list] = defaultdict(list)
+    pending = dict(polls)
+    try:
+        for future in as_completed(polls, timeout=SWEEP_PASS_SECONDS):
+            row = pending.pop(future)
+            result.polled += 1
+            try:
+                key = apply_poll(row, future.result(), now, result)
+            except Exception:  # one bad row is logged and pushed back, never stops the sweep
+                logger.exception("Generation %s: applying the poll failed", row.pk)
+                key = (settings.POLL_MAX_SECONDS, row.stalled, "Internal error while polling.")
+            if key is not None:
+                unchanged[key].append(row.pk)
+    except TimeoutError:
+        # The upstream is hanging: stop here so the task ends well inside the cluster's
+        # timeout. Rows not asked yet are given back, due as they were.
+        for future, row in submits.items():
+            if future.cancel():
+                pending[future] = row
+        for future in pending:
+            future.cancel()
+        left = [row.pk for row in pending.values()]
+        logger.warning("Sweep pass over its time budget; %s rows left for the next", len(left))
+        Generation.objects.filter(pk__in=left, lease_until=lease).update(lease_until=None)
+    return unchanged
 
 
 def _get(api: KlingClient, task_id: str) -> Task | KlingError:
@@ -157,8 +170,7 @@ def apply_poll(
 ) -> tuple | None:
     """Record one poll answer. Returns the bookkeeping key for an unchanged row (written in
     bulk by the caller), or None when this function wrote the row itself."""
-    started = row.submitted_at or row.created_at
-    age = now - started
+    age = now - (row.submitted_at or row.created_at)
     if isinstance(outcome, KlingError):
         result.errors += 1
         logger.info("Generation %s: poll failed: %s", row.pk, outcome)
@@ -174,53 +186,37 @@ def apply_poll(
             row.pk,
             task.raw_status,
         )
-    facts = {
-        # An answer without a status (a shape the client could not read) changes nothing.
-        "upstream_status": task.raw_status[:32] or row.upstream_status,
-        "status_msg": task.status_msg,
-        "upstream_updated_at": task.updated_at or row.upstream_updated_at,
-        "upstream_created_at": task.created_at or row.upstream_created_at,
-    }
-    if task.final_unit_deduction is not None:
-        facts["units_charged"] = task.final_unit_deduction
     if task.status is TaskStatus.SUCCEED and task.video and task.video.url:
-        if row.move(
-            Status.STORING,
-            note="Finished upstream; saving the video.",
-            result_url=task.video.url,
-            next_poll_at=now + timedelta(seconds=pipeline.STORE_LEASE),
-            lease_until=None,
-            last_error="",
-            **facts,
-        ):
+        store_by = now + timedelta(seconds=pipeline.STORE_LEASE)
+        if row.mark_storing(task, next_poll_at=store_by):
             result.moved += 1
             result.store.append(str(row.pk))
         return None
     if task.status is TaskStatus.FAILED:
-        message = task.status_msg or "The video generation failed upstream (no reason given)."
-        if row.move(Status.FAILED, note=message, **{**facts, "status_msg": message}):
+        if row.mark_failed_upstream(task):
             result.moved += 1
         return None
     if task.status is TaskStatus.SUCCEED:
         logger.warning("Generation %s: succeed without a video URL; polling on", row.pk)
     if age > settings.GIVE_UP_AFTER:
-        _give_up(row, facts)
+        _give_up(row, task)
         return None
+    return _still_running(row, task, now, age, result)
+
+
+def _still_running(
+    row: Generation, task: Task, now: datetime, age: timedelta, result: SweepResult
+) -> tuple | None:
+    """A task the upstream is still on: processing now, news worth a write, or only a
+    bookkeeping key for the caller's bulk write."""
     stalled = age > settings.STALL_AFTER
-    seconds = _poll_interval(row, age)
     if task.status is TaskStatus.PROCESSING and row.status == Status.SUBMITTED:
-        if row.move(
-            Status.PROCESSING,
-            note="Processing upstream.",
-            poll_attempts=0,
-            next_poll_at=now + timedelta(seconds=settings.POLL_MIN_SECONDS),
-            lease_until=None,
-            stalled=stalled,
-            last_error="",
-            **facts,
-        ):
+        soon = now + timedelta(seconds=settings.POLL_MIN_SECONDS)
+        if row.mark_processing(task, next_poll_at=soon, stalled=stalled):
             result.moved += 1
         return None
+    facts = row.upstream_facts(task)
+    seconds = _poll_interval(row, age)
     # Timestamps alone do not count: they are saved with the next real change.
     changed = (
         facts["upstream_status"] != row.upstream_status
@@ -253,18 +249,11 @@ def stalled_poll_seconds() -> float:
     return settings.POLL_MAX_SECONDS * 4
 
 
-def _give_up(row: Generation, facts: dict | None = None) -> None:
+def _give_up(row: Generation, task: Task | None = None) -> None:
     minutes = int(settings.GIVE_UP_AFTER.total_seconds() // 60)
     message = errors.sentence("timeout", minutes=minutes)
     logger.warning("Generation %s: giving up after %s minutes", row.pk, minutes)
-    row.move(
-        Status.FAILED,
-        note=message,
-        **{**(facts or {}), "status_msg": message},
-        error_code="timeout",
-        last_error=message,
-        stalled=True,
-    )
+    row.mark_failed(message, code="timeout", task=task, stalled=True)
 
 
 def next_sweep_due(now: datetime) -> datetime | None:

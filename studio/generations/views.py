@@ -29,9 +29,9 @@ from studio.accounts.roles import GALLERY
 from studio.generations import pipeline
 from studio.generations.forms import HistoryFilterForm
 from studio.generations.models import Generation
+from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import MODELS, ordered_body
 from studio.partials import page_or_fragment, wants_fragment
-from studio.review.budgets import OverBudget
 
 HISTORY_PAGE_SIZE = 24
 
@@ -73,7 +73,7 @@ def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
     try:
         again = pipeline.run_again(generation, request.user)
-    except OverBudget as refusal:
+    except CreateRefused as refusal:
         messages.error(request, str(refusal))
         return redirect(generation)
     except ValueError as refusal:  # e.g. a 12 s kling-v3 job with the 3-15 s setting off

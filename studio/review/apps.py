@@ -8,4 +8,8 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review, spend and audit"
 
     def ready(self) -> None:
-        from studio.review import signals  # noqa: F401  (connects the receivers)
+        from studio.generations.signals import generation_creating
+        from studio.review import budgets, signals  # noqa: F401  (connects the receivers)
+
+        # The budget guard, inside create_generation's transaction (generations/signals.py).
+        generation_creating.connect(budgets.reserve, dispatch_uid="review-budget-guard")

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from studio.generations.models import Generation
+from studio.generations.signals import CreateRefused
 from studio.review import audit
 from studio.review.models import Budget, Charge
 from studio.review.pricing import PriceUnknown, estimate_units
@@ -23,8 +24,9 @@ from studio.review.pricing import PriceUnknown, estimate_units
 WARN_AT = Decimal("0.8")
 
 
-class OverBudget(Exception):
-    """The submission would take a budget past its limit; the message says so to the user."""
+class OverBudget(CreateRefused):
+    """The submission would take a budget past its limit; the message says so to the user.
+    A CreateRefused, so generations and its callers catch it without importing review."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,10 @@ def allowances(user, now: datetime | None = None, *, lock: bool = False) -> list
     return sorted(found, key=lambda a: a.team)
 
 
-def reserve(generation: Generation) -> Charge:
-    """Check the budgets and reserve this generation's estimate. Call it inside the
-    transaction that saves the generation: OverBudget rolls both back, nothing is sent."""
+def reserve(sender: type, generation: Generation, **kwargs) -> Charge:
+    """Check the budgets and reserve this generation's estimate: the receiver of
+    generation_creating (connected in ReviewConfig.ready), so it runs inside the
+    transaction that saves the generation and OverBudget rolls both back; nothing is sent."""
     owner = generation.owner
     limits = allowances(owner, generation.created_at, lock=True)
     try:

@@ -1,0 +1,31 @@
+"""The hook that lets a higher app refuse a new generation: `generation_creating`, sent inside
+create_generation's transaction, and `CreateRefused`, the refusal a receiver raises.
+
+Why a signal. The budget guard belongs to review (budgets, pricing, charges), which sits
+above generations in the app graph (docs/architecture.md), yet it must run in the same
+transaction that saves the row, so that a refused job leaves no row, no charge and sends
+nothing (docs/reliability.md R22). The other ways were worse:
+- a guard the caller passes in (a hook argument to create_generation) must be passed by
+  every caller: the studio form, run again, batches, recipes. One forgotten caller sends
+  paid jobs past the budget, and nothing would notice;
+- moving the check into generations would make it own pricing and budgets, review's
+  concerns, and import them back down.
+A receiver connected once, in ReviewConfig.ready, runs for every caller. It is sent with
+`send`, not `send_robust`: a receiver's exception must propagate, rolling the row back and
+reaching the caller (send_robust would log it and let the job through). Callers catch
+CreateRefused, so they need not know which app refused; review.budgets.OverBudget is one.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+
+class CreateRefused(Exception):
+    """A receiver of generation_creating refused the job; the message says why, to the user.
+    Nothing was saved and nothing is sent."""
+
+
+# Sent with sender=Generation and generation=<the row, saved in the open transaction, not
+# committed>. A receiver may write in that transaction; raising CreateRefused rolls it back.
+generation_creating = Signal()
