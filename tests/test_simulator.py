@@ -892,6 +892,17 @@ def test_create_no_task_makes_the_task_then_answers_without_it(
     task_id_of(create(api, **once))  # only the first attempt answers without the task
 
 
+def test_poll_rate_limits_every_other_query_with_retry_after(
+    api: httpx.Client, simulator: Simulator
+) -> None:
+    simulator.config.retry_after = 7
+    task_id = task_id_of(create(api, prompt="a fox #poll-rate-1302"))
+    answers = [api.get(f"{T2V}/{task_id}") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [429, 200, 429, 200]
+    assert answers[0].headers["Retry-After"] == "7"
+    rejection(api.get(f"{T2V}/{task_id}"), 429, 1302)
+
+
 def test_expire_makes_the_video_url_403_at_once(api: httpx.Client) -> None:
     task_id = task_id_of(create(api, prompt="a fox #expire"))
     url = wait_for(api, task_id, "succeed")["task_result"]["videos"][0]["url"]

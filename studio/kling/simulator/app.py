@@ -282,6 +282,7 @@ class Simulator:
             poll_flaky="poll-flaky" in words,
             poll_no_task="poll-no-task" in words,
             sound=self._makes_sound(body),
+            poll_limited="poll-rate-1302" in words,
         )
         self.tasks[task.task_id] = task
         self._active.add(task.task_id)
@@ -315,6 +316,8 @@ class Simulator:
                     fault = "poll-flaky"
                 elif task.poll_no_task:
                     fault = "poll-no-task"
+                elif task.poll_limited:
+                    fault = "poll-rate-1302"
             if fault:
                 self._counts[f"fault:{fault}"] += 1
             data = self._snapshot(task)

@@ -12,6 +12,7 @@ exact prompt text); the retry then goes through. "Always" faults hit every attem
 | `#expire` | video | the task succeeds but its video URL answers 403 at once |
 | `#poll-flaky` | queries | the 1st, 3rd, 5th... query of the task answers 500/5000 |
 | `#poll-no-task` | queries | the 1st, 3rd, 5th... query answers a 200 success with `data: null` |
+| `#poll-rate-1302` | queries | the 1st, 3rd, 5th... query answers 429/1302 + `Retry-After` |
 | `#reject-1301` | every create | 400/1301 content-safety rejection; nothing created |
 | `#rate-1302` | first create | 429/1302 + `Retry-After: 1`; nothing created |
 | `#busy-1303` | first create | 429/1303 + `Retry-After: 1`; nothing created |
@@ -118,7 +119,7 @@ def response(kind: str, retry_after: int) -> Response:
         return comet_error(524, "upstream request timed out", "")
     if kind == "reject-1301":
         return kling_error(400, 1301, "Content security policy triggered: the prompt was rejected")
-    if kind == "rate-1302":
+    if kind in ("rate-1302", "poll-rate-1302"):
         return kling_error(429, 1302, "request too fast, please slow down", retry_after)
     if kind == "busy-1303":
         return kling_error(429, 1303, "parallel task over resource pack limit", retry_after)

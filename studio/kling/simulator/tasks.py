@@ -40,6 +40,7 @@ class SimTask:
     poll_flaky: bool = False  # `#poll-flaky`
     poll_no_task: bool = False  # `#poll-no-task`
     sound: bool = False  # made with audio: asked for, or left to the model default
+    poll_limited: bool = False  # `#poll-rate-1302`
     status: str = SUBMITTED
     status_msg: str = ""
     updated: float = 0.0
