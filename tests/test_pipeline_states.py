@@ -197,11 +197,11 @@ def test_a_stale_copy_cannot_send_a_second_create_after_an_ambiguous_attempt(
         acted = pipeline.submit(row.pk)
 
     assert other == [True]
+    assert upstream.stats()["create_attempts_by_external_id"] == {row.external_task_id: 1}
     assert acted is False
     row.refresh_from_db()
     assert row.status == Status.QUEUED
     assert row.submit_uncertain and row.submit_attempts == 1
-    assert upstream.stats()["create_attempts_by_external_id"] == {row.external_task_id: 1}
     make_due(row)
     assert pipeline.submit(row.pk)  # the next attempt reconciles: it finds the task
     row.refresh_from_db()
