@@ -98,6 +98,7 @@ def test_a_row_not_yet_due_is_not_polled(upstream, queue):
 
 def test_a_row_whose_worker_died_is_picked_up_once_its_lease_runs_out(upstream, queue):
     """A sweep claimed the row and was killed: the row stays `submitted` with a lease."""
+    upstream.config.finish_after = 30  # still processing when asked, however slow the machine
     owner = make_user()
     row = submitted("A fox #stall", owner=owner)  # it stays processing, however slow the sweep
     make_due(row)

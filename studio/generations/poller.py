@@ -118,7 +118,8 @@ def _apply_polls(
     result: SweepResult,
 ) -> dict[tuple, list]:
     """Write the poll answers as they arrive; returns the ids of the unchanged rows by
-    bookkeeping key, for the caller's bulk UPDATEs."""
+    bookkeeping key, for the caller's bulk UPDATEs. Past the pass's time budget the rows
+    not answered yet, and the submits not started, are given back."""
     unchanged: dict[tuple, list] = defaultdict(list)
     pending = dict(polls)
     try:
