@@ -23,12 +23,12 @@ from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.composer import compose
 from studio.generations import pipeline
 from studio.generations.models import ACTIVE, Generation
+from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import CAMERA_AXES, MODELS
 from studio.library import importexport
 from studio.library.batches import Plan, submit_batch
 from studio.library.forms import FilledGenerateForm, ImportForm
 from studio.library.models import PromptVersion
-from studio.review.budgets import OverBudget
 
 PAGE = "composer/studio.html"
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
@@ -129,7 +129,7 @@ def generation_create(request: HttpRequest) -> HttpResponse:
             client_request_id=form.cleaned_data["client_request_id"],
             **compose.links(request.user, form),  # prompt version, applied presets
         )
-    except OverBudget as refusal:  # nothing was saved, nothing is sent
+    except CreateRefused as refusal:  # nothing was saved, nothing is sent
         form.add_error(None, str(refusal))
         return form_refused(request, form)
     if not request.htmx:
@@ -241,7 +241,7 @@ def batch_create(request: HttpRequest) -> HttpResponse:
         batch_id = to_uuid(request.POST.get("batch_id"))
         try:
             batch = submit_batch(request.user, plan, client_request_id=batch_id)
-        except OverBudget as refusal:  # the whole batch was rolled back
+        except CreateRefused as refusal:  # the whole batch was rolled back
             plan.errors.append(str(refusal))
         else:
             messages.success(request, f"Queued a batch of {batch.size} jobs.")
@@ -280,7 +280,7 @@ def recipe_run(request: HttpRequest) -> HttpResponse:
             generation = run_recipe(request.user, form.cleaned_data["file"].read())
         except importexport.ImportRefused as refused:
             errors = refused.errors
-        except OverBudget as refusal:
+        except CreateRefused as refusal:
             errors = [str(refusal)]
         else:
             messages.success(request, "Queued the recipe again.")
