@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import ordered_body
+from studio.kling.types import KlingError
 from tests.factories import HTMX, make_generation, make_task
 
 pytestmark = pytest.mark.django_db
@@ -128,19 +129,19 @@ def test_an_unknown_failure_shows_the_reason_without_a_made_up_hint(client, owne
 )
 def test_the_studios_own_failures_and_bare_reasons_get_their_hints(client, owner, fields, hint):
     generation = make_generation(owner)
-    generation.move(Status.FAILED, **fields)
+    generation.mark_failed(fields["status_msg"], code=fields.get("error_code", ""))
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert hint in html
 
 
 def test_a_known_code_without_a_hint_gets_none_from_the_words_of_its_message(client, owner):
     generation = make_generation(owner)
-    generation.move(
-        Status.FAILED,
-        status_msg="The API refused this server's address (IP whitelist).",
-        error_code="1304",
-        last_error="IP whitelist policy triggered (HTTP 429, code 1304)",
+    refusal = KlingError("IP whitelist policy triggered", http_status=429, code="1304")
+    generation.mark_failed(
+        "The API refused this server's address (IP whitelist).", code="1304", error=refusal
     )
+    generation.refresh_from_db()
+    assert generation.last_error == "IP whitelist policy triggered (HTTP 429, code 1304)"
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert "IP whitelist" in html and 'class="hint"' not in html
 
