@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -35,6 +37,12 @@ def submitted(prompt: str = PARAMS["prompt"], owner=None, **kw) -> Generation:
     pipeline.submit(row.pk)
     row.refresh_from_db()
     return row
+
+
+def stored_files() -> list[Path]:
+    """Every file in media storage (MEDIA_ROOT)."""
+    root = Path(settings.MEDIA_ROOT)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def make_due(*generations: Generation) -> None:

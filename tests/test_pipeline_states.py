@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from studio.generations import pipeline, poller
 from studio.generations.media import StoredMedia
 from studio.generations.models import FINAL, Generation, Status
-from tests.drive import drive, make_due, params, sweep
+from tests.drive import drive, make_due, params, stored_files, submitted, sweep
 from tests.factories import make_generation, make_task
 
 pytestmark = pytest.mark.django_db
@@ -76,11 +74,6 @@ def is_update(sql: str, sql_params: tuple) -> bool:
 
 def as_stored(row: Generation) -> dict:
     return Generation.objects.filter(pk=row.pk).values().get()
-
-
-def stored_files() -> list[Path]:
-    root = Path(settings.MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 # ------------------------------------------------------------------ forward only
@@ -142,8 +135,7 @@ def test_each_move_forward_leaves_one_event(owner):
 
 
 def test_a_video_stored_after_the_row_failed_leaves_no_files(upstream, queue, owner):
-    row = pipeline.create_generation(owner, params())
-    pipeline.submit(row.pk)
+    row = submitted(owner=owner)
     drive(row, until=(Status.STORING,))
 
     def cancelled() -> bool:  # another worker fails the row while this one downloads
@@ -215,8 +207,7 @@ def test_a_stale_copy_cannot_send_a_second_create_after_an_ambiguous_attempt(
 def test_a_poll_answered_429_waits_out_its_retry_after(upstream, queue, owner, settings):
     settings.POLL_MIN_SECONDS = 2
     upstream.config.retry_after = 20  # longer than the poll backoff (2 s)
-    row = pipeline.create_generation(owner, params("A fox #poll-rate-1302"))
-    pipeline.submit(row.pk)
+    row = submitted("A fox #poll-rate-1302", owner)
     make_due(row)
     now = timezone.now()
 

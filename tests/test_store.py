@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -12,16 +11,11 @@ from PIL import Image
 
 from studio.generations import media, pipeline
 from studio.generations.models import Generation, Status
-from tests.drive import drive, params, submitted
+from tests.drive import drive, params, stored_files, submitted
 from tests.factories import make_generation, make_user
 from tests.sites import redirect, serve
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_files() -> list[Path]:
-    root = Path(django_settings.MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def storing(owner, url: str) -> Generation:
