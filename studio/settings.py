@@ -92,6 +92,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a body (the CSRF check parses uploads): STUDIO_MAX_REQUEST_MB.
+    "studio.bodylimit.body_limit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -325,6 +327,8 @@ SUBMIT_MAX_ATTEMPTS = int(env_number("STUDIO_SUBMIT_MAX_ATTEMPTS", 8))
 DOWNLOAD_MAX_ATTEMPTS = int(env_number("STUDIO_DOWNLOAD_MAX_ATTEMPTS", 5))
 DOWNLOAD_RETRY_SECONDS = env_number("STUDIO_DOWNLOAD_RETRY_SECONDS", 30)  # doubled per failure
 DOWNLOAD_MAX_BYTES = int(env_number("STUDIO_DOWNLOAD_MAX_MB", 500) * 1024 * 1024)
+# The largest request body accepted: a 5 MB library file or recipe card and its form.
+MAX_REQUEST_BYTES = int(env_number("STUDIO_MAX_REQUEST_MB", 6) * 1024 * 1024)
 # Hosts the downloader may fetch from although they are private or plain http.
 # Simulator mode allows its own loopback address.
 DOWNLOAD_ALLOWED_HOSTS = env_list(

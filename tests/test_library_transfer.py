@@ -163,6 +163,115 @@ def test_an_oversized_file_is_refused(client, owner, monkeypatch) -> None:
     assert response.status_code == 200 and "over 5 MB" in response.content.decode()
 
 
+def library(prompts: list | None = None, presets: list | None = None) -> dict:
+    return {
+        "format": LIBRARY_FORMAT,
+        "version": 1,
+        "prompts": prompts or [],
+        "presets": presets or [],
+    }
+
+
+def one_version(**fields) -> list[dict]:
+    return [{"title": "T", "versions": [{"number": 1, "text": "a", **fields}]}]
+
+
+def preset_with(**params) -> list[dict]:
+    return [{"name": "P", "params": params}]
+
+
+HEADER = b'{"format": "kling-prompt-studio.library", "version": 1, '
+AT = "prompts[0].versions[0]"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # Each of these answered 500 (or, the NUL, was stored on SQLite).
+        (HEADER + b'"prompts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested more than 10"),
+        (library([{"title": "T", "tags": [[[[[[[[[["x"]]]]]]]]]]}]), "prompts[0].tags[0][0][0]"),
+        (library(one_version(created_at="2024-02-30T10:00:00")), f"{AT}.created_at: must be an"),
+        (library(one_version(created_at="0001-01-01T00:00:00+05:00")), f"{AT}.created_at"),
+        (library(one_version(created_at="9999-12-31T23:00:00-05:00")), f"{AT}.created_at"),
+        (library(one_version(number=2**63)), f"{AT}.number: is too large a number for any field"),
+        (library(one_version(number=2**40)), f"{AT}.number: must be at most 2147483647"),
+        (
+            HEADER
+            + b'"prompts": [{"title": "T", "versions": [{"number": 1'
+            + b"0" * 5000
+            + b"}]}]}",
+            "a number far too long",
+        ),
+        (json.dumps(library(one_version(text="a\ud800b"))).encode(), f"{AT}.text: holds a lone"),
+        (json.dumps(library([{"\udfff": 1}])).encode(), "prompts[0]: a key holds a lone"),
+        (library(one_version(text="a\u0000b")), f"{AT}.text: holds a NUL character"),
+        (library(one_version(notes=["list"])), f"{AT}.notes: must be text"),
+        (library([{"title": 7, "versions": [{"text": "a"}]}]), "prompts[0].title: must be text"),
+        (
+            library([{"title": "T", "visibility": ["team"], "versions": [{"text": "a"}]}]),
+            "prompts[0].visibility: must be one of private, team",
+        ),
+        (
+            library(presets=preset_with(model_name=["kling-v1"])),
+            "presets[0].params.model_name: must be text",
+        ),
+        (library(presets=preset_with(duration=5)), "presets[0].params.duration: must be text"),
+        (library(presets=preset_with(camera_control=[1])), "params.camera_control: must be an"),
+        (
+            HEADER + b'"presets": [{"name": "P", "params": {"cfg_scale": NaN}}]}',
+            "presets[0].params.cfg_scale: must be a finite number",
+        ),
+        (HEADER + b'"presets": [{"name": "P", "params": {"cfg_scale": 1e400}}]}', "finite number"),
+        (
+            library(one_version(text=" ".join(f"{{v{i}}}" for i in range(11)))),
+            f"{AT}.text: The text has 11 variables; the limit is 10.",
+        ),
+    ],
+)
+def test_a_malformed_file_says_where_and_imports_nothing(client, owner, content, message) -> None:
+    response = client.post("/library/import/", {"file": upload(content)})
+    assert response.status_code == 200
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert not Prompt.objects.exists() and not Preset.objects.exists()
+
+
+def test_each_problem_gets_one_message_with_its_place(client, owner) -> None:
+    data = library(
+        [
+            {"title": "A", "versions": [{"number": 1, "text": "x\u0000"}]},
+            {
+                "title": "B",
+                "versions": [{"number": 2**63, "text": "y", "created_at": "2023-02-29"}],
+            },
+        ],
+        preset_with(mode=["pro"]),
+    )
+    errors = client.post("/library/import/", {"file": upload(data)}).context["errors"]
+    assert errors == [
+        "prompts[0].versions[0].text: holds a NUL character",
+        "prompts[1].versions[0].number: is too large a number for any field",
+    ]  # the file is refused before the fields are read: what no database can hold comes first
+    data["prompts"][0]["versions"][0]["text"] = "x"
+    data["prompts"][1]["versions"][0]["number"] = 1
+    errors = client.post("/library/import/", {"file": upload(data)}).context["errors"]
+    assert errors == [
+        "prompts[1].versions[0].created_at: must be an ISO 8601 date and time",
+        "presets[0].params.mode: must be text",
+    ]
+    assert not Prompt.objects.exists() and not Preset.objects.exists()
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(client, owner) -> None:
+    from django.conf import settings
+
+    too_big = settings.MAX_REQUEST_BYTES + 1
+    response = client.post(
+        "/library/import/", {"file": upload(library())}, CONTENT_LENGTH=str(too_big)
+    )
+    assert response.status_code == 413 and b"over 6 MB" in response.content
+    assert client.post("/library/import/", {"file": upload(library())}).status_code == 302
+
+
 # ---------------------------------------------------------------------------- recipe cards
 
 

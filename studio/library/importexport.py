@@ -5,7 +5,8 @@ written in one transaction: a bad file changes nothing."""
 from __future__ import annotations
 
 import json
-from datetime import UTC
+import math
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 from studio.generations.models import Generation
 from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import PARAM_FIELDS, problems
+from studio.library import text as prompt_text
 from studio.library.models import (
     Preset,
     Prompt,
@@ -32,6 +34,24 @@ MAX_PROMPTS = 2000
 MAX_VERSIONS = 500
 MAX_ERRORS = 10
 MAX_STACK = 20
+MAX_DEPTH = 10  # an export is 6 deep: presets[0].params.camera_control.config.zoom
+MAX_VERSION_NUMBER = 2**31 - 1  # PositiveIntegerField on PostgreSQL
+# What each preset parameter must be, if there, before its values are checked.
+PARAM_TYPES = {
+    "model_name": lambda v: v is None or isinstance(v, str),
+    "mode": lambda v: v is None or isinstance(v, str),
+    "duration": lambda v: v is None or isinstance(v, str),
+    "aspect_ratio": lambda v: v is None or isinstance(v, str),
+    "negative_prompt": lambda v: v is None or isinstance(v, str),
+    "cfg_scale": lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)),
+    "camera_control": lambda v: v is None or isinstance(v, dict),
+}
+PARAM_TYPE_WORDS = {
+    "cfg_scale": "must be a number",
+    "camera_control": "must be an object",
+} | dict.fromkeys(
+    ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt"), "must be text"
+)
 # Request-body fields a recipe may carry into a new run (never external_task_id or
 # callback_url: a run again is a new task with its own).
 RECIPE_FIELDS = PARAM_FIELDS
@@ -46,12 +66,13 @@ class ImportRefused(ValueError):
 
 
 def read_json(raw: bytes) -> object:
+    """A library file or recipe card parsed, holding nothing a database column cannot."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRefused(["The file is not UTF-8 text; export files are JSON."]) from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ImportRefused(
             [
@@ -59,6 +80,55 @@ def read_json(raw: bytes) -> object:
                 f"at line {error.lineno}, column {error.colno}."
             ]
         ) from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise ImportRefused(["The file holds a number far too long for any field."]) from None
+    except RecursionError:
+        raise ImportRefused([f"The file is nested more than {MAX_DEPTH} levels deep."]) from None
+    if found := unstorable(data):
+        raise ImportRefused(found)
+    return data
+
+
+def unstorable(data: object) -> list[str]:
+    """What in parsed JSON no column can hold, each with its place: nesting deeper than
+    MAX_DEPTH, integers past 64 bits, NaN and infinities, NUL characters (PostgreSQL refuses
+    them), lone surrogates (not text, so not UTF-8)."""
+    found: list[str] = []
+    todo: list[tuple[str, object, int]] = [("", data, 1)]
+    while todo and len(found) < MAX_ERRORS:
+        where, value, depth = todo.pop()
+        if isinstance(value, dict | list) and depth > MAX_DEPTH:
+            found.append(f"{where}: is nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(value, dict):
+            children = []
+            for key, item in value.items():
+                if problem := value_problem(key):
+                    found.append(f"{where or 'The file'}: a key {problem}")
+                    key = ascii(key)  # the message itself must be text
+                children.append((f"{where}.{key}" if where else key, item))
+            todo += [(at, item, depth + 1) for at, item in reversed(children)]
+        elif isinstance(value, list):
+            todo += [
+                (f"{where}[{i}]", item, depth + 1) for i, item in reversed(list(enumerate(value)))
+            ]
+        elif problem := value_problem(value):
+            found.append(f"{where or 'The file'}: {problem}")
+    return found[:MAX_ERRORS]
+
+
+def value_problem(value: object) -> str | None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "holds a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a lone surrogate (half of a UTF-16 pair), which is not text"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return "is too large a number for any field"
+    return None
 
 
 # ---------------------------------------------------------------------------- export
@@ -114,10 +184,13 @@ def export_user_library(user) -> dict:
 
 
 class Checker:
-    """Collects what is wrong with an import file, each message with its place."""
+    """Checks an import file against the export's shape, every field of it, and collects what
+    is wrong, each message with its place in the file."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.limits = settings.PROMPT_LIMITS
+        self.visibilities = list(Visibility.values)
 
     def fail(self, where: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -136,7 +209,7 @@ class Checker:
 
     def choice(self, item: dict, key: str, where: str, choices: list[str], default: str) -> str:
         value = item.get(key, default)
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             self.fail(f"{where}.{key}", f"must be one of {', '.join(choices)}")
             return default
         return value
@@ -151,94 +224,116 @@ class Checker:
             return []
         return value
 
-
-def check_library(data: object) -> tuple[list[dict], list[dict]]:
-    """The prompts and presets of an export file, checked; raises ImportRefused."""
-    check = Checker()
-    if not isinstance(data, dict):
-        raise ImportRefused(["The file must hold one JSON object, as the library export does."])
-    if data.get("format") != LIBRARY_FORMAT:
-        raise ImportRefused([f"This is not a library export (format is not {LIBRARY_FORMAT!r})."])
-    if data.get("version") != VERSION:
-        raise ImportRefused([f"Export version {data.get('version')!r} is not known; expected 1."])
-    limits = settings.PROMPT_LIMITS
-    visibilities = list(Visibility.values)
-    prompts = []
-    for index, item in enumerate(check.items(data, "prompts", MAX_PROMPTS)):
-        where = f"prompts[{index}]"
+    def prompt(self, item: object, where: str) -> dict | None:
         if not isinstance(item, dict):
-            check.fail(where, "must be an object")
-            continue
-        prompt = {
-            "title": check.text(item, "title", where, required=True, limit=200),
-            "visibility": check.choice(item, "visibility", where, visibilities, "private"),
-            "archived": item.get("archived", False),
-            "tags": item.get("tags", []),
-            "versions": [],
-        }
-        if not isinstance(prompt["archived"], bool):
-            check.fail(f"{where}.archived", "must be true or false")
-        tags = prompt["tags"]
+            self.fail(where, "must be an object")
+            return None
+        title = self.text(item, "title", where, required=True, limit=200)
+        visibility = self.choice(item, "visibility", where, self.visibilities, "private")
+        archived, tags = item.get("archived", False), item.get("tags", [])
+        if not isinstance(archived, bool):
+            self.fail(f"{where}.archived", "must be true or false")
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            check.fail(f"{where}.tags", "must be a list of text")
-            prompt["tags"] = []
-        versions = check.items(item, "versions", MAX_VERSIONS, where=f"{where}.")
+            self.fail(f"{where}.tags", "must be a list of text")
+            tags = []
+        versions = self.items(item, "versions", MAX_VERSIONS, where=f"{where}.")
         if not versions and isinstance(item.get("versions"), list):
-            check.fail(f"{where}.versions", "must hold at least one version")
+            self.fail(f"{where}.versions", "must hold at least one version")
         numbers: set[int] = set()
-        for position, entry in enumerate(versions):
-            at = f"{where}.versions[{position}]"
-            if not isinstance(entry, dict):
-                check.fail(at, "must be an object")
-                continue
-            number = entry.get("number", position + 1)
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                check.fail(f"{at}.number", "must be a whole number from 1")
-            elif number in numbers:
-                check.fail(f"{at}.number", f"{number} appears twice")
-            numbers.add(number if isinstance(number, int) else 0)
-            created = entry.get("created_at")
-            moment = parse_datetime(created) if isinstance(created, str) else None
-            if created is not None and moment is None:
-                check.fail(f"{at}.created_at", "must be an ISO 8601 date and time")
-            if moment is not None and timezone.is_naive(moment):
-                moment = timezone.make_aware(moment, UTC)
-            prompt["versions"].append(
-                {
-                    "number": number,
-                    "text": check.text(entry, "text", at, required=True, limit=limits["prompt"]),
-                    "negative_prompt": check.text(
-                        entry,
-                        "negative_prompt",
-                        at,
-                        required=False,
-                        limit=limits["negative_prompt"],
-                    ),
-                    "notes": check.text(entry, "notes", at, required=False, limit=10_000),
-                    "created_at": moment,
-                }
-            )
-        prompts.append(prompt)
-    presets = []
-    for index, item in enumerate(check.items(data, "presets", MAX_PROMPTS)):
-        where = f"presets[{index}]"
+        return {
+            "title": title,
+            "visibility": visibility,
+            "archived": archived,
+            "tags": tags,
+            "versions": [
+                self.version(entry, f"{where}.versions[{position}]", position, numbers)
+                for position, entry in enumerate(versions)
+            ],
+        }
+
+    def version(self, entry: object, at: str, position: int, numbers: set[int]) -> dict:
+        if not isinstance(entry, dict):
+            self.fail(at, "must be an object")
+            return {}
+        number = entry.get("number", position + 1)
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            self.fail(f"{at}.number", "must be a whole number from 1")
+        elif number > MAX_VERSION_NUMBER:
+            self.fail(f"{at}.number", f"must be at most {MAX_VERSION_NUMBER}")
+        elif number in numbers:
+            self.fail(f"{at}.number", f"{number} appears twice")
+        numbers.add(number if isinstance(number, int) else 0)
+        text = self.text(entry, "text", at, required=True, limit=self.limits["prompt"])
+        if problem := prompt_text.too_many_variables(text):
+            self.fail(f"{at}.text", problem)
+        negative_limit = self.limits["negative_prompt"]
+        return {
+            "number": number,
+            "text": text,
+            "negative_prompt": self.text(
+                entry, "negative_prompt", at, required=False, limit=negative_limit
+            ),
+            "notes": self.text(entry, "notes", at, required=False, limit=10_000),
+            "created_at": self.moment(entry.get("created_at"), f"{at}.created_at"),
+        }
+
+    def moment(self, value: object, where: str) -> datetime | None:
+        """An ISO 8601 date and time as an aware UTC datetime (naive ones are UTC)."""
+        if value is None:
+            return None
+        try:
+            moment = parse_datetime(value) if isinstance(value, str) else None
+            if moment is not None:  # an offset can carry year 1 or 9999 past the range
+                moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+        except (ValueError, OverflowError):  # "2024-02-30T10:00", "0001-01-01T00:00+05:00"
+            moment = None
+        if moment is None:
+            self.fail(where, "must be an ISO 8601 date and time")
+        return moment
+
+    def preset(self, item: object, where: str) -> dict | None:
         if not isinstance(item, dict):
-            check.fail(where, "must be an object")
-            continue
+            self.fail(where, "must be an object")
+            return None
         params = item.get("params")
         if not isinstance(params, dict):
-            check.fail(f"{where}.params", "must be an object of parameters")
+            self.fail(f"{where}.params", "must be an object of parameters")
             params = {}
+        elif wrong := [key for key, kind in PARAM_TYPES.items() if not kind(params.get(key))]:
+            for key in wrong:
+                self.fail(f"{where}.params.{key}", PARAM_TYPE_WORDS[key])
         else:
             for key, message in preset_problems(params).items():
-                check.fail(f"{where}.params{'.' + key if key else ''}", message)
-        presets.append(
-            {
-                "name": check.text(item, "name", where, required=True, limit=80),
-                "visibility": check.choice(item, "visibility", where, visibilities, "private"),
-                "params": params,
-            }
-        )
+                self.fail(f"{where}.params{'.' + key if key else ''}", message)
+        return {
+            "name": self.text(item, "name", where, required=True, limit=80),
+            "visibility": self.choice(item, "visibility", where, self.visibilities, "private"),
+            "params": params,
+        }
+
+
+def check_header(data: object, format: str, what: str) -> None:
+    if not isinstance(data, dict):
+        raise ImportRefused([f"The file must hold one JSON object, as {what} does."])
+    if data.get("format") != format:
+        raise ImportRefused([f"This is not {what} (format is not {format!r})."])
+    if data.get("version") != VERSION:
+        raise ImportRefused([f"Export version {data.get('version')!r} is not known; expected 1."])
+
+
+def check_library(data: object) -> tuple[list[dict], list[dict]]:
+    """The prompts and presets of an export file, every field checked before anything is
+    written; raises ImportRefused with every problem found (up to MAX_ERRORS)."""
+    check_header(data, LIBRARY_FORMAT, "a library export")
+    check = Checker()
+    prompts = [
+        check.prompt(item, f"prompts[{index}]")
+        for index, item in enumerate(check.items(data, "prompts", MAX_PROMPTS))
+    ]
+    presets = [
+        check.preset(item, f"presets[{index}]")
+        for index, item in enumerate(check.items(data, "presets", MAX_PROMPTS))
+    ]
     if check.errors:
         raise ImportRefused(check.errors)
     return prompts, presets
