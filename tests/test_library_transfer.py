@@ -216,6 +216,7 @@ AT = "prompts[0].versions[0]"
             "presets[0].params.model_name: must be text",
         ),
         (library(presets=preset_with(duration=5)), "presets[0].params.duration: must be text"),
+        (library(presets=preset_with(sound=True)), "presets[0].params.sound: must be text"),
         (library(presets=preset_with(camera_control=[1])), "params.camera_control: must be an"),
         (
             HEADER + b'"presets": [{"name": "P", "params": {"cfg_scale": NaN}}]}',

@@ -43,6 +43,7 @@ PARAM_TYPES = {
     "duration": lambda v: v is None or isinstance(v, str),
     "aspect_ratio": lambda v: v is None or isinstance(v, str),
     "negative_prompt": lambda v: v is None or isinstance(v, str),
+    "sound": lambda v: v is None or isinstance(v, str),
     "cfg_scale": lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)),
     "camera_control": lambda v: v is None or isinstance(v, dict),
 }
@@ -50,7 +51,7 @@ PARAM_TYPE_WORDS = {
     "cfg_scale": "must be a number",
     "camera_control": "must be an object",
 } | dict.fromkeys(
-    ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt"), "must be text"
+    ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt", "sound"), "must be text"
 )
 # Request-body fields a recipe may carry into a new run (never external_task_id or
 # callback_url: a run again is a new task with its own).
