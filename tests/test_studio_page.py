@@ -9,6 +9,7 @@ import pytest
 
 from studio.generations.forms import GenerateForm
 from studio.generations.models import Generation
+from studio.ids import parse_id, parse_ids
 from studio.kling.capabilities import CAMERA_AXES, MODELS
 from tests.factories import HTMX, make_generation, make_preset, studio_form
 
@@ -359,3 +360,49 @@ def test_the_queue_shows_the_users_cards_and_polls_only_while_one_is_active(
     make_generation(owner, status="processing", prompt="Running fox")
     html = client.get("/").content.decode()
     assert 'hx-get="/queue/updates/" hx-trigger="every 2s" hx-include="#queue-cursor"' in html
+
+
+# Ids past what the database holds were an OverflowError (a 500) on SQLite (issue 10 #6);
+# "²" passed str.isdigit() and then int() refused it.
+HUGE = "99999999999999999999999"
+NOT_IDS = (HUGE, str(2**63), "0", "-1", "²", "1e3", "1" * 400)
+
+
+def test_one_bounded_id_parser_reads_few_parts() -> None:
+    assert parse_ids(f"{2**63 - 1},{2**63},3,3,x,4", limit=8) == [2**63 - 1, 3, 4]
+    assert parse_ids(",".join(["x"] * 100_000) + ",5", limit=8) == []  # parts past 4 x limit
+    assert parse_ids(",".join(str(n) for n in range(1, 100)), limit=3) == [1, 2, 3]
+    assert parse_id(" 12 ") == 12 and parse_id("٣") is None and parse_id(None) is None
+
+
+@pytest.mark.parametrize("raw", NOT_IDS)
+def test_ids_out_of_range_name_nothing_on_the_studio_page(client, owner, raw) -> None:
+    preset = make_preset(owner, name="Slow", params={"duration": "10"})
+    response = client.get("/", {"presets": f"{raw},{preset.pk}"})
+    assert response.status_code == 200
+    assert response.context["form"].initial["presets"] == str(preset.pk)
+    assert client.get("/", {"prompt_version": raw}).status_code == 404
+
+
+@pytest.mark.parametrize("raw", NOT_IDS)
+def test_ids_out_of_range_are_dropped_by_every_form_view(client, owner, raw) -> None:
+    preset = make_preset(owner, name="Slow", params={"duration": "10"})
+    stacked = {"presets": f"{raw},{preset.pk}", "prompt_version": raw}
+    applied = client.post(
+        "/library/presets/apply/",
+        form_data(add_preset=raw, remove_preset=raw, **stacked),
+        **HTMX,
+    )
+    assert applied.status_code == 200
+    assert applied.context["form"]["presets"].value() == str(preset.pk)
+    preview = client.post(
+        "/library/batches/preview/",
+        form_data(prompt="A {animal} runs", var_animal="fox", sweep_preset=[raw], **stacked),
+        **HTMX,
+    )
+    assert preview.status_code == 200 and preview.context["plan"].version is None
+    created = client.post("/generations/new/", form_data(**stacked), **HTMX)
+    assert created.status_code == 200
+    generation = Generation.objects.get()
+    assert generation.prompt_version is None
+    assert [p["id"] for p in generation.presets] == [preset.pk]

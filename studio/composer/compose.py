@@ -12,7 +12,8 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, QueryDict
 
 from studio.generations.models import Generation
-from studio.library.batches import Job, Plan, plan_batch
+from studio.ids import parse_id
+from studio.library.batches import MAX_SWEEP, Job, Plan, plan_batch
 from studio.library.forms import FilledGenerateForm
 from studio.library.models import DefaultPreset, Preset, PromptVersion
 from studio.library.presets import MAX_STACK, as_text, form_fields, parse_ids
@@ -47,9 +48,8 @@ def studio_form(request: HttpRequest) -> FilledGenerateForm:
     user = request.user
     initial: dict = {}
     if request.GET.get("prompt_version"):
-        raw = request.GET["prompt_version"]
-        version = PromptVersion.objects.visible_to(user).filter(pk=int(raw) if raw.isdigit() else 0)
-        version = version.first()
+        pk = parse_id(request.GET["prompt_version"])
+        version = PromptVersion.objects.visible_to(user).filter(pk=pk).first() if pk else None
         if version is None:
             raise Http404("No such prompt version.")
         initial.update(
@@ -87,16 +87,16 @@ def apply_presets(user, data: QueryDict) -> FilledGenerateForm:
     it is sent)."""
     data = data.copy()
     ids = parse_ids(data.get("presets"))
-    added = data.get("add_preset", "")
-    if added.isdigit():
-        new = stack(user, [int(added)])
+    added = parse_id(data.get("add_preset"))
+    if added is not None:
+        new = stack(user, [added])
         if new:
             ids = [pk for pk in ids if pk != new[0].pk] + [new[0].pk]
             for name, value in form_fields(new[0].params).items():
                 data[name] = value
-    removed = data.get("remove_preset", "")
-    if removed.isdigit():
-        ids = [pk for pk in ids if pk != int(removed)]
+    removed = parse_id(data.get("remove_preset"))
+    if removed is not None:
+        ids = [pk for pk in ids if pk != removed]
     data["presets"] = ",".join(str(pk) for pk in ids[-MAX_STACK:])
     form = FilledGenerateForm(data)
     form.is_valid()
@@ -185,11 +185,11 @@ def picker_context(user, form: FilledGenerateForm) -> dict:
     """The presets part of the studio form: the stack, what it set, what can be added."""
     applied = stack(user, parse_ids(form["presets"].value()))
     choices = list(Preset.objects.visible_to(user).select_related("owner"))
-    raw = str(form["prompt_version"].value() or "")
+    pk = parse_id(form["prompt_version"].value())
     version = None
-    if raw.isdigit():
+    if pk is not None:
         version = (
-            PromptVersion.objects.visible_to(user).select_related("prompt").filter(pk=raw).first()
+            PromptVersion.objects.visible_to(user).select_related("prompt").filter(pk=pk).first()
         )
     return {
         "applied": applied,
@@ -213,7 +213,7 @@ def variations_context(user, values) -> dict:
     template = str(values.get("prompt") or "").replace("\r\n", "\n")
     names = variables(template)
     getlist = values.getlist if isinstance(values, QueryDict) else lambda key: values.get(key, [])
-    swept = set(parse_ids(",".join(str(v) for v in getlist("sweep_preset")), limit=20))
+    swept = set(parse_ids(",".join(str(v) for v in getlist("sweep_preset")), limit=MAX_SWEEP))
     cfg = str(values.get("sweep_cfg") or "")
     return {
         "variables": [

@@ -13,6 +13,7 @@ from django.utils import timezone
 from studio.accounts.roles import REVIEW, SEE_ALL
 from studio.generations.models import Generation, Status
 from studio.generations.pipeline import request_shape
+from studio.ids import IdField
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
     CAMERA_AXES,
@@ -119,7 +120,7 @@ class GenerateForm(CameraAxesForm):
     client_request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     # Where the form's values came from (studio/composer/compose.py): the prompt version
     # it was opened with and the ids of the presets stacked on it, in order.
-    prompt_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    prompt_version = IdField(required=False, widget=forms.HiddenInput)
     presets = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:

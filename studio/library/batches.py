@@ -13,10 +13,13 @@ from django.db import transaction
 from django.http import QueryDict
 
 from studio.generations import pipeline
+from studio.ids import parse_id
 from studio.library import text as prompt_text
 from studio.library.forms import FilledGenerateForm
 from studio.library.models import Batch, Preset, PromptVersion
 from studio.library.presets import as_text, form_fields, parse_ids
+
+MAX_SWEEP = 20  # presets swept in one batch
 
 
 @dataclass
@@ -78,7 +81,7 @@ def plan_batch(user, data: QueryDict) -> Plan:
         if not plan.variables[name]:
             plan.errors.append(f"Give at least one value for {{{name}}}, one per line.")
     visible = Preset.objects.visible_to(user)
-    swept = visible.stacked(parse_ids(",".join(data.getlist("sweep_preset")), limit=20))
+    swept = visible.stacked(parse_ids(",".join(data.getlist("sweep_preset")), limit=MAX_SWEEP))
     cfgs, problem = cfg_values(data.get("sweep_cfg", ""))
     if problem:
         plan.errors.append(problem)
@@ -99,9 +102,9 @@ def plan_batch(user, data: QueryDict) -> Plan:
         )
         return plan
     stacked = [p.record() for p in visible.stacked(parse_ids(data.get("presets")))]
-    version_id = str(data.get("prompt_version") or "")
-    if version_id.isdigit():
-        plan.version = PromptVersion.objects.visible_to(user).filter(pk=int(version_id)).first()
+    version_id = parse_id(data.get("prompt_version"))
+    if version_id is not None:
+        plan.version = PromptVersion.objects.visible_to(user).filter(pk=version_id).first()
     for combo in combos:
         filled = dict(zip(names, combo, strict=True))
         for preset in swept or [None]:

@@ -4,6 +4,7 @@ and the form's list of stacked preset ids."""
 
 from __future__ import annotations
 
+from studio import ids
 from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import CAMERA_AXES, DEFAULT_MODEL, MODELS, problems
 
@@ -107,6 +108,5 @@ def as_text(value: object) -> str:
 
 
 def parse_ids(raw: object, limit: int = MAX_STACK) -> list[int]:
-    """Ids from "3,5,2" (repeats dropped, order kept); anything else is ignored."""
-    ids = [int(part) for part in str(raw or "").split(",") if part.strip().isdigit()]
-    return list(dict.fromkeys(ids))[:limit]
+    """The stacked preset ids from "3,5,2" (studio/ids.py: bounded, order kept)."""
+    return ids.parse_ids(raw, limit)
