@@ -1,9 +1,12 @@
 """`make run`: migrate, create the first admin, then run the web server, the worker and
-(without COMETAPI_KEY) the simulator together until Ctrl-C, which stops all of them."""
+(without COMETAPI_KEY) the simulator together until Ctrl-C, which stops all of them. A
+child that exits on its own is restarted with a back-off; one that keeps crashing stops
+everything, with the reason."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -93,10 +96,56 @@ def main() -> int:
     return supervise(commands, banner, grace=settings.WORKER_STOP_SECONDS + 5)
 
 
-def supervise(commands: dict[str, list[str]], banner: str, grace: float) -> int:
-    """Start the commands, run until Ctrl-C (or SIGTERM) or until one of them exits, then
-    stop them all (`grace` seconds before a kill). The exit code: 0 after Ctrl-C, else the
-    code of the child that exited."""
+# A child that exits unexpectedly is started again after RESTART_FIRST seconds, doubling
+# with each exit in the window up to RESTART_MAX; CRASH_LIMIT exits within CRASH_WINDOW
+# seconds mean it will not get better by itself (a bad setting, a full disk), so give up.
+RESTART_FIRST = 1.0
+RESTART_MAX = 30.0
+CRASH_LIMIT = 5
+CRASH_WINDOW = 60.0
+
+
+class Child:
+    """One supervised command: its process (None while it waits to restart) and its exits."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name, self.command = name, command
+        self.exits: list[float] = []
+        self.restart_at = 0.0
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
+        self.popen = subprocess.Popen(self.command, start_new_session=True)
+
+    def exited(self, now: float, window: float) -> int:
+        """Record an exit at `now`: kill what is left of its process group (a cluster's
+        or gunicorn's forked workers would hold the queue or the port), and return how
+        many exits fall within the last `window` seconds."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.exits = [at for at in self.exits if now - at < window] + [now]
+        return len(self.exits)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+def supervise(
+    commands: dict[str, list[str]],
+    banner: str,
+    grace: float,
+    *,
+    first: float = RESTART_FIRST,
+    limit: int = CRASH_LIMIT,
+    window: float = CRASH_WINDOW,
+) -> int:
+    """Start the commands and keep them running until Ctrl-C (or SIGTERM): a child that
+    exits is restarted after a back-off. When one exits `limit` times within `window`
+    seconds, stop them all (`grace` seconds before a kill) and return 1; 0 after Ctrl-C."""
     stopping = False
 
     def stop(*_: object) -> None:
@@ -105,24 +154,43 @@ def supervise(commands: dict[str, list[str]], banner: str, grace: float) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    # Own process group: Ctrl-C reaches us once, and we stop the children in order.
-    children = {
-        name: subprocess.Popen(command, start_new_session=True)
-        for name, command in commands.items()
-    }
+    children = [Child(name, command) for name, command in commands.items()]
+    for child in children:
+        child.start()
     print(banner, flush=True)
     code = 0
-    while not stopping:
-        for name, child in children.items():
-            if child.poll() is not None:
-                print(f"  {name} exited with code {child.returncode}; stopping.", flush=True)
-                code = child.returncode or 1
-                stopping = True
-                break
-        time.sleep(0.5)
-    stop_children(children.values(), grace)
+    while not stopping and not code:
+        for child in children:
+            code = code or watch(child, time.monotonic(), first, limit, window)
+        time.sleep(0.2)
+    stop_children([child.popen for child in children if child.popen], grace)
     print("  Stopped.", flush=True)
     return code
+
+
+def watch(child: Child, now: float, first: float, limit: int, window: float) -> int:
+    """One look at `child`: restart it when its back-off is over, or notice that it exited.
+    Returns 1 when it keeps crashing (everything stops), else 0."""
+    if child.popen is None:
+        if now >= child.restart_at:
+            child.start()
+            print(f"  {child.name} restarted (pid {child.popen.pid}).", flush=True)
+        return 0
+    if child.popen.poll() is None:
+        return 0
+    how = describe_exit(child.popen.returncode)
+    exits = child.exited(now, window)
+    if exits >= limit:
+        print(
+            f"  {child.name} {how}; it exited {exits} times within {window:g} s, so it is "
+            f"not restarted again: stopping everything. Its output above says why.",
+            flush=True,
+        )
+        return 1
+    delay = min(RESTART_MAX, first * 2 ** (exits - 1))
+    print(f"  {child.name} {how}; restarting it in {delay:g} s.", flush=True)
+    child.popen, child.restart_at = None, now + delay
+    return 0
 
 
 def stop_children(children: Iterable[subprocess.Popen], grace: float) -> None:
