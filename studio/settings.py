@@ -310,6 +310,9 @@ if env_str("STUDIO_UNIT_PRICES"):
 # Library batches: one larger than this asks for confirmation; none may be larger than the max.
 STUDIO_BATCH_CONFIRM_OVER = int(env_number("STUDIO_BATCH_CONFIRM_OVER", 10))
 STUDIO_BATCH_MAX = int(env_number("STUDIO_BATCH_MAX", 100))
+# Each variable of a batch may have at most this many values, each at most this long.
+STUDIO_BATCH_MAX_VALUES = int(env_number("STUDIO_BATCH_MAX_VALUES", 100))
+STUDIO_BATCH_VALUE_MAX_CHARS = int(env_number("STUDIO_BATCH_VALUE_MAX_CHARS", 500))
 # A prompt template may name at most this many distinct {variables}.
 STUDIO_TEMPLATE_MAX_VARIABLES = int(env_number("STUDIO_TEMPLATE_MAX_VARIABLES", 10))
 

@@ -3,6 +3,7 @@ over STUDIO_BATCH_CONFIRM_OVER, submitting all or nothing, and the batch page's 
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from decimal import Decimal
 
@@ -266,3 +267,49 @@ def test_another_persons_batch_is_hidden_from_a_creator_who_also_reviews(
     client.force_login(both)
     assert client.get(batch.get_absolute_url()).status_code == 404
     assert Batch.objects.visible_to(admin).filter(pk=batch.pk).exists()
+
+
+# ---------------------------------------------------------------------------- limits (issue 10 #2)
+
+
+def test_a_huge_batch_is_refused_before_any_combination_is_built(owner) -> None:
+    """Four variables of 60 values were 12,960,000 combinations, all built before the
+    maximum was checked (1.1 GB); now the count alone refuses it."""
+    prompt = "A {a} and a {b} and a {c} and a {d}"
+    values = {f"var_{name}": "\n".join(f"{name}{n}" for n in range(60)) for name in "abcd"}
+    tracemalloc.start()
+    try:
+        plan = batches.plan_batch(owner, query(batch_data(prompt=prompt, **values)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert plan.errors == ["A batch may have at most 100 jobs; this one would have more."]
+    assert plan.jobs == [] and peak < 5_000_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"prompt": " ".join(f"{{v{n}}}" for n in range(11)), "var_v0": "x"},
+            "The text has 11 variables; the limit is 10.",
+        ),
+        (
+            {"var_animal": "\n".join(f"a{n}" for n in range(101))},
+            "{animal} has 101 values; a variable may have at most 100.",
+        ),
+        ({"var_place": "y" * 501}, "A value of {place} is over 500 characters, the limit."),
+    ],
+)
+def test_each_batch_limit_says_which_it_is(owner, overrides: dict, message: str) -> None:
+    plan = batches.plan_batch(owner, query(batch_data(**overrides)))
+    assert message in plan.errors and plan.jobs == []
+
+
+def test_the_batch_limits_are_settings(owner, settings) -> None:
+    settings.STUDIO_BATCH_MAX_VALUES = 2
+    settings.STUDIO_BATCH_VALUE_MAX_CHARS = 3
+    plan = batches.plan_batch(owner, query(batch_data(var_animal="fox\ncat\nowl")))
+    assert "{animal} has 3 values; a variable may have at most 2." in plan.errors
+    plan = batches.plan_batch(owner, query(batch_data(var_animal="fox\nbear")))
+    assert "A value of {animal} is over 3 characters, the limit." in plan.errors
