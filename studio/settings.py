@@ -40,6 +40,27 @@ def env_number(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
 
 
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    """A whole number of at least `minimum`; "1.5", "-1" or "ten" refuse to start."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -88,6 +109,7 @@ INSTALLED_APPS = [
     "studio.library",
     "studio.review",
     "studio.composer",  # the studio page: on top of the others, imported by none
+    "studio.ops",  # operating it (backups, retention): on top too, imported by none
 ]
 
 MIDDLEWARE = [
@@ -337,6 +359,21 @@ MAX_REQUEST_BYTES = int(env_number("STUDIO_MAX_REQUEST_MB", 6) * 1024 * 1024)
 DOWNLOAD_ALLOWED_HOSTS = env_list(
     "STUDIO_DOWNLOAD_ALLOWED_HOSTS", f"127.0.0.1:{SIMULATOR_PORT}" if SIMULATOR_MODE else ""
 )
+
+# Operating (README: Operating). Scheduled backups: a snapshot of the database and the
+# media every STUDIO_BACKUP_EVERY_HOURS into STUDIO_BACKUP_DIR (unset: none), keeping the
+# newest STUDIO_BACKUP_KEEP. `manage.py backup DEST` works without them.
+STUDIO_BACKUP_DIR = env_str("STUDIO_BACKUP_DIR")
+STUDIO_BACKUP_EVERY_HOURS = env_int("STUDIO_BACKUP_EVERY_HOURS", 24, minimum=1)
+STUDIO_BACKUP_KEEP = env_int("STUDIO_BACKUP_KEEP", 7, minimum=1)
+# Retention: videos older than STUDIO_RETENTION_DAYS (0: never) that are not approved and
+# whose prompt nobody starred are archived (moved to STUDIO_RETENTION_ARCHIVE_DIR) or
+# deleted; the row, its poster and its spend stay. `manage.py retention --preview` lists them.
+STUDIO_RETENTION_DAYS = env_int("STUDIO_RETENTION_DAYS", 0)
+STUDIO_RETENTION_ACTION = env_choice("STUDIO_RETENTION_ACTION", "archive", ("archive", "delete"))
+STUDIO_RETENTION_ARCHIVE_DIR = Path(
+    env_str("STUDIO_RETENTION_ARCHIVE_DIR", str(DATA_DIR / "archive"))
+).resolve()
 
 # django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
 REDIS_URL = env_str("REDIS_URL")

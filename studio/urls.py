@@ -31,6 +31,7 @@ urlpatterns = [
     path("hooks/kling/<uuid:pk>/<str:token>/", webhooks.kling_callback, name="kling-callback"),
     path("", include("studio.composer.urls")),
     path("library/", include("studio.library.urls")),
+    path("ops/", include("studio.ops.urls")),
     path("", include("studio.generations.urls")),
     path("", include("studio.review.urls")),
 ]

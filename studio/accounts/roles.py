@@ -24,6 +24,7 @@ REVIEW = "review.review_generation"
 SPEND = "review.view_spend"
 SEE_ALL = "review.see_all_generations"
 LIBRARY = "library.view_prompt"  # works in the library (creators and admins)
+STORAGE = "ops.manage_storage"  # retention preview and runs, backups: admins
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     CREATOR: (SUBMIT, GALLERY, "library.*"),

@@ -30,6 +30,7 @@ import httpx
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
+from django.db import transaction
 from PIL import Image
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class StoredMedia:
     poster: str
     size: int
     sha256: str
+    poster_size: int
     seconds: float | None
     width: int | None
     height: int | None
@@ -295,6 +297,24 @@ def probe(path: str | Path) -> Probe:
     return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue())
 
 
+def remove_deleted_files(sender, instance, using: str = "default", **kwargs) -> None:
+    """post_delete of a Generation (the admin's delete, a bulk delete, anything): its video
+    and poster go too, once the delete is committed; a rolled-back delete keeps them."""
+    storage = instance._meta.get_field("video").storage
+    names = [field.name for field in (instance.video, instance.poster) if field]
+    if names:
+        transaction.on_commit(lambda: delete_files(storage, names), using=using)
+
+
+def delete_files(storage, names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError as error:
+            # Left in storage: `manage.py orphans` finds it later.
+            logger.warning("Could not delete %s from storage: %s", name, error)
+
+
 def stored_names(generation) -> tuple[str, str]:
     """Where a generation's video and poster live in storage. Fixed per generation, so a
     retry after a crash replaces what a killed attempt left instead of adding a copy."""
@@ -395,6 +415,7 @@ def store_video(generation, url: str) -> StoredMedia:
         poster=poster_name,
         size=downloaded.size,
         sha256=downloaded.sha256,
+        poster_size=len(found.poster_jpeg),
         seconds=found.seconds,
         width=found.width,
         height=found.height,

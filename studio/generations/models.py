@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connections, models
-from django.db.models import Q
+from django.db.models import Case, Count, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,6 +97,23 @@ class GenerationQuerySet(models.QuerySet):
             )
             return rows, cursor.fetchone() is not None
 
+    def storage_use(self) -> list[dict]:
+        """What our storage holds for these generations, per owner and month made: one
+        aggregate over the byte counts saved with each file (video_bytes, poster_bytes),
+        counting only files still there (not walking the storage). Rows of
+        {"owner_id", "owner__username", "month", "bytes", "videos"}."""
+        video = Case(When(~Q(video=""), then=Coalesce("video_bytes", Value(0))), default=Value(0))
+        poster = Case(
+            When(~Q(poster=""), then=Coalesce("poster_bytes", Value(0))), default=Value(0)
+        )
+        return list(
+            self.exclude(video="", poster="")
+            .annotate(month=TruncMonth("created_at"))
+            .values("owner_id", "owner__username", "month")
+            .annotate(bytes=Sum(video + poster), videos=Count("pk", filter=~Q(video="")))
+            .order_by("month", "owner_id")
+        )
+
     def due(self, now: datetime) -> GenerationQuerySet:
         """Unfinished rows whose next action is due and that no worker holds a lease on."""
         return self.filter(status__in=ACTIVE, next_poll_at__lte=now).filter(
@@ -156,6 +174,10 @@ class Generation(models.Model):
     video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
     poster = models.FileField(upload_to="posters/%Y/%m/", blank=True)
     video_bytes = models.BigIntegerField(null=True, blank=True)
+    poster_bytes = models.BigIntegerField(null=True, blank=True)
+    # When retention (studio/ops/retention.py) archived or deleted the video; the row, its
+    # poster and its byte counts stay.
+    video_removed_at = models.DateTimeField(null=True, blank=True)
     video_sha256 = models.CharField(max_length=64, blank=True)
     video_seconds = models.FloatField(null=True, blank=True)
     video_width = models.PositiveIntegerField(null=True, blank=True)
@@ -288,6 +310,7 @@ class Generation(models.Model):
             video=stored.video,
             poster=stored.poster,
             video_bytes=stored.size,
+            poster_bytes=stored.poster_size,
             video_sha256=stored.sha256,
             video_seconds=stored.seconds,
             video_width=stored.width,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib import messages
@@ -99,8 +99,34 @@ def spend(request: HttpRequest) -> TemplateResponse:
         "model_chart": bars(
             [(model_label(row["model_name"]), row["units"]) for row in report["models"]]
         ),
+        "storage": storage(first),
     }
     return TemplateResponse(request, "review/spend.html", context)
+
+
+def storage(month: date) -> dict:
+    """Disk used per person (by the videos made in `month`, and all told) and per month,
+    from the byte counts saved with each file: one aggregate query, no walk of the files."""
+    people: dict[int, dict] = {}
+    months: dict[date, dict] = {}
+    for row in Generation.objects.storage_use():
+        made = timezone.localtime(row["month"]).date()
+        person = people.setdefault(
+            row["owner_id"],
+            {"name": row["owner__username"], "month": 0, "bytes": 0, "videos": 0},
+        )
+        person["bytes"] += row["bytes"]
+        person["videos"] += row["videos"]
+        if made == month:
+            person["month"] += row["bytes"]
+        total = months.setdefault(made, {"month": made, "bytes": 0, "videos": 0})
+        total["bytes"] += row["bytes"]
+        total["videos"] += row["videos"]
+    return {
+        "people": sorted(people.values(), key=lambda p: (-p["bytes"], p["name"])),
+        "months": sorted(months.values(), key=lambda m: m["month"], reverse=True),
+        "total": sum(p["bytes"] for p in people.values()),
+    }
 
 
 CHART_WIDTH = 640

@@ -1,0 +1,9 @@
+"""URLs of the operating pages (admins)."""
+
+from django.urls import path
+
+from studio.ops import views
+
+urlpatterns = [
+    path("retention/", views.retention_page, name="retention"),
+]
