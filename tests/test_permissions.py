@@ -255,6 +255,17 @@ CASES: dict[str, list[Case]] = {
     ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],
+    # Retention removes videos: admins only (studio/ops); none of these roles.
+    "retention": [
+        Case("retention preview", lambda w: "/ops/retention/?days=1", codes(403, 403, 403, 403)),
+        Case(
+            "retention run",
+            lambda w: "/ops/retention/",
+            codes(403, 403, 403, 403),
+            method="post",
+            data={"days": "1"},
+        ),
+    ],
 }
 
 # The library (studio/library): creators only; private prompts and presets to their owner.
