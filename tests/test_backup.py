@@ -76,8 +76,10 @@ class Soak:
 
     def __init__(self, system: System) -> None:
         self.system, self.stop, self.commits = system, threading.Event(), 0
+        self.error: Exception | None = None
+        key = "SERIAL PRIMARY KEY" if system.database_url else "INTEGER PRIMARY KEY"
         self.run(
-            "CREATE TABLE soak (id INTEGER PRIMARY KEY, note TEXT NOT NULL)",
+            f"CREATE TABLE soak (id {key}, note TEXT NOT NULL)",
             "CREATE TABLE soak_total (n INTEGER NOT NULL)",
             "INSERT INTO soak_total (n) VALUES (0)",
         )
@@ -102,16 +104,21 @@ class Soak:
             conn.close()
 
     def loop(self) -> None:
-        while not self.stop.is_set():
-            self.run(
-                f"INSERT INTO soak (note) VALUES ('commit {self.commits}')",
-                "UPDATE soak_total SET n = n + 1",
-            )
-            self.commits += 1
+        try:
+            while not self.stop.is_set():
+                self.run(
+                    f"INSERT INTO soak (note) VALUES ('commit {self.commits}')",
+                    "UPDATE soak_total SET n = n + 1",
+                )
+                self.commits += 1
+        except Exception as error:  # reported by finish(), in the test
+            self.error = error
 
     def finish(self) -> int:
         self.stop.set()
         self.thread.join(timeout=30)
+        if self.error is not None:
+            raise self.error
         return self.commits
 
 
