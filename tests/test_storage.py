@@ -176,12 +176,15 @@ def test_the_preview_lists_exactly_what_the_run_then_archives(old_and_new, media
     assert run("retention", "--preview", "--days", "30").startswith("Would archive 0 videos")
 
 
-def test_retention_can_delete_instead(old_and_new, media) -> None:
+def test_retention_can_delete_instead(old_and_new, media, client) -> None:
     run("retention", "--days", "30", "--action", "delete")
     assert not (media / "archive").exists()
     for key in DOOMED:
         assert not default_storage.exists(old_and_new[key].video.name)
     assert AuditEntry.objects.filter(action="retention.delete").count() == 3
+    page = client.get(f"/generations/{old_and_new['unreviewed'].pk}/").content.decode()
+    assert "The video was removed by retention on" in page and "<video" not in page
+    assert "/poster.jpg" in page  # the poster stays
 
 
 def test_a_video_approved_after_the_preview_is_kept(old_and_new, reviewer, media) -> None:

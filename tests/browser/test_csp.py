@@ -29,6 +29,8 @@ PAGES = [
     "/admin/auth/user/",
     "/password/",
     "/password/done/",
+    "/ops/retention/?days=1",
+    "/admin/ops/backup/",
 ]
 
 
