@@ -100,10 +100,10 @@ class StoredMedia:
     poster: str
     size: int
     sha256: str
-    poster_size: int
     seconds: float | None
     width: int | None
     height: int | None
+    poster_size: int | None = None  # None: not measured (rows made by hand in tests)
 
     def delete(self) -> None:
         from studio.generations.models import Generation
