@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+import threading
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image
 
 from studio.generations import media, pipeline
@@ -279,3 +282,55 @@ def test_no_network_io_happens_inside_a_transaction(upstream, queue):
     assert row.status == Status.SUCCEEDED
     assert len(seen) >= 3  # the create, the polls' client, the download
     assert not any(inside for _, inside in seen)
+
+
+# ---------------------------------------------------------------- placing files (R33)
+
+
+def test_a_file_is_placed_by_rename_never_by_copy(tmp_path) -> None:
+    """On one file system the finished file is renamed into place: the target is the very
+    file written (same inode), so it never shows a half-copied state."""
+    storage = FileSystemStorage(location=tmp_path / "media")
+    source = tmp_path / "download.mp4"
+    source.write_bytes(b"x" * 4096)
+    inode = source.stat().st_ino
+    assert media.put(storage, "videos/a.mp4", str(source)) == "videos/a.mp4"
+    target = tmp_path / "media" / "videos" / "a.mp4"
+    assert target.stat().st_ino == inode and not source.exists()
+
+
+def test_across_file_systems_the_target_never_exists_partially(tmp_path) -> None:
+    """A download in /dev/shm stored under tmp_path crosses file systems (EXDEV): the copy
+    goes to a hidden name and is renamed over the target. A thread watches the target
+    the whole time: it is the old file or the whole new one, never part of it."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the test's tmp dir")
+    size = 48 * 1024 * 1024
+    storage = FileSystemStorage(location=tmp_path / "media")
+    target = tmp_path / "media" / "videos" / "a.mp4"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"old")
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                seen.add(target.stat().st_size)
+            except FileNotFoundError:
+                seen.add(-1)
+
+    with tempfile.NamedTemporaryFile(dir=shm, suffix=".mp4", delete=False) as handle:
+        handle.write(b"v" * size)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        media.put(storage, "videos/a.mp4", handle.name)
+    finally:
+        done.set()
+        watcher.join()
+        Path(handle.name).unlink(missing_ok=True)
+    assert seen <= {3, size} and size in {target.stat().st_size}
+    assert target.read_bytes()[:1] == b"v"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.mp4"]  # no partial left

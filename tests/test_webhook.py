@@ -177,3 +177,17 @@ def test_the_simulator_calls_back_and_the_row_becomes_due(upstream, queue, live_
         time.sleep(0.05)
         row.refresh_from_db()
     assert row.status == Status.SUBMITTED  # the callback said processing; only a poll moves it
+
+
+@pytest.mark.parametrize("cut", ["one character", "all but the last", "one more"])
+def test_no_prefix_or_extension_of_the_token_is_accepted(csrf_client, queue, cut):
+    """The whole token is compared (hmac.compare_digest): a `startswith` check let a
+    one-character token through."""
+    row = processing(make_user())
+    good = pipeline.callback_token(row.pk)
+    token = {"one character": good[:1], "all but the last": good[:-1], "one more": good + "0"}
+    before = snapshot(row)
+    body = callback_body()
+    response = csrf_client.post(hook(row, token[cut]), body, content_type="application/json")
+    assert response.status_code == 404
+    assert snapshot(row) == before and queue == []
