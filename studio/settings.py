@@ -338,6 +338,12 @@ STUDIO_BATCH_VALUE_MAX_CHARS = int(env_number("STUDIO_BATCH_VALUE_MAX_CHARS", 50
 # A prompt template may name at most this many distinct {variables}.
 STUDIO_TEMPLATE_MAX_VARIABLES = int(env_number("STUDIO_TEMPLATE_MAX_VARIABLES", 10))
 
+# Review: a reviewer approving their own video puts it before the whole team unseen by anyone
+# else, so that is off unless this says otherwise (admins may; each one is audited).
+STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
+# Presets a recipe card may record for a run (each checked as a preset, so each is small).
+STUDIO_RECIPE_MAX_PRESETS = int(env_number("STUDIO_RECIPE_MAX_PRESETS", 10))
+
 # Pipeline tuning.
 POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)
 POLL_MAX_SECONDS = env_number("STUDIO_POLL_MAX_SECONDS", 30)

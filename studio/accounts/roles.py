@@ -6,7 +6,8 @@
 - reviewer: the review queue and the team gallery's curation (review.review_generation);
   sees every finished video and the team's spend (DESIGN.md: reviewers see spend per
   person; only admins set budgets). Uses the Django admin, so a reviewer is staff.
-- admin: every permission (users, budgets, spend, the task queue); staff.
+- admin: every permission (users, budgets, spend, the task queue; approving their own
+  videos, which reviewers may only with STUDIO_ALLOW_SELF_APPROVAL); staff.
 
 Who sees which generation (Generation.objects.visible_to): the owner sees their own;
 anyone with a role sees approved ones (the team gallery); reviewers also see every
@@ -23,6 +24,7 @@ GALLERY = "review.view_team_gallery"
 REVIEW = "review.review_generation"
 SPEND = "review.view_spend"
 SEE_ALL = "review.see_all_generations"
+APPROVE_OWN = "review.approve_own_generation"  # admins: past STUDIO_ALLOW_SELF_APPROVAL
 LIBRARY = "library.view_prompt"  # works in the library (creators and admins)
 STORAGE = "ops.manage_storage"  # retention preview and runs, backups: admins
 

@@ -1,6 +1,9 @@
 """The Django admin for generations: posters, an inline player, filters, search, every field
-read-only (rows change through the pipeline's named transitions only). The review app
-extends it with its verdict column, filter, decisions and bulk verdicts (review/admin.py).
+read-only (rows change through the pipeline's named transitions only), the rows the studio
+shows this user (visible_to). The review app extends it with its verdict column, filter,
+decisions and bulk verdicts (review/admin.py). Where a generation came from (the library's
+prompt version, presets and batch) shows only as far as the viewer may see it: the change
+form renders the library's sources fragment (templates/admin/generations/generation/).
 
 The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
 only classes from generations/admin.css."""
@@ -13,11 +16,16 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from studio.accounts.admin import StudioAdmin
 from studio.generations.models import Generation
+
+# The library's links: shown by its own fragment, which hides someone else's private prompt
+# version and presets (a raw field would show their names and values to every viewer).
+LINKS = ("prompt_version", "presets", "batch")
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(StudioAdmin):
     """Read-only: rows change through the pipeline's state machine."""
 
     list_display = (
@@ -112,13 +120,14 @@ class GenerationAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ("generations/admin.css",)}
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Generation]:
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet[Generation]:
         # The same rule as every studio page: reviewers see finished videos, admins all.
-        return Generation.objects.visible_to(request.user).select_related("owner")
+        return queryset.visible_to(request.user).select_related("owner")
 
     def get_fieldsets(self, request, obj=None):
-        # Fields added by other apps (e.g. the library's links) show up too, read-only.
+        # Fields added later show up too, read-only (the library's links have their fragment).
         listed = {name for _, options in self.fieldsets for name in options["fields"]}
+        listed.update(LINKS)
         others = [
             f.name
             for f in Generation._meta.get_fields()

@@ -24,6 +24,7 @@ from studio.library.models import (
     PromptVersion,
     Tag,
     Visibility,
+    row_id,
 )
 from studio.library.presets import preset_problems
 
@@ -33,7 +34,6 @@ VERSION = 1
 MAX_PROMPTS = 2000
 MAX_VERSIONS = 500
 MAX_ERRORS = 10
-MAX_STACK = 20
 MAX_DEPTH = 10  # an export is 6 deep: presets[0].params.camera_control.config.zoom
 MAX_VERSION_NUMBER = 2**31 - 1  # PositiveIntegerField on PostgreSQL
 # What each preset parameter must be, if there, before its values are checked.
@@ -451,20 +451,40 @@ def check_recipe(data: object) -> dict:
         )
     version = data.get("prompt_version")
     version_id = version.get("id") if isinstance(version, dict) else None
-    presets = data.get("presets") or []
-    if not isinstance(presets, list) or not all(isinstance(p, dict) for p in presets):
-        raise ImportRefused(["presets: must be a list of objects."])
-    # Kept as the new generation's record of its presets: only the known keys, bounded.
-    records = [
-        {
-            "id": preset.get("id") if isinstance(preset.get("id"), int) else None,
-            "name": str(preset.get("name", ""))[:80],
-            "params": preset.get("params") if isinstance(preset.get("params"), dict) else {},
-        }
-        for preset in presets[:MAX_STACK]
-    ]
     return {
         "params": params,
         "prompt_version": version_id if isinstance(version_id, int) else None,
-        "presets": records,
+        "presets": recipe_presets(data.get("presets")),
     }
+
+
+def recipe_presets(presets: object) -> list[dict]:
+    """A recipe card's presets, kept as the new generation's record of them: at most
+    STUDIO_RECIPE_MAX_PRESETS, each with a name of at most 80 characters and parameters a
+    preset may hold (the preset form's rules: known keys, values within the contract's
+    limits), so each record stays small. Raises ImportRefused."""
+    presets = presets or []
+    if not isinstance(presets, list) or not all(isinstance(p, dict) for p in presets):
+        raise ImportRefused(["presets: must be a list of objects."])
+    most = settings.STUDIO_RECIPE_MAX_PRESETS
+    if len(presets) > most:
+        raise ImportRefused([f"presets: {len(presets)} presets; a recipe may have at most {most}."])
+    errors = []
+    for index, preset in enumerate(presets):
+        name, params = preset.get("name", ""), preset.get("params", {})
+        if not isinstance(name, str) or len(name) > 80:
+            errors.append(f"presets[{index}].name: must be text of at most 80 characters.")
+        if not isinstance(params, dict):
+            found = {"": "must be an object"}
+        elif wrong := [key for key, kind in PARAM_TYPES.items() if not kind(params.get(key))]:
+            found = {key: PARAM_TYPE_WORDS[key] for key in wrong}
+        else:  # {}: a record of values no longer known, small and harmless
+            found = preset_problems(params) if params else {}
+        where = f"presets[{index}].params"
+        errors += [f"{where}{'.' + k if k else ''}: {m}"[:200] for k, m in found.items()]
+    if errors:
+        raise ImportRefused(errors[:MAX_ERRORS])
+    return [
+        {"id": row_id(p.get("id")), "name": p.get("name", ""), "params": p.get("params", {})}
+        for p in presets
+    ]

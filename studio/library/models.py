@@ -349,6 +349,27 @@ class Preset(models.Model):
         return {"id": self.pk, "name": self.name, "params": dict(self.params)}
 
 
+MAX_ID = 2**63 - 1  # the largest id a database row can have
+
+
+def shown_presets(user, owner_id: int, records: object) -> list[dict]:
+    """Of the preset records a generation or batch of `owner_id` keeps (Preset.record()),
+    those `user` may see: all of them for the owner; for anyone else only those whose preset
+    the library shows them. A private preset's name and values stay its owner's, as a
+    private prompt version's text does."""
+    records = [record for record in records or [] if isinstance(record, dict)]
+    if user.is_authenticated and user.pk == owner_id:
+        return records
+    ids = {row_id(record.get("id")) for record in records} - {None}
+    seen = set(Preset.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+    return [record for record in records if row_id(record.get("id")) in seen]
+
+
+def row_id(value: object) -> int | None:
+    """`value` when it can be a row's id (a whole number a database takes), else None."""
+    return value if type(value) is int and 0 < value <= MAX_ID else None
+
+
 class DefaultPreset(models.Model):
     """The preset a user's studio form starts with."""
 

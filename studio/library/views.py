@@ -32,6 +32,7 @@ from studio.library.models import (
     Prompt,
     PromptVersion,
     Star,
+    shown_presets,
 )
 from studio.library.text import word_diff
 from studio.partials import page_or_fragment, wants_fragment
@@ -417,4 +418,5 @@ def generation_recipe(request: HttpRequest, pk) -> JsonResponse:
         .exists()
     ):
         data["prompt_version"] = None  # someone else's private prompt: not shown
+    data["presets"] = shown_presets(request.user, generation.owner_id, generation.presets)
     return attachment(data, f"recipe-{generation.pk}.json")

@@ -1,6 +1,7 @@
 """The Django admin for reviewers and admins: the generation admin (generations/admin.py)
 with verdicts, a review filter, decisions and bulk verdicts; reviews; budgets; the
-read-only audit log. The task queue's admin (django-q2) is for superusers only.
+read-only audit log. The task queue's admin (django-q2) is for superusers only. Every one
+is a StudioAdmin (accounts/admin.py): the studio's rows and rules, and audited.
 
 The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
 only classes from review/admin.css."""
@@ -16,11 +17,20 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django_q import models as q_models
 
+from studio.accounts.admin import StudioAdmin, adopt
 from studio.accounts.roles import REVIEW
 from studio.generations.admin import GenerationAdmin
 from studio.generations.models import Generation, Status
 from studio.review import budgets
-from studio.review.models import AuditEntry, Budget, Charge, Decision, Review, Verdict
+from studio.review.models import (
+    SELF_APPROVAL_REFUSED,
+    AuditEntry,
+    Budget,
+    Charge,
+    Decision,
+    Review,
+    Verdict,
+)
 from studio.review.templatetags.review_tags import review_label, review_state
 
 ADMIN_MEDIA = {"css": {"all": ("review/admin.css",)}}
@@ -120,26 +130,35 @@ class ReviewedGenerationAdmin(GenerationAdmin):
 
     def _decide(self, request, queryset, verdict: Verdict, comment: str) -> None:
         finished = list(queryset.filter(status=Status.SUCCEEDED))
+        mine = [g for g in finished if Review.refusal(g, request.user, verdict)]
         for generation in finished:
-            Review.decide(generation, request.user, verdict, comment)
+            if generation not in mine:
+                Review.decide(generation, request.user, verdict, comment)
         skipped = queryset.count() - len(finished)
         label = Verdict(verdict).label.lower()
-        self.message_user(request, f"{len(finished)} video(s) {label}.", messages.SUCCESS)
+        done = len(finished) - len(mine)
+        self.message_user(request, f"{done} video(s) {label}.", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request, f"{skipped} not finished, so not reviewed.", messages.WARNING
             )
+        if mine:
+            self.message_user(
+                request,
+                f"{len(mine)} not approved, being your own: {SELF_APPROVAL_REFUSED}",
+                messages.ERROR,
+            )
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(StudioAdmin):
     list_display = ("generation", "verdict", "reviewer", "decided_at")
     list_filter = ("verdict", "decided_at", ("reviewer", admin.RelatedOnlyFieldListFilter))
     search_fields = ("generation__prompt", "comment")
     list_select_related = ("generation", "reviewer")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Review]:
-        return super().get_queryset(request).visible_to(request.user)
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet[Review]:
+        return queryset.visible_to(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -149,7 +168,7 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(StudioAdmin):
     """Monthly budgets; every change is audited (signals.py, actor from the request)."""
 
     list_display = ("scope", "monthly_units", "spent_this_month", "updated_at")
@@ -171,7 +190,7 @@ class BudgetAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(StudioAdmin):
     """The audit log: browse and search, never edit."""
 
     list_display = ("at", "actor_name", "action", "target", "change_summary")
@@ -227,7 +246,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------------- task queue
 
 
-class SuperusersOnly:
+class SuperusersOnly(StudioAdmin):
     """django-q2's admin pages show task arguments and results: superusers only."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -248,9 +267,7 @@ class SuperusersOnly:
 
 for q_model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
     if admin.site.is_registered(q_model):
-        q_admin = type(admin.site.get_model_admin(q_model))
-        admin.site.unregister(q_model)
-        admin.site.register(q_model, type(q_admin.__name__, (SuperusersOnly, q_admin), {}))
+        adopt(q_model, SuperusersOnly)
 
 
 admin.site.unregister(Generation)

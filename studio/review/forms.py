@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
-from studio.review.models import Verdict
+from studio.review.models import Review, Verdict
 
 
 class DecisionForm(forms.Form):
@@ -37,9 +37,16 @@ class DecisionForm(forms.Form):
         help_text="Optional: pin the comment to a moment.",
     )
 
+    def __init__(self, *args, generation: Generation, reviewer, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.generation, self.reviewer = generation, reviewer
+
     def clean(self) -> dict:
         cleaned = super().clean()
         verdict = cleaned.get("verdict")
+        refusal = Review.refusal(self.generation, self.reviewer, verdict) if verdict else ""
+        if refusal:
+            self.add_error("verdict", refusal)
         if (
             verdict in (Verdict.CHANGES, Verdict.REJECTED)
             and not cleaned.get("comment", "").strip()

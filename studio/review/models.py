@@ -15,6 +15,7 @@ from django.db.models import Case, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from studio.accounts.roles import APPROVE_OWN
 from studio.generations.models import Generation, Status
 
 UNITS = {"max_digits": 10, "decimal_places": 3}
@@ -27,6 +28,11 @@ class Verdict(models.TextChoices):
 
 
 IN_REVIEW = "In review"  # a succeeded generation without a Review row
+SELF_APPROVAL_REFUSED = "You cannot approve your own video: another reviewer must approve it."
+
+
+class SelfApprovalRefused(ValueError):
+    """A reviewer tried to approve their own video while self-approval is off."""
 
 
 class ReviewQuerySet(models.QuerySet):
@@ -58,6 +64,7 @@ class Review(models.Model):
             ("view_team_gallery", "Can see the team gallery (approved videos)"),
             ("view_spend", "Can see everyone's spend"),
             ("see_all_generations", "Can see every generation, finished or not"),
+            ("approve_own_generation", "Can approve own videos for team use"),
         ]
 
     def __str__(self) -> str:
@@ -77,6 +84,8 @@ class Review(models.Model):
         if generation.status != Status.SUCCEEDED:
             raise ValueError("Only a finished video can be reviewed.")
         verdict = Verdict(verdict)
+        if cls.refusal(generation, reviewer, verdict):
+            raise SelfApprovalRefused(SELF_APPROVAL_REFUSED)
         with transaction.atomic():
             before = cls.objects.filter(generation=generation).first()
             review, _ = cls.objects.update_or_create(
@@ -103,8 +112,23 @@ class Review(models.Model):
                 before={"verdict": before.verdict if before else "in review"},
                 after={"verdict": verdict.value, "comment": comment, "at_seconds": at_seconds},
             )
+            if verdict == Verdict.APPROVED and reviewer and reviewer.pk == generation.owner_id:
+                allowed_by = "admin" if reviewer.has_perm(APPROVE_OWN) else "setting"
+                AuditEntry.record(
+                    reviewer, "review.self_approval", generation, after={"allowed_by": allowed_by}
+                )
         generation.review = review  # the cached relation is stale otherwise
         return review
+
+    @staticmethod
+    def refusal(generation: Generation, reviewer, verdict: Verdict | str) -> str:
+        """Why `reviewer` may not give `verdict` on `generation`, or "". An approved video
+        shows to the whole team, so approving one's own takes another reviewer, unless
+        STUDIO_ALLOW_SELF_APPROVAL is on or the reviewer is an admin (APPROVE_OWN)."""
+        own = reviewer is not None and reviewer.pk == generation.owner_id
+        if verdict != Verdict.APPROVED or not own or settings.STUDIO_ALLOW_SELF_APPROVAL:
+            return ""
+        return "" if reviewer.has_perm(APPROVE_OWN) else SELF_APPROVAL_REFUSED
 
 
 class Decision(models.Model):

@@ -1,6 +1,6 @@
-"""Receivers: new accounts start as creators, roles and budgets changes go to the audit log,
-reviewers and admins are staff (they work in the Django admin), and every `migrate`
-brings the role groups up to date."""
+"""Receivers: new accounts start as creators; role and budget changes, and everything done in
+the Django admin, go to the audit log; reviewers and admins are staff (they work in the
+Django admin); and every `migrate` brings the role groups up to date."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_migrate, pos
 from django.dispatch import receiver
 
 from studio.accounts import roles
+from studio.accounts.signals import admin_changed
 from studio.review import audit
 from studio.review.budgets import fmt
 from studio.review.models import Budget
@@ -150,3 +151,13 @@ def visibility_after(sender, instance, created: bool, raw: bool = False, **kwarg
 for label in SHARED_MODELS:
     pre_save.connect(visibility_before, sender=label, dispatch_uid=f"review-vis-{label}")
     post_save.connect(visibility_after, sender=label, dispatch_uid=f"review-vis-{label}")
+
+
+# ---------------------------------------------------------------------------- the admin
+# Every add, change, delete and bulk action made in the Django admin (accounts/admin.py
+# StudioAdmin sends them), by the signed-in admin user.
+
+
+@receiver(admin_changed, dispatch_uid="review-admin-change")
+def admin_change(sender, request, action: str, target, before=None, after=None, **kw) -> None:
+    audit.record(request.user, f"admin.{action}", target, before=before, after=after)

@@ -48,7 +48,7 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Watch one finished video and give a verdict with a comment (pinned to a time)."""
     finished = Generation.objects.visible_to(request.user).filter(status=Status.SUCCEEDED)
     generation = get_object_or_404(finished.select_related("owner"), pk=pk)
-    form = DecisionForm(request.POST or None)
+    form = DecisionForm(request.POST or None, generation=generation, reviewer=request.user)
     if request.method == "POST" and form.is_valid():
         review = Review.decide(generation, request.user, **form.cleaned_data)
         messages.success(request, f"{review.get_verdict_display()}: {generation.prompt[:60]}")
