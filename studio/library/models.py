@@ -354,15 +354,22 @@ MAX_ID = 2**63 - 1  # the largest id a database row can have
 
 def shown_presets(user, owner_id: int, records: object) -> list[dict]:
     """Of the preset records a generation or batch of `owner_id` keeps (Preset.record()),
-    those `user` may see: all of them for the owner; for anyone else only those whose preset
-    the library shows them. A private preset's name and values stay its owner's, as a
-    private prompt version's text does."""
+    those `user` may see. A record whose preset still exists shows to whoever the library
+    shows that preset (so a private preset's name and values stay its owner's, as a private
+    prompt version's text does, even in a teammate's run again of the video); one whose
+    preset is gone, or a recipe's without an id, shows to the generation's owner only."""
     records = [record for record in records or [] if isinstance(record, dict)]
-    if user.is_authenticated and user.pk == owner_id:
-        return records
     ids = {row_id(record.get("id")) for record in records} - {None}
-    seen = set(Preset.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
-    return [record for record in records if row_id(record.get("id")) in seen]
+    presets = Preset.objects.filter(pk__in=ids)
+    existing = set(presets.values_list("pk", flat=True)) if ids else set()
+    seen = set(presets.visible_to(user).values_list("pk", flat=True)) if existing else set()
+    mine = user.is_authenticated and user.pk == owner_id
+
+    def shown(record: dict) -> bool:
+        pk = row_id(record.get("id"))
+        return pk in seen if pk in existing else mine
+
+    return [record for record in records if shown(record)]
 
 
 def row_id(value: object) -> int | None:
