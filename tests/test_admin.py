@@ -11,8 +11,16 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from studio.library.models import Preset, Prompt, Tag
 from studio.review.models import AuditEntry, Budget, Review
-from tests.factories import make_generation, make_user, signed_in
+from tests.factories import (
+    give_roles,
+    make_generation,
+    make_preset,
+    make_prompt,
+    make_user,
+    signed_in,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +216,160 @@ def test_the_audit_log_is_read_only(superuser_client) -> None:
     page = superuser_client.get(f"/admin/review/auditentry/{entry.pk}/change/").content.decode()
     assert 'name="_save"' not in page
     assert superuser_client.post(f"/admin/review/auditentry/{entry.pk}/delete/").status_code == 403
+
+
+# ---------------------------------------------------------------------------- the studio's rules
+# Who sees and may change which row, per role, is the permission matrix's (test_permissions);
+# here: what the admin does for the people it lets in.
+
+
+@pytest.fixture
+def staff_creator(owner):
+    """The owner, a creator who also reviews: staff, so the admin opens for them."""
+    return give_roles(owner, "creator", "reviewer")
+
+
+def test_every_admin_page_is_on_the_studios_rules() -> None:
+    from django.contrib import admin as django_admin
+
+    from studio.accounts.admin import StudioAdmin
+
+    odd = [m for m, a in django_admin.site._registry.items() if not isinstance(a, StudioAdmin)]
+    assert not odd, f"ModelAdmins not on StudioAdmin (unscoped, unaudited): {odd}"
+
+
+def test_bulk_delete_leaves_the_rows_that_are_not_yours(client, staff_creator, teammate) -> None:
+    mine = make_prompt(staff_creator, title="Mine to drop")
+    shared = make_prompt(teammate, title="Tess's team prompt", visibility="team")
+    private = make_prompt(teammate, title="Tess's own")
+    selected = {"action": "delete_selected", "_selected_action": [mine.pk, shared.pk, private.pk]}
+    page = client.post("/admin/library/prompt/", selected)
+    html = page.content.decode()
+    assert page.status_code == 200 and "Mine to drop" in html
+    assert "Tess" not in html.split('id="content"')[1].split("</form>")[0]
+    assert "1 of the selected prompts are not yours to change: left alone." in html
+    response = client.post("/admin/library/prompt/", {**selected, "post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert set(Prompt.objects.values_list("title", flat=True)) == {shared.title, private.title}
+    entry = AuditEntry.objects.get(action="admin.delete")
+    assert (entry.actor, entry.target_repr, entry.target_id) == (
+        staff_creator,
+        mine.title,
+        str(mine.pk),
+    )
+    assert entry.before["title"] == "Mine to drop" and entry.before["owner_id"] == staff_creator.pk
+
+
+def test_what_you_add_in_the_admin_is_yours_and_checked_as_in_the_library(
+    client, staff_creator, teammate
+) -> None:
+    url = "/admin/library/preset/add/"
+    bad = {"name": "Odd", "visibility": "private", "params": '{"duration": "7", "owner": 1}'}
+    response = client.post(url, bad)
+    assert response.status_code == 200 and "A preset cannot hold owner" in response.content.decode()
+    good = {"name": "Square", "visibility": "team", "params": '{"aspect_ratio": "1:1"}'}
+    response = client.post(url, {**good, "owner": teammate.pk})
+    assert response.status_code == 302
+    preset = Preset.objects.get()
+    assert preset.owner == staff_creator and preset.params == {"aspect_ratio": "1:1"}
+    added = AuditEntry.objects.get(action="admin.add")
+    assert added.actor == staff_creator and added.before is None
+    assert added.after["name"] == "Square" and added.after["visibility"] == "team"
+    assert AuditEntry.objects.filter(action="visibility.change", target_id=str(preset.pk)).exists()
+
+
+def test_changes_in_the_admin_are_audited_with_before_and_after(client, staff_creator) -> None:
+    prompt = make_prompt(staff_creator, title="Old title", tags=["fox"])
+    response = client.post(
+        f"/admin/library/prompt/{prompt.pk}/change/",
+        {
+            "title": "New title",
+            "visibility": "team",
+            "tags": [Tag.objects.get(name="fox").pk],
+            "created_at_0": "2026-01-01",
+            "created_at_1": "10:00:00",
+            "updated_at_0": "2026-01-01",
+            "updated_at_1": "10:00:00",
+            "archived_at_0": "",
+            "archived_at_1": "",
+            "versions-TOTAL_FORMS": "1",
+            "versions-INITIAL_FORMS": "1",
+            "versions-0-id": prompt.latest_version().pk,
+            "versions-0-prompt": prompt.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    entry = AuditEntry.objects.get(action="admin.change")
+    assert entry.actor == staff_creator and entry.target_id == str(prompt.pk)
+    assert entry.before["title"] == "Old title" and entry.after["title"] == "New title"
+    assert (entry.before["visibility"], entry.after["visibility"]) == ("private", "team")
+    assert "tags" not in entry.after  # unchanged fields are not listed
+
+
+def test_bulk_actions_are_audited(reviewer_client, reviewer, owner) -> None:
+    a, b = finished(owner, prompt="A"), finished(owner, prompt="B")
+    url = "/admin/generations/generation/"
+    reviewer_client.post(url, {"action": "reject", "_selected_action": [a.pk, b.pk]})
+    entry = AuditEntry.objects.get(action="admin.action.reject")
+    assert entry.actor == reviewer and entry.target_repr == "2 generations"
+    assert sorted(entry.after["ids"]) == sorted([str(a.pk), str(b.pk)])
+
+
+def test_only_a_superuser_changes_or_makes_a_superuser(client, admin, superuser) -> None:
+    client.force_login(admin)  # the admin role, not a superuser
+    assert client.post(f"/admin/auth/user/{superuser.pk}/change/", {}).status_code == 403
+    assert client.get(f"/admin/auth/user/{superuser.pk}/password/").status_code == 403
+    assert (
+        client.post(f"/admin/auth/user/{superuser.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
+    page = client.get(f"/admin/auth/user/{admin.pk}/change/").content.decode()
+    assert 'name="is_superuser"' not in page and 'name="is_staff"' in page
+    superuser.refresh_from_db()
+    assert superuser.is_superuser
+
+
+def test_a_changed_password_is_audited_without_the_password(client, admin, owner) -> None:
+    client.force_login(admin)
+    secret = "Another-long-password-42"
+    response = client.post(
+        f"/admin/auth/user/{owner.pk}/password/",
+        {"usable_password": "true", "password1": secret, "password2": secret},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.get(action="admin.change", target_id=str(owner.pk))
+    assert entry.actor == admin and secret not in str(entry.after) + str(entry.before)
+
+
+def test_the_generation_admin_shows_where_it_came_from_to_those_who_may_see_it(
+    client, staff_creator, reviewer_client
+) -> None:
+    prompt = make_prompt(staff_creator, title="My private fox", text="A red fox in snow")
+    preset = make_preset(staff_creator, "My private vertical")
+    video = finished(
+        staff_creator, prompt_version=prompt.latest_version(), presets=[preset.record()]
+    )
+    url = f"/admin/generations/generation/{video.pk}/change/"
+    mine = client.get(url).content.decode()
+    assert "Made from" in mine and "My private fox" in mine and "My private vertical" in mine
+    theirs = reviewer_client.get(url).content.decode()
+    assert "Made from" in theirs and "My private" not in theirs
+
+
+# ---------------------------------------------------------------------------- self-approval
+
+
+def test_bulk_approve_leaves_the_reviewers_own_videos(
+    client, staff_creator, teammate, settings
+) -> None:
+    own, theirs = finished(staff_creator, prompt="Mine"), finished(teammate, prompt="Tess's")
+    url = "/admin/generations/generation/"
+    selected = {"action": "approve", "_selected_action": [own.pk, theirs.pk]}
+    html = client.post(url, selected, follow=True).content.decode()
+    assert "1 video(s) approved." in html
+    assert "1 not approved, being your own: You cannot approve your own video" in html
+    assert list(Review.objects.values_list("generation", flat=True)) == [theirs.pk]
+    settings.STUDIO_ALLOW_SELF_APPROVAL = True
+    client.post(url, {"action": "approve", "_selected_action": [own.pk]})
+    assert Review.objects.get(generation=own).verdict == "approved"
+    entry = AuditEntry.objects.get(action="review.self_approval")
+    assert entry.actor == staff_creator and entry.after == {"allowed_by": "setting"}

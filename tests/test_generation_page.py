@@ -295,3 +295,30 @@ def test_a_stalled_generation_is_checked_less_often(client, owner) -> None:
     html = client.get(f"/generations/{generation.pk}/").content.decode()
     assert 'hx-trigger="every 10s"' in html
     assert "taking unusually long" in html
+
+
+# ---------------------------------------------------------------------------- presets shown
+
+
+def test_others_see_only_the_presets_they_may_see(client, owner, teammate, reviewer) -> None:
+    from studio.review.models import Review
+    from tests.factories import make_preset, signed_in
+
+    private = make_preset(owner, "Private pro", {"mode": "pro"})
+    shared = make_preset(owner, "Team vertical", {"aspect_ratio": "9:16"}, visibility="team")
+    gone = {"id": None, "name": "From an old recipe", "params": {}}
+    video = make_generation(
+        owner, status="succeeded", presets=[private.record(), shared.record(), gone]
+    )
+    Review.decide(video, reviewer, "approved")
+    mine = client.get(video.get_absolute_url()).content.decode()
+    assert "Private pro, then Team vertical, then From an old recipe" in mine
+    browser = signed_in(teammate)
+    theirs = browser.get(video.get_absolute_url()).content.decode()
+    assert "Team vertical" in theirs and "Private pro" not in theirs and "old recipe" not in theirs
+    # A teammate's run again keeps the records, but the teammate sees no more of them.
+    response = browser.post(f"/generations/{video.pk}/run-again/")
+    copy = Generation.objects.exclude(pk=video.pk).get()
+    assert response["Location"] == copy.get_absolute_url() and copy.owner == teammate
+    again = browser.get(copy.get_absolute_url()).content.decode()
+    assert "Team vertical" in again and "Private pro" not in again

@@ -370,3 +370,46 @@ def test_others_recipes_404_and_hide_their_private_prompt(
     client.force_login(reviewer)
     card = json.loads(client.get(f"/library/recipes/{mine.pk}/").content)
     assert card["generation"] == str(mine.pk) and card["prompt_version"] is None
+
+
+def test_a_recipe_card_shows_others_only_the_presets_they_may_see(client, owner, teammate) -> None:
+    from studio.review.models import Review
+    from tests.factories import make_user
+
+    private = make_preset(owner, "Private pro", {"mode": "pro"})
+    shared = make_preset(owner, "Team vertical", {"aspect_ratio": "9:16"}, visibility="team")
+    video = finished(owner, presets=[private.record(), shared.record()])
+    Review.decide(video, make_user("rex", roles=("reviewer",)), "approved")
+    assert len(json.loads(client.get(f"/library/recipes/{video.pk}/").content)["presets"]) == 2
+    client.force_login(teammate)
+    card = json.loads(client.get(f"/library/recipes/{video.pk}/").content)
+    assert card["presets"] == [shared.record()]
+
+
+def recipe(**extra) -> dict:
+    body = {"model_name": "kling-v1-6", "prompt": "A red fox", "duration": "5"}
+    return {"format": RECIPE_FORMAT, "version": 1, "request": body, **extra}
+
+
+def test_a_recipe_card_may_carry_only_a_few_small_presets(client, owner, queue, settings) -> None:
+    run = "/library/recipes/run/"
+    huge = {"name": "x" * 80, "params": {"negative_prompt": "y" * 100_000}}
+    response = client.post(run, {"file": upload(recipe(presets=[huge] * 20))})
+    assert response.status_code == 200
+    assert "presets: 20 presets; a recipe may have at most 10." in response.content.decode()
+    response = client.post(run, {"file": upload(recipe(presets=[huge]))})
+    assert "presets[0].params.negative_prompt:" in response.content.decode()
+    odd = [{"name": "n" * 81, "params": {"mode": "pro"}}, {"name": "ok", "params": {"ab": 1}}]
+    html = client.post(run, {"file": upload(recipe(presets=odd))}).content.decode()
+    assert "presets[0].name: must be text of at most 80 characters." in html
+    assert "presets[1].params: A preset cannot hold ab." in html
+    assert not Generation.objects.exists()
+    settings.STUDIO_RECIPE_MAX_PRESETS = 2
+    two = [{"id": 2**70, "name": "Pro", "params": {"mode": "pro"}}] * 2
+    assert client.post(run, {"file": upload(recipe(presets=two))}).status_code == 302
+    assert (
+        Generation.objects.get().presets
+        == [{"id": None, "name": "Pro", "params": {"mode": "pro"}}] * 2
+    )
+    html = client.post(run, {"file": upload(recipe(presets=two * 2))}).content.decode()
+    assert "a recipe may have at most 2." in html

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studio.review.models import AuditEntry, Decision, Review, Verdict
-from tests.factories import HTMX, make_generation
+from studio.review.models import AuditEntry, Decision, Review, SelfApprovalRefused, Verdict
+from tests.factories import HTMX, give_roles, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +147,51 @@ def test_reviewers_see_a_review_link_in_the_gallery_and_nav(
     assert "/review/" in html and ">Review</a>" in html
     html = client.get("/gallery/").content.decode()
     assert 'href="/review/"' not in html  # the nav shows creators no review queue
+
+
+# ---------------------------------------------------------------------------- self-approval
+# An approved video shows to the whole team: a reviewer's own needs someone else's approval,
+# unless STUDIO_ALLOW_SELF_APPROVAL is on or the reviewer is an admin. Each one is audited.
+
+
+def test_a_reviewer_cannot_approve_their_own_video(client, owner) -> None:
+    give_roles(owner, "creator", "reviewer")  # a creator who also reviews
+    video = finished(owner, prompt="My own lighthouse")
+    response = client.post(f"/review/{video.pk}/", {"verdict": "approved", "comment": ""})
+    assert response.status_code == 200
+    assert "You cannot approve your own video: another reviewer must approve it." in (
+        response.content.decode()
+    )
+    assert not Review.objects.exists()
+    with pytest.raises(SelfApprovalRefused):
+        Review.decide(video, owner, Verdict.APPROVED)
+    # Asking for changes to one's own video shows it to no one else: that is fine.
+    response = client.post(f"/review/{video.pk}/", {"verdict": "changes", "comment": "Darker"})
+    assert response.status_code == 302
+    assert Review.objects.get(generation=video).verdict == "changes"
+    assert not AuditEntry.objects.filter(action="review.self_approval").exists()
+
+
+def test_self_approval_is_a_setting_and_audited(client, owner, settings) -> None:
+    give_roles(owner, "creator", "reviewer")
+    settings.STUDIO_ALLOW_SELF_APPROVAL = True
+    video = finished(owner)
+    response = client.post(f"/review/{video.pk}/", {"verdict": "approved", "comment": ""})
+    assert response.status_code == 302
+    assert Review.objects.get(generation=video).verdict == "approved"
+    entry = AuditEntry.objects.get(action="review.self_approval")
+    assert (entry.actor, entry.target_id, entry.after) == (
+        owner,
+        str(video.pk),
+        {"allowed_by": "setting"},
+    )
+
+
+def test_admins_may_approve_their_own_videos(client, admin) -> None:
+    video = finished(admin)
+    client.force_login(admin)
+    response = client.post(f"/review/{video.pk}/", {"verdict": "approved", "comment": ""})
+    assert response.status_code == 302
+    assert Review.objects.get(generation=video).verdict == "approved"
+    entry = AuditEntry.objects.get(action="review.self_approval")
+    assert entry.actor == admin and entry.after == {"allowed_by": "admin"}
