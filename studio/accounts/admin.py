@@ -137,7 +137,7 @@ class StudioAdmin(admin.ModelAdmin):
 
     def report_saved(self, request: HttpRequest, action: str, obj, message) -> None:
         before, after = obj.__dict__.pop("_admin_changes", (None, None))
-        if before is None and after is None:  # saved without a model form (a password)
+        if not before and not after:  # no field of its form changed (a password, an inline)
             after = {"message": message}
         self.report(request, action, obj, before, after)
 
