@@ -403,13 +403,17 @@ def test_a_recipe_card_may_carry_only_a_few_small_presets(client, owner, queue, 
     html = client.post(run, {"file": upload(recipe(presets=odd))}).content.decode()
     assert "presets[0].name: must be text of at most 80 characters." in html
     assert "presets[1].params: A preset cannot hold ab." in html
+    typed = [{"name": "Typed", "params": {"negative_prompt": ["x"], "cfg_scale": "0.5"}}]
+    html = client.post(run, {"file": upload(recipe(presets=typed))}).content.decode()
+    assert "presets[0].params.negative_prompt: must be text" in html
+    assert "presets[0].params.cfg_scale: must be a number" in html
     assert not Generation.objects.exists()
     settings.STUDIO_RECIPE_MAX_PRESETS = 2
-    two = [{"id": 2**70, "name": "Pro", "params": {"mode": "pro"}}] * 2
+    two = [{"id": 987654, "name": "Pro", "params": {"mode": "pro"}}, {"id": "7", "name": "Pro"}]
     assert client.post(run, {"file": upload(recipe(presets=two))}).status_code == 302
-    assert (
-        Generation.objects.get().presets
-        == [{"id": None, "name": "Pro", "params": {"mode": "pro"}}] * 2
-    )
+    assert Generation.objects.get().presets == [
+        {"id": 987654, "name": "Pro", "params": {"mode": "pro"}},
+        {"id": None, "name": "Pro", "params": {}},
+    ]
     html = client.post(run, {"file": upload(recipe(presets=two * 2))}).content.decode()
     assert "a recipe may have at most 2." in html
