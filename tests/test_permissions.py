@@ -626,6 +626,9 @@ ADMIN_CASES = [
         rights(DENIED, DENIED, DENIED, "vcd", "vcd"),
     ),
     AdminCase(
+        "ops.Backup", "a backup", lib_row("backup"), rights(DENIED, DENIED, DENIED, "vd", "vd")
+    ),
+    AdminCase(
         "django_q.Schedule",
         "the watchdog",
         lib_row("schedule"),
@@ -645,6 +648,7 @@ def admin_world(world, admin) -> World:
     from django_q.models import Failure, OrmQ, Schedule, Success
 
     from studio.library.models import DefaultPreset, Preset, Prompt, Star
+    from studio.ops.models import Backup
     from studio.review.models import AuditEntry, Budget
     from tests.factories import give_roles
 
@@ -679,6 +683,7 @@ def admin_world(world, admin) -> World:
         success=Success.objects.create(id="a" * 32, success=True, **task),
         failed=Failure.objects.create(id="b" * 32, success=False, **task),
         queued=OrmQ.objects.create(key="studio", payload="x", lock=now),
+        backup=Backup.objects.create(path="/backups/one", ok=True, files=3),
     )
     assert world.library["schedule"] is not None  # the watchdog (a data migration)
     assert Success.objects.count() == 1
