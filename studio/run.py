@@ -35,7 +35,7 @@ def simulator_command(port: int, strict: bool = True) -> list[str]:
 
 def web_command(host: str, port: int, workers: int) -> list[str]:
     """gunicorn as the studio runs it: threaded workers, an access log without webhook
-    tokens (R27: studio.accesslog)."""
+    tokens (docs/reliability.md R27: studio.accesslog)."""
     return [
         sys.executable,
         "-m",

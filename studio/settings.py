@@ -153,7 +153,7 @@ TEMPLATES = [
 
 # Databases. Embedded default: SQLite in the data folder, WAL, a busy timeout and
 # IMMEDIATE transactions so a reading transaction that later writes waits instead of
-# failing with "database is locked" (Django docs, SQLite notes; RELIABILITY.md R13-R14).
+# failing with "database is locked" (Django docs, SQLite notes; docs/reliability.md R13-R14).
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
@@ -185,7 +185,7 @@ AUTHENTICATION_BACKENDS = [
     # ModelBackend reading permissions in one query (the queue poll checks a role).
     "studio.accounts.backends.StudioModelBackend",
 ]
-# Sign-in throttling (RELIABILITY.md R40): 5 failures per username and address, 30 minutes.
+# Sign-in throttling (docs/reliability.md R40): 5 failures per username and address, 30 minutes.
 AXES_FAILURE_LIMIT = int(env_number("STUDIO_LOGIN_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = timedelta(minutes=30)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -234,8 +234,8 @@ STORAGES = {
     },
 }
 
-# A strict Content-Security-Policy (R38): only our own scripts, styles and media;
-# htmx runs without eval and without its inline indicator styles (see base.html).
+# A strict Content-Security-Policy (docs/reliability.md R38): only our own scripts, styles and
+# media; htmx runs without eval and without its inline indicator styles (see base.html).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -286,7 +286,7 @@ COMETAPI_BASE_URL = env_str(
 ).rstrip("/")
 # Public base URL of this studio; when set, creates carry a callback_url (webhook).
 STUDIO_PUBLIC_URL = env_str("STUDIO_PUBLIC_URL").rstrip("/")
-# kling-api.md §3.2: the gateway documents 500/200.
+# docs/upstream.md §3.2: the gateway documents 500/200.
 PROMPT_LIMITS = {
     "prompt": int(env_number("STUDIO_PROMPT_LIMIT", 500)),
     "negative_prompt": int(env_number("STUDIO_NEGATIVE_PROMPT_LIMIT", 200)),
@@ -349,8 +349,8 @@ POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)
 POLL_MAX_SECONDS = env_number("STUDIO_POLL_MAX_SECONDS", 30)
 POLL_CONCURRENCY = int(env_number("STUDIO_POLL_CONCURRENCY", 32))
 POLL_BATCH = int(env_number("STUDIO_POLL_BATCH", 1000))
-# How long to wait for an upstream answer (R31: 30 s); a create that times out is looked
-# up by its external_task_id before it is sent again.
+# How long to wait for an upstream answer (docs/reliability.md R31: 30 s); a create that times out
+# is looked up by its external_task_id before it is sent again.
 UPSTREAM_READ_TIMEOUT = env_number("STUDIO_UPSTREAM_READ_TIMEOUT", 30)
 STALL_AFTER = timedelta(seconds=env_number("STUDIO_STALL_AFTER_SECONDS", 20 * 60))
 GIVE_UP_AFTER = timedelta(seconds=env_number("STUDIO_GIVE_UP_AFTER_SECONDS", 2 * 60 * 60))
@@ -381,7 +381,7 @@ STUDIO_RETENTION_ARCHIVE_DIR = Path(
     env_str("STUDIO_RETENTION_ARCHIVE_DIR", str(DATA_DIR / "archive"))
 ).resolve()
 
-# django-q2: settings from RELIABILITY.md (retry > timeout, catch_up off, small queue).
+# django-q2: settings from docs/reliability.md (retry > timeout, catch_up off, small queue).
 REDIS_URL = env_str("REDIS_URL")
 QUEUE_WORKERS = int(env_number("STUDIO_WORKERS", 2))
 # After SIGTERM the worker finishes what it holds for at most this long, then kills the rest.
@@ -394,7 +394,7 @@ Q_CLUSTER = {
     "retry": 300,
     "max_attempts": 3,
     "ack_failures": True,
-    "queue_limit": 2 * QUEUE_WORKERS,  # R3: at most twice the workers
+    "queue_limit": 2 * QUEUE_WORKERS,  # docs/reliability.md R3: at most twice the workers
     "bulk": 1,
     "poll": 0.5,
     "catch_up": False,

@@ -1,5 +1,6 @@
 """Budgets and spend: the estimate reserved with each generation, refusals before anything is
-sent (and under concurrency, R22), the 80 % warning, the charged units, the spend page."""
+sent (and under concurrency, docs/reliability.md R22), the 80 % warning, the charged units, the
+spend page."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Many writers at once: concurrent submissions on the default SQLite while the worker
-runs, and two worker clusters sharing PostgreSQL and Redis (RELIABILITY.md R4, R11, R14,
+runs, and two worker clusters sharing PostgreSQL and Redis (docs/reliability.md R4, R11, R14,
 R18). Real processes (tests/system.py): gunicorn as `make run` starts it, the worker,
 the simulator.
 """
@@ -110,8 +110,8 @@ def test_two_clusters_on_postgres_and_redis_never_submit_or_store_twice(tmp_path
         system.manage("migrate", "-v0")
         first, second = system.start_worker("worker-a"), system.start_worker("worker-b")
         ids = system.create([f"two clusters {n}: gulls over a harbour" for n in range(30)])
-        # Every submit handed out twice more (at-least-once delivery, R4): three tasks per
-        # row race on the two clusters.
+        # Every submit handed out twice more (at-least-once delivery, docs/reliability.md R4):
+        # three tasks per row race on the two clusters.
         system.manage(
             "shell",
             "-c",

@@ -1,6 +1,6 @@
 """The worker killed with SIGKILL mid-submit, mid-sweep and mid-download, then started
 again: every generation reaches a final state, the upstream saw exactly one create per
-generation, and storage holds only whole files (RELIABILITY.md R2, R19-R20, R33, R44).
+generation, and storage holds only whole files (docs/reliability.md R2, R19-R20, R33, R44).
 
 Real processes (tests/system.py): the simulator, `manage.py worker` and a file SQLite
 database. The worker alone on SQLite takes back what the killed one held when it starts

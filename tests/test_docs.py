@@ -46,7 +46,7 @@ def test_every_section_a_comment_cites_is_in_the_docs() -> None:
     sections = headings("upstream.md", r"^#{2,3} (\d+(?:\.\d+)?)[. ]")
     guarantees = headings("reliability.md", r"^### R(\d+)\. ")
     assert sections >= {str(n) for n in range(16)}
-    assert guarantees == {str(n) for n in range(1, 46)}
+    assert guarantees >= {str(n) for n in range(1, 46)}
     unknown = []
     for path in source_files():
         text = path.read_text()
@@ -54,6 +54,22 @@ def test_every_section_a_comment_cites_is_in_the_docs() -> None:
         unknown += [f"{where}: §{s}" for s in SECTION_REF.findall(text) if s not in sections]
         unknown += [f"{where}: R{r}" for r in GUARANTEE_REF.findall(text) if r not in guarantees]
     assert unknown == []
+
+
+def test_no_comment_points_outside_the_repository() -> None:
+    """The contract, design and reliability notes we started from live outside this
+    repository; a comment citing them by those names sends a newcomer nowhere."""
+    outside = re.compile(r"\b(?:RELIABILITY|DESIGN|STYLE)\.md\b|(?<!docs/)kling-api\.md")
+    files = source_files() + [
+        path for top in ("templates", "static") for path in sorted((ROOT / top).rglob("*.*"))
+    ]
+    cited = [
+        f"{path.relative_to(ROOT)}: {found}"
+        for path in files
+        if path.suffix in {".py", ".html", ".js", ".css"}
+        for found in outside.findall(path.read_text())
+    ]
+    assert cited == []
 
 
 def test_the_readme_runs_gunicorn_as_make_run_does() -> None:

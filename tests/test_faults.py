@@ -1,5 +1,5 @@
 """Faults upstream: every job still ends in a clear final state and nothing is created
-twice (RELIABILITY.md R20, R21, R26, R44; DESIGN.md quality bars).
+twice (docs/reliability.md R20, R21, R26, R44).
 
 The first test runs real processes (tests/system.py): the simulator answering one API
 request in five with a fault (500/5000, 429 + Retry-After, a timeout, a truncated 200,
@@ -69,7 +69,7 @@ def test_fifty_jobs_under_one_fault_in_five_all_end_clearly_with_no_duplicate(sy
 
 @pytest.fixture
 def sim_config() -> SimConfig:
-    # Every callback twice (kling-api.md §8: they may repeat). The processing window is
+    # Every callback twice (docs/upstream.md §8: they may repeat). The processing window is
     # wide: the three rows are driven one after another, and under load a window of
     # 0.4 s could pass between two sweeps, so a row would skip "processing" on its timeline.
     return SimConfig(

@@ -1,6 +1,9 @@
 """Parameter presets: checked against the capability table when saved and when applied,
 stacked on the studio form (later ones win, each value shows its preset), a user's
-default, what a generation records, and who may see or change a preset."""
+default, what a generation records, and who may see or change a preset.
+
+Sections (§n) are those of docs/upstream.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Security checks (RELIABILITY.md R24-R27, R29-R30, R36-R40, R42): forged webhooks, CSRF on
+"""Security checks (docs/reliability.md R24-R27, R29-R30, R36-R40, R42): forged webhooks, CSRF on
 every state-changing request, SSRF attempts, the API key never shown or logged, sign-in
 throttling, `check --deploy` with production settings, the Content-Security-Policy, and
 webhook tokens kept out of gunicorn's access log.
@@ -417,7 +417,7 @@ def test_every_page_carries_a_strict_content_security_policy(client):
             assert "hx-on" not in html
 
 
-# ------------------------------------------------------------------ access log (R27)
+# ------------------------------------------------------------- access log (docs/reliability.md R27)
 
 
 def test_redact_blanks_only_the_webhook_token():

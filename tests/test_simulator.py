@@ -1,4 +1,7 @@
-"""The simulator keeps the upstream contract: routes, validation, lifecycle, faults, videos."""
+"""The simulator keeps the upstream contract: routes, validation, lifecycle, faults, videos.
+
+Sections (§n) are those of docs/upstream.md.
+"""
 
 from __future__ import annotations
 

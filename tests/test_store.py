@@ -263,8 +263,8 @@ def _audit(event: str, args) -> None:
 
 @pytest.mark.django_db(transaction=True)  # no test-wide transaction around the journey
 def test_no_network_io_happens_inside_a_transaction(upstream, queue):
-    """R15: every connection the pipeline opens (API calls, the download) is opened with
-    no transaction in progress on that thread."""
+    """docs/reliability.md R15: every connection the pipeline opens (API calls, the download) is
+    opened with no transaction in progress on that thread."""
     global _HOOKED
     if not _HOOKED:
         import sys
@@ -284,7 +284,7 @@ def test_no_network_io_happens_inside_a_transaction(upstream, queue):
     assert not any(inside for _, inside in seen)
 
 
-# ---------------------------------------------------------------- placing files (R33)
+# ---------------------------------------------------------- placing files (docs/reliability.md R33)
 
 
 def test_a_file_is_placed_by_rename_never_by_copy(tmp_path) -> None:

@@ -1,4 +1,7 @@
-"""The studio page: the generate form with every parameter, its validation and the htmx submit."""
+"""The studio page: the generate form with every parameter, its validation and the htmx submit.
+
+Sections (§n) are those of docs/upstream.md.
+"""
 
 from __future__ import annotations
 

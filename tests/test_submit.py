@@ -1,4 +1,7 @@
-"""Creating a generation and submitting it: one paid task per generation, whatever happens."""
+"""Creating a generation and submitting it: one paid task per generation, whatever happens.
+
+Sections (§n) are those of docs/upstream.md.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ def test_unsupported_fields_are_left_out_of_the_body(upstream, queue):
 def test_enqueue_waits_for_the_commit(upstream, queue, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         pipeline.create_generation(make_user(), params())
-    assert queue == []  # nothing before the commit (R23)
+    assert queue == []  # nothing before the commit (docs/reliability.md R23)
     assert len(callbacks) == 1
 
 
@@ -309,7 +312,8 @@ def test_gives_up_after_the_submit_attempt_limit(upstream, queue, settings):
 
 
 def test_task_payloads_are_only_the_generation_id(upstream, settings):
-    """R1: what the broker stores for each task is the generation id and nothing else."""
+    """docs/reliability.md R1: what the broker stores for each task is the generation id and
+    nothing else."""
     if settings.Q_CLUSTER.get("orm") is None:
         pytest.skip("reads the ORM broker's queue table")
     from django_q.models import OrmQ

@@ -4,8 +4,8 @@
 - creator: submits videos and keeps an own library (generations.add_generation, the
   library's permissions, the team gallery). New accounts start as creators.
 - reviewer: the review queue and the team gallery's curation (review.review_generation);
-  sees every finished video and the team's spend (DESIGN.md: reviewers see spend per
-  person; only admins set budgets). Uses the Django admin, so a reviewer is staff.
+  sees every finished video and the team's spend per person (README, "Roles"); only
+  admins set budgets. Uses the Django admin, so a reviewer is staff.
 - admin: every permission (users, budgets, spend, the task queue; approving their own
   videos, which reviewers may only with STUDIO_ALLOW_SELF_APPROVAL); staff.
 

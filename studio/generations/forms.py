@@ -49,7 +49,7 @@ def axis_field(axis: str) -> forms.FloatField:
 
 
 class CameraAxesForm(forms.Form):
-    """The six axes of a simple camera move (kling-api.md §5), shared by the studio form and
+    """The six axes of a simple camera move (docs/upstream.md §5), shared by the studio form and
     presets; the subclass declares `camera_type` with its own choices."""
 
     camera_horizontal = axis_field("horizontal")

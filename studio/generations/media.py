@@ -1,7 +1,7 @@
 """Copying a finished video into our storage: an SSRF-safe streaming download, content
 checks, sha256, duration and resolution (PyAV) and a poster frame (PyAV + Pillow).
 
-Reference: RELIABILITY.md R29-R35. Every hop of the download is resolved here, each
+Reference: docs/reliability.md R29-R35. Every hop of the download is resolved here, each
 address is checked, and the connection goes to the checked address (Host and TLS SNI keep
 the name), so DNS rebinding cannot swap it; redirects are followed by hand, at most three,
 each checked again. Hosts in settings.DOWNLOAD_ALLOWED_HOSTS ("host:port") skip the
@@ -35,8 +35,8 @@ from PIL import Image
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)  # R31
-TOTAL_SECONDS = 15 * 60  # R31: the whole copy
+TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)  # docs/reliability.md R31
+TOTAL_SECONDS = 15 * 60  # docs/reliability.md R31: the whole copy
 MAX_REDIRECTS = 3
 CHUNK = 256 * 1024
 CONTENT_TYPES = ("video/mp4", "application/octet-stream")
@@ -59,7 +59,7 @@ class Refused(DownloadError):
 
 
 class LinkExpired(DownloadError):
-    """HTTP 403/410: the upstream link has run out (kling-api.md §11)."""
+    """HTTP 403/410: the upstream link has run out (docs/upstream.md §11)."""
 
     retryable = False
 
@@ -133,7 +133,8 @@ def is_public(address: str) -> bool:
 
 
 def check_url(url: str, allowed_hosts: list[str] | tuple[str, ...]) -> Target:
-    """Parse, resolve and check one hop (R29, R30). Raises Refused before any connection."""
+    """Parse, resolve and check one hop (docs/reliability.md R29, R30). Raises Refused before any
+    connection."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -235,8 +236,8 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
 
 
 def _copy(response: httpx.Response, dest: BinaryIO, max_bytes: int, deadline: float) -> Downloaded:
-    """Copy the body, cutting it at the cap while streaming (R31) and checking the `ftyp`
-    box of an MP4 file at its start (R32)."""
+    """Copy the body, cutting it at the cap while streaming (docs/reliability.md R31) and checking
+    the `ftyp` box of an MP4 file at its start (docs/reliability.md R32)."""
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -324,7 +325,7 @@ def stored_names(generation) -> tuple[str, str]:
 
 def put(storage, name: str, path: str) -> str:
     """Move the finished file at `path` to `name` in `storage`, replacing any earlier file
-    there, so that `name` never shows a half-written file (R33).
+    there, so that `name` never shows a half-written file (docs/reliability.md R33).
 
     Local storage: a rename (atomic on one file system; across file systems a copy to a
     hidden name beside the target, then a rename). Other storages (S3 through

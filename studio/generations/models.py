@@ -128,7 +128,8 @@ class Generation(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
-    # Set by the form from a hidden field: a double click posts the same id twice (R18).
+    # Set by the form from a hidden field: a double click posts the same id twice
+    # (docs/reliability.md R18).
     client_request_id = models.UUIDField(null=True, blank=True)
 
     status = models.CharField(max_length=12, choices=Status, default=Status.QUEUED, db_index=True)
@@ -406,7 +407,7 @@ class Generation(models.Model):
         return bool(changed)
 
     def claim(self, seconds: float = 60, **expected) -> bool:
-        """Take a short lease so one worker acts on this row at a time (R16).
+        """Take a short lease so one worker acts on this row at a time (docs/reliability.md R16).
 
         `expected` adds conditions the row must still meet (e.g. `submit_attempts=2`),
         so a claim fails when another worker acted on the row since it was read."""
@@ -438,7 +439,8 @@ class GenerationEvent(models.Model):
 
 
 class Lease(models.Model):
-    """A named lease, so only one sweep (or watchdog tick) runs at a time (R8, R16).
+    """A named lease, so only one sweep (or watchdog tick) runs at a time (docs/reliability.md R8,
+    R16).
 
     Taken and given back with conditional UPDATEs: no select_for_update, which SQLite ignores."""
 

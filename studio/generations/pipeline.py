@@ -1,11 +1,12 @@
 """The generation pipeline: create a row, submit it, store its video (polling: poller.py).
 
-Each step loads the row, claims it with a conditional UPDATE (R16), talks to the upstream
-outside any transaction (R15) and records the outcome through the model's state machine.
-A step that dies half way leaves the row with a lease that runs out; the sweep or the
-watchdog then repeats the step. The only paid call, the create, is guarded by
+Each step loads the row, claims it with a conditional UPDATE (docs/reliability.md R16), talks to
+the upstream outside any transaction (docs/reliability.md R15) and records the outcome through the
+model's state machine. A step that dies half way leaves the row with a lease that runs out; the
+sweep or the watchdog then repeats the step. The only paid call, the create, is guarded by
 `submit_uncertain`: it is set before the body is sent and cleared only when the answer
-is known, so any later attempt first looks the task up by its external_task_id (R19-R21).
+is known, so any later attempt first looks the task up by its external_task_id (docs/reliability.md
+R19-R21).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ logger = logging.getLogger(__name__)
 # Leases, in seconds: each outlives the longest run of its step, so a lease only runs
 # out when the worker holding it died (django-q2 retry is 300 s, timeout 120 s).
 SUBMIT_LEASE = 120  # one create and one lookup, each at most connect 5 + write 10 + read 30
-STORE_LEASE = 20 * 60  # a download may take up to 15 min (R31)
+STORE_LEASE = 20 * 60  # a download may take up to 15 min (docs/reliability.md R31)
 # A queued row that the on-commit submit task has not taken by then is submitted by the
 # sweep (the task was lost: a crash between commit and enqueue, or the Redis broker).
 SUBMIT_GRACE = 30
-SUBMIT_RETRY_MAX = 300  # R45: backoff cap for creates
+SUBMIT_RETRY_MAX = 300  # docs/reliability.md R45: backoff cap for creates
 SWEEP_LEASE_NAME = "sweep"
 
 
@@ -124,7 +125,8 @@ def _queued_row(owner, params: dict, **links) -> Generation:
         raise ValueError("; ".join(refused.values()))
     external_task_id = f"ps-{uuid.uuid4().hex}"
     body = build_body(params)
-    body["external_task_id"] = external_task_id  # R19: saved before anything is sent
+    # docs/reliability.md R19: saved before anything is sent
+    body["external_task_id"] = external_task_id
     now = timezone.now()
     return Generation(
         owner=owner,
@@ -147,14 +149,15 @@ def _queued_row(owner, params: dict, **links) -> Generation:
 def _save_queued(generation: Generation) -> None:
     with transaction.atomic():
         generation.save(force_insert=True)
-        # R22: the budget check and the reservation in this same transaction. `send`, not
-        # send_robust: a receiver's CreateRefused rolls the row back and reaches the caller.
+        # docs/reliability.md R22: the budget check and the reservation in this same transaction.
+        # `send`, not send_robust: a receiver's CreateRefused rolls the row back and reaches the
+        # caller.
         generation_creating.send(sender=Generation, generation=generation)
         GenerationEvent.objects.create(
             generation=generation, status=Status.QUEUED, at=generation.created_at, note="Created."
         )
         pk = str(generation.pk)
-        transaction.on_commit(lambda: enqueue("submit", pk))  # R23
+        transaction.on_commit(lambda: enqueue("submit", pk))  # docs/reliability.md R23
 
 
 def run_again(generation: Generation, user) -> Generation:
@@ -169,7 +172,7 @@ def run_again(generation: Generation, user) -> Generation:
 
 
 def enqueue(task: str, *args: str) -> None:
-    """Hand a task to django-q2. Arguments are only generation ids (R1)."""
+    """Hand a task to django-q2. Arguments are only generation ids (docs/reliability.md R1)."""
     from django_q.tasks import async_task
 
     async_task(f"studio.generations.tasks.{task}", *args, task_name=f"{task} {' '.join(args)}")
@@ -237,8 +240,8 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
         )
         generation.mark_failed(message, code="submit_attempts")
         return
-    # Record the intent before sending (R19): from here until the answer is saved, any
-    # other attempt must reconcile first.
+    # Record the intent before sending (docs/reliability.md R19): from here until the answer is
+    # saved, any other attempt must reconcile first.
     # The lease is ours and the claim checked the count, so a plain value is safe here.
     generation.touch(submit_attempts=generation.submit_attempts + 1, submit_uncertain=True)
     try:
@@ -251,8 +254,8 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
 
 def _reconciled(generation: Generation, api: KlingClient) -> bool:
     """A create may have landed (ambiguous answer, or a worker died mid-call): look for it
-    by external_task_id before sending anything (R20). True if this attempt ends here:
-    the task was found and adopted, or the lookup failed and is retried later."""
+    by external_task_id before sending anything (docs/reliability.md R20). True if this attempt
+    ends here: the task was found and adopted, or the lookup failed and is retried later."""
     try:
         found = api.find_by_external_id(generation.external_task_id)
     except KlingError as error:
@@ -314,8 +317,8 @@ def _submit_later(
 ) -> None:
     if seconds is None:
         ceiling = backoff(generation.submit_attempts, settings.POLL_MIN_SECONDS, SUBMIT_RETRY_MAX)
-        # R45: Retry-After is a floor, and jitter on top of it keeps rows refused together
-        # (a 429 or 503 for everyone) from all coming back in the same instant.
+        # docs/reliability.md R45: Retry-After is a floor, and jitter on top of it keeps rows
+        # refused together (a 429 or 503 for everyone) from all coming back in the same instant.
         half = ceiling / 2
         seconds = max(error.retry_after or 0, half) + random.uniform(0, half)
     generation.touch(

@@ -5,7 +5,7 @@ concurrently (a bounded thread pool sharing one client), and writes the answers 
 calling thread: a move for each row that changed, one UPDATE per distinct outcome for
 the rest. So the queries of a pass do not grow with its rows (bulk reads; writes only
 for rows that changed). Unknown upstream statuses count as still running and are logged
-(kling-api.md §12.1); a task past STALL_AFTER is flagged and polled slowly, past
+(docs/upstream.md §12.1); a task past STALL_AFTER is flagged and polled slowly, past
 GIVE_UP_AFTER it fails with a message.
 """
 
@@ -50,7 +50,7 @@ class SweepResult:
 
 
 def claim_due(now: datetime, limit: int) -> tuple[list[Generation], datetime]:
-    """Lease up to `limit` due rows in one UPDATE and read them back (R16).
+    """Lease up to `limit` due rows in one UPDATE and read them back (docs/reliability.md R16).
 
     The lease's expiry doubles as the claim's identity: random microseconds make it
     ours alone, so the read-back returns exactly the rows this UPDATE took."""
@@ -272,7 +272,8 @@ def next_sweep_due(now: datetime) -> datetime | None:
 
 
 def reconcile(now: datetime | None = None) -> dict[str, int]:
-    """Move forward anything stuck (R2): lost submit and store tasks, a stopped sweep."""
+    """Move forward anything stuck (docs/reliability.md R2): lost submit and store tasks, a stopped
+    sweep."""
     now = now or timezone.now()
     counts = {"submit": 0, "store": 0, "sweep": 0}
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)

@@ -1,5 +1,5 @@
-"""django-q2 tasks. Each takes at most a generation id (R1) and hands over to the pipeline;
-the Generation row, not the queue, says what is left to do."""
+"""django-q2 tasks. Each takes at most a generation id (docs/reliability.md R1) and hands over to
+the pipeline; the Generation row, not the queue, says what is left to do."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def store(generation_id: str) -> bool:
 
 def sweep() -> int:
     """Poll (and retry submits of) due rows until none is due soon; hand over to a new
-    sweep task if work remains. Only one sweep runs at a time (R8). Returns rows handled."""
+    sweep task if work remains. Only one sweep runs at a time (docs/reliability.md R8). Returns
+    rows handled."""
     holder = Lease.acquire(pipeline.SWEEP_LEASE_NAME, SWEEP_LEASE_SECONDS)
     if holder is None:
         return 0  # another sweep is running; it will see any row that is due
@@ -72,7 +73,7 @@ def sweep() -> int:
 
 def reconcile() -> dict[str, int]:
     """The watchdog (every minute): re-enqueue lost submits and stores, restart the sweep
-    chain. Ticks never overlap (R8)."""
+    chain. Ticks never overlap (docs/reliability.md R8)."""
     holder = Lease.acquire("reconcile", RECONCILE_LEASE_SECONDS)
     if holder is None:
         return {}

@@ -1,6 +1,6 @@
 """The upstream's status callbacks: an unauthenticated hint that only makes a row due now.
 
-Reference: kling-api.md §8 (callbacks are unsigned and may repeat), RELIABILITY.md R24-R27.
+Reference: docs/upstream.md §8 (callbacks are unsigned and may repeat), docs/reliability.md R24-R27.
 The body is never read for facts; the next poll asks the API what happened.
 """
 
@@ -47,6 +47,6 @@ def kling_callback(request: HttpRequest, pk: uuid.UUID, token: str) -> HttpRespo
 
 
 def _quiet(response: HttpResponse) -> HttpResponse:
-    # Django logs every 4xx with its path, and the path holds the token (R27).
+    # Django logs every 4xx with its path, and the path holds the token (docs/reliability.md R27).
     response._has_been_logged = True
     return response

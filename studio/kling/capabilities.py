@@ -36,7 +36,7 @@ SOUND_VALUES: tuple[str, ...] = ("off", "on")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one model accepts on text2video (kling-api.md §4)."""
+    """What one model accepts on text2video (docs/upstream.md §4)."""
 
     name: str
     label: str
@@ -261,7 +261,7 @@ def _camera_fit_problem(spec: ModelSpec, mode: object, duration: object, camera:
 
 
 def camera_problem(camera: object) -> str:
-    """Why a camera_control object is malformed (kling-api.md §5), or "" when it is fine."""
+    """Why a camera_control object is malformed (docs/upstream.md §5), or "" when it is fine."""
     if not isinstance(camera, dict):
         return "camera_control must be an object."
     kind = camera.get("type")

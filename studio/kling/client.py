@@ -1,6 +1,6 @@
 """The one door to the upstream: CometAPI's Kling text-to-video routes, as typed calls.
 
-Reference: kling-api.md §1 (hosts, auth), §2 (endpoints), §6 (responses), §9 (errors),
+Reference: docs/upstream.md §1 (hosts, auth), §2 (endpoints), §6 (responses), §9 (errors),
 §11 and §12 (timing, ambiguous submissions). Only this module knows URLs, headers and JSON.
 """
 
@@ -147,7 +147,7 @@ class KlingClient:
         _log_shapeless("GET", path, request_id, data)
         return Task(task_id=str(task_id), status=TaskStatus.UNKNOWN, request_id=request_id)
 
-    # Reference: kling-api.md §2 (query by external_task_id is undocumented on CometAPI,
+    # Reference: docs/upstream.md §2 (query by external_task_id is undocumented on CometAPI,
     # so both forms are tried), §12.6 (reconcile an ambiguous create)
     def find_by_external_id(self, external_task_id: str) -> Task | None:
         """The task created with `external_task_id`, or None when the upstream has none.
@@ -270,7 +270,7 @@ class KlingClient:
         return error
 
 
-# Reference: kling-api.md §6.2 (task object), §8 (callbacks post the bare task object)
+# Reference: docs/upstream.md §6.2 (task object), §8 (callbacks post the bare task object)
 def parse_task(data: dict, *, request_id: str = "") -> Task:
     """A Task from a bare task object (the `data` of an envelope, or a callback body)."""
     if not _looks_like_task(data):

@@ -1,6 +1,6 @@
 """Typed values of the upstream contract: task status, task, video, and the one error type.
 
-Reference: kling-api.md §6 (responses), §7 (state machine), §9 (errors).
+Reference: docs/upstream.md §6 (responses), §7 (state machine), §9 (errors).
 """
 
 from __future__ import annotations

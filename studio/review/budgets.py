@@ -1,5 +1,5 @@
 """Monthly unit budgets: what a person and the team have left this month, and the guard that
-refuses a submission over budget in the transaction that saves it (RELIABILITY.md R22).
+refuses a submission over budget in the transaction that saves it (docs/reliability.md R22).
 
 A generation counts in the month it was made: its estimate is reserved when it is saved
 (a Charge), replaced by the upstream's final_unit_deduction once known; a failed one the

@@ -188,7 +188,7 @@ class Budget(models.Model):
 
 
 # Units a generation counts for: what the upstream charged once it said so; nothing for a
-# failed one it said nothing about (kling-api.md §6.2); until then, the estimate reserved.
+# failed one it said nothing about (docs/upstream.md §6.2); until then, the estimate reserved.
 SPENT = Case(
     When(generation__units_charged__isnull=False, then=F("generation__units_charged")),
     When(generation__status=Status.FAILED, then=Value(Decimal(0))),
@@ -208,7 +208,7 @@ class ChargeQuerySet(models.QuerySet):
 class Charge(models.Model):
     """The units one generation reserved from its owner's budget when it was made.
 
-    Saved in the transaction that saves the generation (RELIABILITY.md R22); what it
+    Saved in the transaction that saves the generation (docs/reliability.md R22); what it
     counts for later is SPENT (the upstream's own figure once known)."""
 
     generation = models.OneToOneField(

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from studio.kling.capabilities import MODELS
 
-DEFAULT_MODEL = "kling-v1"  # kling-api.md §3: an omitted model_name means kling-v1
+DEFAULT_MODEL = "kling-v1"  # docs/upstream.md §3: an omitted model_name means kling-v1
 
 
 class PriceUnknown(ValueError):

@@ -1,4 +1,4 @@
-"""A CometAPI-compatible Kling text-to-video simulator (kling-api.md §13), as a WSGI app."""
+"""A CometAPI-compatible Kling text-to-video simulator (docs/upstream.md §13), as a WSGI app."""
 
 from .app import Simulator
 from .config import SimConfig

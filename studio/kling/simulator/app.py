@@ -244,7 +244,7 @@ class Simulator:
         return ok(data)
 
     def _validate(self, body: dict) -> Response | None:
-        """The gateway's checks (kling-api.md §13): 1203 for the model, else 1201."""
+        """The gateway's checks (docs/upstream.md §13): 1203 for the model, else 1201."""
         for name in _STRING_FIELDS:
             value = body.get(name)
             if value is not None and not isinstance(value, str):

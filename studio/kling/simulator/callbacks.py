@@ -1,4 +1,4 @@
-"""Delivers task callbacks (kling-api.md §8) from a small thread pool, best effort."""
+"""Delivers task callbacks (docs/upstream.md §8) from a small thread pool, best effort."""
 
 from __future__ import annotations
 

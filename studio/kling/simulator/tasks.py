@@ -1,4 +1,4 @@
-"""One simulated task: its clock-driven lifecycle and its JSON shape (kling-api.md §6.2, §7)."""
+"""One simulated task: its clock-driven lifecycle and its JSON shape (docs/upstream.md §6.2, §7)."""
 
 from __future__ import annotations
 

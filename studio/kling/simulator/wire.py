@@ -118,7 +118,7 @@ def json_response(status: int, payload: object, headers: tuple = ()) -> Response
 
 
 def ok(data: object) -> Response:
-    # kling-api.md §6.1: the envelope of every successful answer.
+    # docs/upstream.md §6.1: the envelope of every successful answer.
     return json_response(
         200, {"code": 0, "message": "SUCCEED", "request_id": request_id(), "data": data}
     )

@@ -2,7 +2,7 @@
 every hour retention. Both do nothing unless their settings turn them on.
 
 Idempotent: keyed by unique names, so running it again changes nothing. A backup may run
-longer than Q_CLUSTER's 120 s timeout, so its task gets its own (6 h). That breaks R3's
+longer than Q_CLUSTER's 120 s timeout, so its task gets its own (6 h). That breaks docs/reliability.md R3's
 "retry exceeds timeout" on the ORM broker (docs/reliability.md R3): after `retry` the task
 is handed out again, and the copy finds the storage lease held and returns at once."""
 

@@ -1,9 +1,9 @@
 """Run the django-q2 cluster after checking the settings that keep paid jobs safe.
 
-RELIABILITY.md R3: `retry` must exceed `timeout` (plus queue wait) or a slow task is handed
-out twice. R6: on SQLite `select_for_update` does nothing, so exactly one cluster may run;
-an exclusive file lock in the data folder makes a second one exit non-zero. The cluster
-runs under studio/generations/cluster.py, which stops it in order, within
+docs/reliability.md R3: `retry` must exceed `timeout` (plus queue wait) or a slow task is handed
+out twice. docs/reliability.md R6: on SQLite `select_for_update` does nothing, so exactly one
+cluster may run; an exclusive file lock in the data folder makes a second one exit non-zero. The
+cluster runs under studio/generations/cluster.py, which stops it in order, within
 STUDIO_WORKER_STOP_SECONDS, when systemd (or anyone) sends SIGTERM to all its processes.
 """
 
