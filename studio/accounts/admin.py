@@ -148,6 +148,19 @@ class StudioAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
 
+class ListOnlyAdmin(StudioAdmin):
+    """Rows the studio makes and shows, never changed by hand: listed and opened only."""
+
+    def has_add_permission(self, request: HttpRequest, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 def secret(name: str) -> bool:
     return "password" in name
 

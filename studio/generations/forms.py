@@ -39,6 +39,16 @@ SOUND_CHOICES = [("off", "Off: a silent video"), ("on", "On: with audio (costs m
 PROBLEM_FIELDS = {"camera_control": "camera_type", "": None}
 
 
+def cfg_scale_field(help_text: str) -> forms.FloatField:
+    """cfg_scale, 0 to 1 (checked against the model by capabilities.problems)."""
+    return forms.FloatField(
+        label="cfg_scale",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
+        help_text=help_text,
+    )
+
+
 def axis_field(axis: str) -> forms.FloatField:
     low, high = CAMERA_AXIS_RANGE
     return forms.FloatField(
@@ -101,12 +111,7 @@ class GenerateForm(CameraAxesForm):
     aspect_ratio = forms.ChoiceField(
         label="Aspect ratio", choices=[(r, r) for r in ASPECT_RATIOS], initial="16:9"
     )
-    cfg_scale = forms.FloatField(
-        label="cfg_scale",
-        required=False,
-        widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
-        help_text="0 to 1: how closely the video follows the prompt.",
-    )
+    cfg_scale = cfg_scale_field("0 to 1: how closely the video follows the prompt.")
     # Not left to the upstream's "model default" (docs/upstream.md §15): the body always
     # says off or on for a model that can make sound; an empty value means off.
     sound = forms.ChoiceField(

@@ -249,16 +249,7 @@ class KlingClient:
             request_id,
         )
         return self._scrub(
-            KlingError(
-                message=message,
-                http_status=status,
-                code=code,
-                retryable=errors.retryable(code, status),
-                retry_after=retry_after,
-                ambiguous=operation == "create" and errors.maybe_created(code, status),
-                request_id=request_id,
-                details=details,
-            )
+            _coded_error(message, status, code, operation, retry_after, request_id, details)
         )
 
     def _scrub(self, error: KlingError) -> KlingError:
@@ -411,6 +402,19 @@ def _unreadable(
     logger.warning(
         "Kling answered HTTP %s with an unreadable body (request %s)", status, request_id or "-"
     )
+    return _coded_error(message, status, code, operation, retry_after, request_id, details)
+
+
+def _coded_error(
+    message: str,
+    status: int,
+    code: str,
+    operation: Operation,
+    retry_after: float | None,
+    request_id: str,
+    details: dict,
+) -> KlingError:
+    """An error answer with its code: retryable and "may have made a task" from the table."""
     return KlingError(
         message=message,
         http_status=status,

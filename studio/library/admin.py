@@ -12,7 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from studio.accounts.admin import StudioAdmin
+from studio.accounts.admin import ListOnlyAdmin, StudioAdmin
 from studio.library.models import (
     Batch,
     DefaultPreset,
@@ -128,7 +128,7 @@ class PresetAdmin(OwnedAdmin):
 
 
 @admin.register(Batch)
-class BatchAdmin(StudioAdmin):
+class BatchAdmin(ListOnlyAdmin):
     """As the batch page shows a batch (its owner, and admins, see it), read-only: batches
     are made by the studio form. Its prompt and swept presets show only where the viewer
     may see them; the jobs (labelled with preset names) are on the batch page."""
@@ -146,15 +146,6 @@ class BatchAdmin(StudioAdmin):
         batch = super().get_object(request, object_id, from_field)
         batch.viewer = request.user  # what made_from and swept may show
         return batch
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Prompt version")
     def made_from(self, batch: Batch) -> str:
@@ -177,7 +168,7 @@ def viewer_of(batch: Batch):
 
 
 @admin.register(Tag)
-class TagAdmin(StudioAdmin):
+class TagAdmin(ListOnlyAdmin):
     """Tags come from prompts (the library makes them); renaming or deleting one would
     change other people's prompts, so they are only listed here."""
 
@@ -185,15 +176,6 @@ class TagAdmin(StudioAdmin):
 
     def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(pk__in=visible_tags(request.user).values("pk"))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class MineAdmin(StudioAdmin):

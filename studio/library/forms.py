@@ -9,7 +9,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 
-from studio.generations.forms import ALL_DURATIONS, CAMERA_MOVES, CameraAxesForm, GenerateForm
+from studio.generations.forms import (
+    ALL_DURATIONS,
+    CAMERA_MOVES,
+    CameraAxesForm,
+    GenerateForm,
+    cfg_scale_field,
+)
 from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
@@ -224,12 +230,7 @@ class PresetForm(CameraAxesForm):
     aspect_ratio = forms.ChoiceField(
         label="Aspect ratio", choices=[NOT_SET, *((r, r) for r in ASPECT_RATIOS)], required=False
     )
-    cfg_scale = forms.FloatField(
-        label="cfg_scale",
-        required=False,
-        widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": 0.05}),
-        help_text="Empty: not set.",
-    )
+    cfg_scale = cfg_scale_field("Empty: not set.")
     sound = forms.ChoiceField(
         choices=[NOT_SET, ("off", "off: silent"), ("on", "on: with audio")], required=False
     )

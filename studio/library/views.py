@@ -99,19 +99,9 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
     A fixed number of queries, however many versions and videos there are."""
     versions = list(prompt.versions.order_by("-number").select_related("author"))
     made = Generation.objects.filter(prompt_version__prompt=prompt)
-    counts = made.values("prompt_version").annotate(
-        runs=Count("pk"),
-        succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
-        finished=Count("pk", filter=Q(status__in=FINAL)),
-    )
-    numbers = {row["prompt_version"]: row for row in counts}
+    numbers = version_counts(made)
     approved = approvals(made)
-    videos = defaultdict(list)
-    seen = Generation.objects.visible_to(request.user).filter(prompt_version__prompt=prompt)
-    newest = Window(RowNumber(), partition_by=F("prompt_version"), order_by=F("created_at").desc())
-    latest = seen.annotate(rank=newest).filter(rank__lte=VIDEOS_PER_VERSION)
-    for generation in latest.order_by("-created_at"):
-        videos[generation.prompt_version_id].append(generation)
+    videos = latest_videos(request.user, prompt)
     rows = []
     for version in versions:
         row = numbers.get(version.pk, {"runs": 0, "succeeded": 0, "finished": 0})
@@ -127,6 +117,27 @@ def version_rows(request: HttpRequest, prompt: Prompt) -> list[dict]:
             }
         )
     return rows
+
+
+def version_counts(generations) -> dict[int, dict]:
+    """Runs, successes and finished runs per prompt version, in one query."""
+    counts = generations.values("prompt_version").annotate(
+        runs=Count("pk"),
+        succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+        finished=Count("pk", filter=Q(status__in=FINAL)),
+    )
+    return {row["prompt_version"]: row for row in counts}
+
+
+def latest_videos(user, prompt: Prompt) -> defaultdict[int, list[Generation]]:
+    """The newest VIDEOS_PER_VERSION videos of each version that `user` may see, in one query."""
+    seen = Generation.objects.visible_to(user).filter(prompt_version__prompt=prompt)
+    newest = Window(RowNumber(), partition_by=F("prompt_version"), order_by=F("created_at").desc())
+    latest = seen.annotate(rank=newest).filter(rank__lte=VIDEOS_PER_VERSION)
+    videos = defaultdict(list)
+    for generation in latest.order_by("-created_at"):
+        videos[generation.prompt_version_id].append(generation)
+    return videos
 
 
 def prompt_page(

@@ -84,26 +84,28 @@ def referenced(cursor) -> set[str]:
 
 def copy(source: BinaryIO, dest: Path) -> tuple[int, str]:
     """Copy `source` into the new file `dest` (flushed to disk); its size and sha256."""
-    digest = hashlib.sha256()
-    size = 0
     with dest.open("wb") as out:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
+        found = digest(source, out)
         out.flush()
         os.fsync(out.fileno())
-    return size, digest.hexdigest()
+    return found
 
 
 def sha256(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+        return digest(handle)
+
+
+def digest(source: BinaryIO, out: BinaryIO | None = None) -> tuple[int, str]:
+    """Read `source` to its end (writing it to `out` if given): its size and sha256."""
+    hashed = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK):
+        hashed.update(chunk)
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+    return size, hashed.hexdigest()
 
 
 # ---------------------------------------------------------------------------- the lease

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django_q import models as q_models
 
-from studio.accounts.admin import StudioAdmin, adopt
+from studio.accounts.admin import ListOnlyAdmin, StudioAdmin, adopt
 from studio.accounts.roles import REVIEW
 from studio.generations.admin import GenerationAdmin
 from studio.generations.models import Generation, Status
@@ -190,7 +190,7 @@ class BudgetAdmin(StudioAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(StudioAdmin):
+class AuditEntryAdmin(ListOnlyAdmin):
     """The audit log: browse and search, never edit."""
 
     list_display = ("at", "actor_name", "action", "target", "change_summary")
@@ -212,15 +212,6 @@ class AuditEntryAdmin(StudioAdmin):
 
     class Media:
         css = ADMIN_MEDIA["css"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="Target")
     def target(self, entry: AuditEntry) -> str:

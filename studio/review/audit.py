@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from django.db import models
 from django.http import HttpRequest, HttpResponse
 
 from studio.review.models import AuditEntry
@@ -22,15 +21,9 @@ from studio.review.models import AuditEntry
 _request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
 
 
-def record(
-    actor,
-    action: str,
-    target: models.Model | str | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEntry:
-    actor = actor if actor is not None else current_actor()
-    return AuditEntry.record(actor, action, target, before, after)
+def record(actor, *args, **kwargs) -> AuditEntry:
+    """AuditEntry.record (the same arguments), by the request's user when `actor` is None."""
+    return AuditEntry.record(actor if actor is not None else current_actor(), *args, **kwargs)
 
 
 def current_actor():
