@@ -201,9 +201,10 @@ def test_unknown_routes_and_methods_answer_json_404s(api: httpx.Client) -> None:
     rejection(api.get(T2V), 404, 1203)  # the list is off by default (§2: CometAPI has none)
 
 
-def test_image2video_says_the_simulator_does_not_support_it(api: httpx.Client) -> None:
+def test_image2video_checks_its_image(api: httpx.Client) -> None:
+    # Its every rule: tests/test_image2video_upstream.py.
     message = rejection(api.post("/kling/v1/videos/image2video", json={"image": "x"}), 400, 1201)
-    assert "not supported by the simulator" in message
+    assert "Invalid parameter image" in message
 
 
 def test_the_list_endpoint_pages_newest_first_when_enabled(

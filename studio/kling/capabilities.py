@@ -1,8 +1,10 @@
-"""The text-to-video capability table: which model takes which mode, duration and field.
+"""The capability tables: which model takes which mode, duration and field, for
+text2video and for image2video.
 
 Reference: docs/upstream.md §3 (fields and limits), §4 (capability matrix), §5
-(camera_control), §15 (what CometAPI's newer page documents). Everything that validates or
-offers a request (the studio form, presets, recipes, the simulator) reads this table.
+(camera_control), §15 (what CometAPI's newer page documents), §15.1 (image2video).
+Everything that validates or offers a request (the studio form, presets, recipes, the
+simulator) reads these tables.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ class Shape:
     limits: Mapping[str, int] = field(default_factory=lambda: dict(STRICT_LIMITS))
     official_durations: bool = False
 
-    def durations(self, spec: ModelSpec) -> tuple[str, ...]:
+    def durations(self, spec: AnySpec) -> tuple[str, ...]:
         if self.official_durations:
             return spec.durations
         return tuple(d for d in spec.durations if d in COMET_DURATIONS)
@@ -202,7 +204,7 @@ def _text_problems(params: dict, limits: Mapping[str, int]) -> dict[str, str]:
     return errors
 
 
-def _mode_problem(spec: ModelSpec, mode: object) -> str:
+def _mode_problem(spec: AnySpec, mode: object) -> str:
     if mode is not None and mode not in MODES:
         return f"Mode must be one of {', '.join(MODES)}."
     if mode and not spec.modes:
@@ -210,7 +212,7 @@ def _mode_problem(spec: ModelSpec, mode: object) -> str:
     return ""
 
 
-def _duration_problem(spec: ModelSpec, duration: object, shape: Shape) -> str:
+def _duration_problem(spec: AnySpec, duration: object, shape: Shape) -> str:
     allowed = shape.durations(spec)
     if isinstance(duration, str) and duration in allowed:
         return ""
@@ -226,7 +228,7 @@ def _ratio_problem(ratio: object) -> str:
     return ""
 
 
-def _cfg_problem(spec: ModelSpec, cfg: object) -> str:
+def _cfg_problem(spec: AnySpec, cfg: object) -> str:
     if cfg is None:
         return ""
     if not spec.cfg_scale:
@@ -342,3 +344,210 @@ def _seconds(durations: tuple[str, ...]) -> str:
 
 def _join(items: tuple[str, ...]) -> str:
     return " or ".join(items)
+
+
+# ---------------------------------------------------------------------------- image2video
+# docs/upstream.md §15.1: the same create-and-poll shapes at /kling/v1/videos/image2video.
+# The body is `image` (and optionally `image_tail`, the end frame) plus prompt,
+# negative_prompt, mode, duration and, on v1.x, cfg_scale. There is no aspect_ratio (the
+# video follows the image) and CometAPI's page lists no sound or camera_control for it.
+TEXT2VIDEO, IMAGE2VIDEO = "text2video", "image2video"
+KINDS: tuple[str, ...] = (TEXT2VIDEO, IMAGE2VIDEO)
+
+
+@dataclass(frozen=True)
+class ImageModelSpec:
+    """What one model accepts on image2video (docs/upstream.md §15.1)."""
+
+    name: str
+    label: str
+    modes: tuple[str, ...]  # empty: no std/pro split, `mode` is omitted
+    durations: tuple[str, ...]  # what Kling officially takes; see Shape.durations
+    cfg_scale: bool
+    image_tail: tuple[tuple[str, str], ...] = ()  # (mode, duration) pairs that take an end frame
+    # Official only (§10): camera_control on image2video, and the motion-brush masks.
+    camera_control: tuple[tuple[str, str], ...] = ()
+    masks: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+    def takes_tail(self, mode: str, duration: str) -> bool:
+        return (mode, duration) in self.image_tail
+
+
+_PRO_TAIL = (("pro", "5"), ("pro", "10"))
+IMAGE_MODELS: dict[str, ImageModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ImageModelSpec(
+            "kling-v1",
+            "Kling 1.0",
+            MODES,
+            ("5", "10"),
+            cfg_scale=True,
+            image_tail=(("std", "5"), ("pro", "5")),
+            camera_control=(("std", "5"),),
+            masks=(("std", "5"), ("pro", "5")),
+        ),
+        ImageModelSpec(
+            "kling-v1-5",
+            "Kling 1.5",
+            MODES,
+            ("5", "10"),
+            cfg_scale=True,
+            image_tail=_PRO_TAIL,
+            camera_control=(("pro", "5"),),
+            masks=(("pro", "5"),),
+        ),
+        ImageModelSpec(
+            "kling-v1-6", "Kling 1.6", MODES, ("5", "10"), cfg_scale=True, image_tail=_PRO_TAIL
+        ),
+        ImageModelSpec("kling-v2-master", "Kling 2.0 Master", (), ("5", "10"), cfg_scale=False),
+        ImageModelSpec(
+            "kling-v2-1", "Kling 2.1", MODES, ("5", "10"), cfg_scale=False, image_tail=_PRO_TAIL
+        ),
+        ImageModelSpec("kling-v2-1-master", "Kling 2.1 Master", (), ("5", "10"), cfg_scale=False),
+        ImageModelSpec(
+            "kling-v2-5-turbo",
+            "Kling 2.5 Turbo",
+            MODES,
+            ("5", "10"),
+            cfg_scale=False,
+            image_tail=_PRO_TAIL,
+            note="CometAPI prices only pro for 2.5 Turbo; std may be rejected.",
+        ),
+        ImageModelSpec(
+            "kling-v2-6", "Kling 2.6", MODES, ("5", "10"), cfg_scale=False, image_tail=_PRO_TAIL
+        ),
+        ImageModelSpec(
+            "kling-v3",
+            "Kling 3.0",
+            MODES,
+            tuple(str(s) for s in range(3, 16)),
+            cfg_scale=False,
+            image_tail=tuple((m, str(s)) for m in MODES for s in range(3, 16)),
+        ),
+    )
+}
+DEFAULT_IMAGE_MODEL = "kling-v2-6"
+AnySpec = ModelSpec | ImageModelSpec
+# The fields an image2video body may carry, in the order of docs/upstream.md §15.1.
+IMAGE_PARAM_FIELDS: tuple[str, ...] = (
+    "model_name",
+    "image",
+    "image_tail",
+    "prompt",
+    "negative_prompt",
+    "mode",
+    "duration",
+    "cfg_scale",
+)
+IMAGE_BODY_FIELDS: tuple[str, ...] = (*IMAGE_PARAM_FIELDS, "external_task_id", "callback_url")
+# Not image2video fields in CometAPI's shape (§15.1); the official one (§10) takes the last three.
+NOT_IMAGE_FIELDS = ("aspect_ratio", "sound", "camera_control", "static_mask", "dynamic_masks")
+
+
+def image_problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
+    """Every reason an image2video `params` would be rejected, keyed by field name, as
+    problems() does for text2video. The images are only checked for being there; what is
+    in them is studio/kling/images.py's business."""
+    # The prompt is optional here; only its length is checked.
+    errors = _text_problems({**params, "prompt": params.get("prompt") or "-"}, shape.limits)
+    if not (params.get("image") or params.get("image_tail")):
+        errors["image"] = "Choose a start image."
+    name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
+    spec = IMAGE_MODELS.get(name)
+    if spec is None:
+        errors["model_name"] = f"{name!r} does not make videos from images."
+        return errors
+    mode, duration = params.get("mode"), params.get("duration", "5")
+    found = {
+        "mode": _mode_problem(spec, mode),
+        "duration": _duration_problem(spec, duration, shape),
+        "cfg_scale": _cfg_problem(spec, params.get("cfg_scale")),
+        "image_tail": _tail_problem(spec, mode, duration, params),
+    }
+    errors.update((key, message) for key, message in found.items() if message)
+    errors.update(_foreign_fields(spec, mode, duration, params, shape))
+    return errors
+
+
+def _tail_problem(spec: ImageModelSpec, mode: object, duration: object, params: dict) -> str:
+    if not params.get("image_tail"):
+        return ""
+    mode = str(mode or "std") if spec.modes else ""
+    if not spec.takes_tail(mode, str(duration)):
+        # The gateway's own words (§4, G4).
+        return (
+            f"model/mode/duration({spec.name}/{mode or '-'}/{duration}) "
+            "is not supported with image_tail"
+        )
+    if any(params.get(name) for name in ("camera_control", "static_mask", "dynamic_masks")):
+        return "image_tail cannot be combined with camera_control or masks."
+    return ""
+
+
+def _foreign_fields(
+    spec: ImageModelSpec, mode: object, duration: object, params: dict, shape: Shape
+) -> dict[str, str]:
+    """Fields outside the image2video shape: aspect_ratio never (the video follows the
+    image; kling-v3 rejects it), the rest only in the official shape and where it fits."""
+    errors = {}
+    if params.get("aspect_ratio") is not None:
+        errors["aspect_ratio"] = (
+            "aspect_ratio is not an image-to-video field: the video follows the image."
+        )
+    official = shape.official_durations
+    pair = (str(mode or "std"), str(duration))
+    for name, allowed in (
+        ("camera_control", spec.camera_control),
+        ("static_mask", spec.masks),
+        ("dynamic_masks", spec.masks),
+    ):
+        if params.get(name) is None:
+            continue
+        if not official:
+            errors[name] = f"{name} is outside CometAPI's image-to-video request shape."
+        elif pair not in allowed:
+            errors[name] = f"{spec.label} takes no {name} in {pair[0]} mode for {pair[1]} s."
+        elif name == "camera_control" and (malformed := camera_problem(params[name])):
+            errors[name] = malformed
+    if params.get("sound") is not None and not official:
+        errors["sound"] = "sound is outside CometAPI's image-to-video request shape."
+    return errors
+
+
+def build_image_body(params: dict, image: str, image_tail: str = "") -> dict:
+    """The image2video create body (§15.1): `image` and `image_tail` are what goes on the
+    wire for them (raw base64, or the studio's reference to a stored image); no
+    aspect_ratio, sound or camera_control; cfg_scale only on v1.x."""
+    spec = IMAGE_MODELS[params["model_name"]]
+    body: dict = {"model_name": spec.name, "image": image}
+    if image_tail:
+        body["image_tail"] = image_tail
+    if params.get("prompt"):
+        body["prompt"] = params["prompt"]
+    if params.get("negative_prompt"):
+        body["negative_prompt"] = params["negative_prompt"]
+    if spec.modes:
+        body["mode"] = params.get("mode") or "std"
+    body["duration"] = str(params.get("duration") or "5")
+    if spec.cfg_scale and params.get("cfg_scale") is not None:
+        body["cfg_scale"] = float(params["cfg_scale"])
+    return body
+
+
+def ordered_image_body(body: dict) -> dict:
+    """An image2video body with the contract's fields first, in §15.1's order."""
+    known = {name: body[name] for name in IMAGE_BODY_FIELDS if name in body}
+    return known | {name: value for name, value in body.items() if name not in known}
+
+
+def any_problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
+    """problems() or image_problems(), by `params["kind"]` (text2video when absent)."""
+    params = dict(params)
+    kind = params.pop("kind", TEXT2VIDEO) or TEXT2VIDEO
+    if kind == IMAGE2VIDEO:
+        return image_problems(params, shape)
+    if kind != TEXT2VIDEO:
+        return {"kind": f"kind must be one of {', '.join(KINDS)}."}
+    return problems(params, shape)

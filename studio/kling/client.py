@@ -1,7 +1,9 @@
-"""The one door to the upstream: CometAPI's Kling text-to-video routes, as typed calls.
+"""The one door to the upstream: CometAPI's Kling text-to-video and image-to-video
+routes, as typed calls.
 
 Reference: docs/upstream.md §1 (hosts, auth), §2 (endpoints), §6 (responses), §9 (errors),
-§11 and §12 (timing, ambiguous submissions). Only this module knows URLs, headers and JSON.
+§11 and §12 (timing, ambiguous submissions), §15.1 (image2video). Only this module knows
+URLs, headers and JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from studio.kling.types import (
 logger = logging.getLogger(__name__)
 
 TEXT2VIDEO = "/kling/v1/videos/text2video"  # §2: CometAPI prefixes Kling's /v1 with /kling
+IMAGE2VIDEO = "/kling/v1/videos/image2video"  # §15.1: same shapes, its own task route
+ROUTES = {"text2video": TEXT2VIDEO, "image2video": IMAGE2VIDEO}
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 
 # find_by_external_id: a lookup form the upstream rejects as a bad parameter also means
@@ -41,6 +45,7 @@ _COMET_REQUEST_ID = re.compile(r"\(request id: ([^)\s]+)\)")
 _SNIPPET = 500  # characters of a non-JSON body kept in KlingError.details
 
 Operation = Literal["create", "query"]
+Action = Literal["text2video", "image2video"]
 
 
 def build_http_client(
@@ -113,13 +118,25 @@ class KlingClient:
     def create_text2video(self, body: dict) -> Task:
         """Create a task. On an unknown outcome the error has `ambiguous=True`: reconcile
         by `external_task_id` before sending the body again."""
-        payload = self._call("POST", TEXT2VIDEO, "create", body=body)
+        return self._create(TEXT2VIDEO, body)
+
+    # Reference: docs/upstream.md §15.1 (image2video: body, same responses as text2video)
+    def create_image2video(self, body: dict) -> Task:
+        """Create an image-to-video task; `image` (and `image_tail`) are raw base64 or URLs.
+        Failures as for create_text2video."""
+        return self._create(IMAGE2VIDEO, body)
+
+    def create(self, action: Action, body: dict) -> Task:
+        return self._create(ROUTES[action], body)
+
+    def _create(self, route: str, body: dict) -> Task:
+        payload = self._call("POST", route, "create", body=body)
         request_id = _request_id(payload.get("request_id"))
         data = payload.get("data")
         if _looks_like_task(data):
             return parse_task(data, request_id=request_id)
         # A success we cannot read may still have made the task: reconcile, never resend.
-        _log_shapeless("POST", TEXT2VIDEO, request_id, data)
+        _log_shapeless("POST", route, request_id, data)
         raise self._scrub(
             KlingError(
                 message="The upstream answered 200 without a task in `data`.",
@@ -128,17 +145,18 @@ class KlingClient:
                 retryable=errors.retryable("malformed", 200),
                 ambiguous=errors.maybe_created("malformed", 200),
                 request_id=request_id,
-                details={"method": "POST", "path": TEXT2VIDEO, "body": payload},
+                details={"method": "POST", "path": route, "body": payload},
             )
         )
 
     # Reference: docs/upstream.md §2 (query one task), §6.2 and §6.4 (task object), §12.1
-    def get_task(self, task_id: str) -> Task:
-        """The task as the upstream sees it now. A success in a shape this client does not
-        know is logged and comes back as status UNKNOWN: still running, asked again later."""
+    def get_task(self, task_id: str, action: Action = "text2video") -> Task:
+        """The task as the upstream sees it now, on the route it was made on (§15.1). A
+        success in a shape this client does not know is logged and comes back as status
+        UNKNOWN: still running, asked again later."""
         if not task_id:
             raise ValueError("task_id is empty.")
-        path = f"{TEXT2VIDEO}/{quote(str(task_id), safe='')}"
+        path = f"{ROUTES[action]}/{quote(str(task_id), safe='')}"
         payload = self._call("GET", path, "query")
         request_id = _request_id(payload.get("request_id"))
         data = payload.get("data")
@@ -149,7 +167,9 @@ class KlingClient:
 
     # Reference: docs/upstream.md §2 (query by external_task_id is undocumented on CometAPI,
     # so both forms are tried), §12.6 (reconcile an ambiguous create)
-    def find_by_external_id(self, external_task_id: str) -> Task | None:
+    def find_by_external_id(
+        self, external_task_id: str, action: Action = "text2video"
+    ) -> Task | None:
         """The task created with `external_task_id`, or None when the upstream has none.
 
         A task counts only if its own `task_info.external_task_id` matches: a gateway
@@ -157,9 +177,10 @@ class KlingClient:
         """
         if not external_task_id:
             raise ValueError("external_task_id is empty.")
+        route = ROUTES[action]
         lookups: tuple[tuple[str, dict[str, str] | None], ...] = (
-            (f"{TEXT2VIDEO}/{quote(external_task_id, safe='')}", None),
-            (TEXT2VIDEO, {"external_task_id": external_task_id}),
+            (f"{route}/{quote(external_task_id, safe='')}", None),
+            (route, {"external_task_id": external_task_id}),
         )
         for path, params in lookups:
             try:

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import capabilities
+from .. import capabilities, images
 from . import faults
 from .callbacks import Callbacks
 from .config import SimConfig
-from .render import render_mp4
+from .render import render_from_image, render_mp4
 from .tasks import STATUSES, SUCCEED, SimTask, new_task_id
 from .wire import (
     Request,
@@ -202,17 +202,18 @@ class Simulator:
     # -- create, query, list -------------------------------------------------------------
 
     def _create(self, request: Request, action: str) -> Response:
-        if action != "text2video":
-            return kling_error(400, 1201, "image2video is not supported by the simulator")
+        if request.truncated:
+            return kling_error(400, 1201, "Invalid request parameters: the body is too large")
         try:
             body = json.loads(request.body or b"null")
         except (ValueError, UnicodeDecodeError):
             return kling_error(400, 1200, "Invalid request parameters: the body is not JSON")
         if not isinstance(body, dict):
             return kling_error(400, 1200, "Invalid request parameters: expected a JSON object")
-        if rejection := self._validate(body):
+        validate = self._validate_image if action == "image2video" else self._validate
+        if rejection := validate(body):
             return rejection
-        prompt, external = body["prompt"], body.get("external_task_id") or ""
+        prompt, external = body.get("prompt") or "", body.get("external_task_id") or ""
         words = faults.keywords(prompt)
         with self._lock:
             if external:
@@ -258,6 +259,27 @@ class Simulator:
         shape = capabilities.COMET if self.config.strict else capabilities.OFFICIAL
         if found := capabilities.problems(body, shape):
             return kling_error(400, 1201, "; ".join(found.values()))
+        return self._common_checks(body)
+
+    def _validate_image(self, body: dict) -> Response | None:
+        """The image2video checks (docs/upstream.md §15.1): the same table-driven rules as
+        text2video from capabilities.image_problems, then what is in each image."""
+        for name in (*_STRING_FIELDS, "image", "image_tail"):
+            value = body.get(name)
+            if value is not None and not isinstance(value, str):
+                return kling_error(400, 1201, f"Invalid parameter {name}: must be a string")
+        model = body.get("model_name") or "kling-v1"
+        if model not in capabilities.IMAGE_MODELS:
+            return kling_error(400, 1203, f"invalid model name: {model}")
+        shape = capabilities.COMET if self.config.strict else capabilities.OFFICIAL
+        if found := capabilities.image_problems(body, shape):
+            return kling_error(400, 1201, "; ".join(found.values()))
+        for name in ("image", "image_tail"):
+            if body.get(name) is not None and (problem := images.wire_problem(body[name])):
+                return kling_error(400, 1201, f"Invalid parameter {name}: {problem}")
+        return self._common_checks(body)
+
+    def _common_checks(self, body: dict) -> Response | None:
         callback = body.get("callback_url")
         if callback and not callback.startswith(("http://", "https://")):
             return kling_error(400, 1201, "Invalid parameter callback_url: must be an http(s) URL")
@@ -268,10 +290,14 @@ class Simulator:
     def _add_task(self, action: str, body: dict, words: frozenset[str], base_url: str) -> SimTask:
         now = self._clock()
         outcome, fail_msg = faults.outcome(words)
+        params = dict(body)
+        pictures = {name: params.pop(name, None) for name in ("image", "image_tail")}
         task = SimTask(
             task_id=new_task_id(now),
             action=action,
-            params=dict(body),
+            params=params,
+            image=_picture(pictures["image"]),
+            image_tail=_picture(pictures["image_tail"]),
             created=now,
             base_url=self.config.public_url.rstrip("/") or base_url,
             external_task_id=body.get("external_task_id") or "",
@@ -297,7 +323,9 @@ class Simulator:
         "model default"; strict mode takes the costly reading, as the bill might."""
         if body.get("sound") is not None:
             return body["sound"] == "on"
-        spec = capabilities.MODELS[body.get("model_name") or "kling-v1"]
+        spec = capabilities.MODELS.get(body.get("model_name") or "kling-v1")
+        if spec is None or "image" in body or "image_tail" in body:
+            return False  # §15.1: no sound field on image2video
         return self.config.strict and spec.takes_sound(body.get("mode"))
 
     def _query(self, action: str, ident: str, external_only: bool = False) -> Response:
@@ -371,6 +399,14 @@ class Simulator:
         with lock:  # one render per task, without holding up the rest of the API
             if not target.exists():
                 model = task.params.get("model_name") or "kling-v1"
+                if task.action == "image2video":
+                    caption = f"SIMULATED · image2video · {model} · {task.duration}s"
+                    render_from_image(
+                        target, task.image, task.image_tail, task.prompt, float(task.duration),
+                        fps=self.config.fps, caption=caption,
+                    )  # fmt: skip
+                    task.image = task.image_tail = None  # the video holds them now
+                    return target
                 caption = f"SIMULATED · {model} · {task.aspect_ratio} · {task.duration}s"
                 caption += " · sound on" if task.sound else ""
                 render_mp4(
@@ -500,3 +536,10 @@ class Simulator:
         self._callbacks.close()
         if self._owns_video_dir and self._video_dir is not None:
             shutil.rmtree(self._video_dir, ignore_errors=True)
+
+
+def _picture(value: object) -> bytes | None:
+    """The decoded bytes of a validated `image` or `image_tail`; None for none or a URL."""
+    if not isinstance(value, str) or not value:
+        return None
+    return images.from_wire(value)

@@ -1,7 +1,9 @@
-"""Renders the simulator's videos: small real H.264 MP4s that show the prompt and move."""
+"""Renders the simulator's videos: small real H.264 MP4s that show the prompt and move;
+for image2video, a slow zoom over the given image (crossfading to the end frame if any)."""
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import textwrap
@@ -9,12 +11,18 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # Small frames keep a 5 s render well under a second; every side is even for yuv420p.
 SIZES: dict[str, tuple[int, int]] = {"16:9": (320, 180), "9:16": (180, 320), "1:1": (240, 240)}
 DEFAULT_FPS = 10
 _FONT_SIZE = 13
+
+
+# image2video frames: the short side is at least Kling's 300 px minimum for an input image
+# (docs/upstream.md §15.1), so a frame taken from the result can start the next shot.
+IMAGE_SHORT_SIDE = 320
+ZOOM = 0.12  # how far the slow zoom goes in over the whole video
 
 
 def render_mp4(
@@ -33,8 +41,73 @@ def render_mp4(
     width, height = SIZES.get(aspect_ratio, SIZES["16:9"])
     frames = max(1, round(duration_s * fps))
     target = Path(path)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     text_layer = _text_layer(width, height, prompt, caption or f"SIMULATED · {aspect_ratio}")
+
+    def frame(index: int) -> Image.Image:
+        return _frame(width, height, index, frames, fps, text_layer)
+
+    return _encode(target, width, height, frames, fps, frame)
+
+
+def render_from_image(
+    path: str | os.PathLike[str],
+    image: bytes | None,
+    image_tail: bytes | None,
+    prompt: str,
+    duration_s: float = 5.0,
+    fps: int = DEFAULT_FPS,
+    caption: str = "",
+) -> Path:
+    """An MP4 that starts on `image` and slowly zooms into it, crossfading to `image_tail`
+    over the last third when there is one; its frame follows the image's aspect. A start
+    frame given as a URL (not fetched) is drawn as a test card."""
+    start = _open(image) or _open(image_tail) or _card(prompt)
+    tail = _open(image_tail) if image is not None else None
+    width, height = _fit(start.size)
+    frames = max(1, round(duration_s * fps))
+    base = ImageOps.fit(start, (width * 2, height * 2), Image.Resampling.BILINEAR)
+    end = ImageOps.fit(tail, (width, height), Image.Resampling.BILINEAR) if tail else None
+    label = _text_layer(width, height, "", caption or "SIMULATED · image2video")
+
+    def frame(index: int) -> Image.Image:
+        progress = index / max(1, frames - 1)
+        inset = ZOOM * progress / 2
+        box = (
+            base.width * inset,
+            base.height * inset,
+            base.width * (1 - inset),
+            base.height * (1 - inset),
+        )
+        shot = base.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        if end is not None and progress > 2 / 3:
+            shot = Image.blend(shot, end, min(1.0, (progress - 2 / 3) * 3))
+        if index > 0:  # the first frame is the image itself, as Kling's starts
+            shot.paste(label, (0, 0), label)
+        return shot
+
+    return _encode(Path(path), width, height, frames, fps, frame)
+
+
+def _open(data: bytes | None) -> Image.Image | None:
+    if not data:
+        return None
+    return ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+
+
+def _card(prompt: str) -> Image.Image:
+    width, height = SIZES["16:9"]
+    return _frame(width, height, 0, 1, DEFAULT_FPS, _text_layer(width, height, prompt, ""))
+
+
+def _fit(size: tuple[int, int]) -> tuple[int, int]:
+    """The video's frame for an image of `size`: the short side IMAGE_SHORT_SIDE, both even."""
+    width, height = size
+    scale = IMAGE_SHORT_SIDE / min(width, height)
+    return (round(width * scale / 2) * 2, round(height * scale / 2) * 2)
+
+
+def _encode(target: Path, width: int, height: int, frames: int, fps: int, frame) -> Path:
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     with av.open(str(partial), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -45,11 +118,10 @@ def render_mp4(
         # ultrafast keeps the render cheap; the content is a test card, not a film.
         stream.options = {"preset": "ultrafast", "tune": "animation", "crf": "30"}
         for index in range(frames):
-            image = _frame(width, height, index, frames, fps, text_layer)
-            frame = av.VideoFrame.from_image(image)
-            frame.pts = index
-            frame.time_base = tick
-            for packet in stream.encode(frame):
+            picture = av.VideoFrame.from_image(frame(index))
+            picture.pts = index
+            picture.time_base = tick
+            for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

@@ -28,8 +28,8 @@ def new_task_id(now: float) -> str:
 @dataclass
 class SimTask:
     task_id: str
-    action: str  # "text2video"
-    params: dict
+    action: str  # "text2video" or "image2video"
+    params: dict  # the create body, without image and image_tail
     created: float  # wall-clock seconds
     base_url: str  # where this task's video is served
     external_task_id: str = ""
@@ -47,6 +47,9 @@ class SimTask:
     finished: float | None = None  # when it became final
     queries: int = 0
     video_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # image2video: the decoded start and end frames (None for a URL), until rendered
+    image: bytes | None = field(default=None, repr=False)
+    image_tail: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.updated = self.updated or self.created

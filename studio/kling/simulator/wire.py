@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
-_MAX_BODY = 1 << 20
+# Two 10 MB images as base64 (docs/upstream.md §15.1) and the rest of an image2video body.
+MAX_BODY = 32 << 20
 
 WSGIEnviron = dict[str, object]
 
@@ -27,6 +28,7 @@ class Request:
     authorization: str
     body: bytes
     base_url: str  # scheme://host as the client addressed us
+    truncated: bool = False  # the body was longer than MAX_BODY; only MAX_BODY was read
 
     @classmethod
     def from_environ(cls, environ: WSGIEnviron) -> Request:
@@ -39,7 +41,7 @@ class Request:
         except ValueError:
             length = 0
         stream = environ.get("wsgi.input")
-        body = stream.read(min(length, _MAX_BODY)) if length > 0 and stream else b""  # type: ignore[attr-defined]
+        body = stream.read(min(length, MAX_BODY)) if length > 0 and stream else b""  # type: ignore[attr-defined]
         server = f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         host = environ.get("HTTP_HOST") or server
         return cls(
@@ -49,6 +51,7 @@ class Request:
             authorization=str(environ.get("HTTP_AUTHORIZATION") or ""),
             body=body,
             base_url=f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
+            truncated=length > MAX_BODY,
         )
 
 
