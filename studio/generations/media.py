@@ -29,7 +29,7 @@ import av
 import httpx
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from PIL import Image
 
@@ -106,12 +106,10 @@ class StoredMedia:
     poster_size: int | None = None  # None: not measured (rows made by hand in tests)
 
     def delete(self) -> None:
-        from studio.generations.models import Generation
-
-        storage = Generation._meta.get_field("video").storage
+        # Generation's video and poster fields keep their files in the default storage.
         for name in (self.video, self.poster):
             if name:
-                storage.delete(name)
+                default_storage.delete(name)
 
 
 def is_public(address: str) -> bool:

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer
 
 from .. import capabilities, images
 from . import faults
@@ -33,9 +33,6 @@ from .wire import (
     restyle,
     text,
 )
-
-if TYPE_CHECKING:
-    from .server import ThreadingWSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,7 @@ class Simulator:
         self.config = config or SimConfig()
         self.tasks: dict[str, SimTask] = {}
         self.url = ""  # set by serve(), with `server`
-        self.server: ThreadingWSGIServer | None = None
+        self.server: WSGIServer | None = None  # set by server.serve
         self._clock = clock
         self._lock = threading.Lock()
         self._by_external: dict[str, str] = {}
