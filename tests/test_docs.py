@@ -86,3 +86,30 @@ def test_every_doc_the_readme_and_docs_point_at_exists() -> None:
         assert f"docs/{name}" in readme
     pointed = set(re.findall(r"\b((?:docs|tests)/[\w/.-]+\.(?:md|png|py))\b", readme + docs_text()))
     assert [path for path in sorted(pointed) if not (ROOT / path).is_file()] == []
+
+
+def test_every_page_is_in_the_architecture_table() -> None:
+    """docs/architecture.md takes a newcomer from a page to its code: every named URL of
+    the studio's own apps has a row (URL name and view) in its table."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def named(patterns) -> set[tuple[str, str]]:
+        found = set()
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                found |= named(entry.url_patterns)
+            elif isinstance(entry, URLPattern) and entry.name:
+                view = getattr(entry.callback, "__wrapped__", entry.callback)
+                if view.__module__.startswith("studio."):
+                    found.add((entry.name, view.__module__.removeprefix("studio.")))
+        return found
+
+    table = (DOCS / "architecture.md").read_text().split("## Page → URL name", 1)[1]
+    pages = named(get_resolver().url_patterns)
+    assert len(pages) > 30
+    missing = [
+        f"{name} ({module})"
+        for name, module in sorted(pages)
+        if f"`{name}`" not in table or module not in table
+    ]
+    assert missing == []
