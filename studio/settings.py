@@ -386,6 +386,19 @@ REDIS_URL = env_str("REDIS_URL")
 QUEUE_WORKERS = int(env_number("STUDIO_WORKERS", 2))
 # After SIGTERM the worker finishes what it holds for at most this long, then kills the rest.
 WORKER_STOP_SECONDS = env_number("STUDIO_WORKER_STOP_SECONDS", 10)
+# The worker's main process records that it is alive this often (studio/generations/vitals.py).
+STUDIO_HEARTBEAT_SECONDS = env_number("STUDIO_HEARTBEAT_SECONDS", 10)
+
+# The health page's bounds (README: Operating): each check turns red outside its bound.
+# `/healthz?deep=1` answers 503 when no worker was seen within STUDIO_HEALTH_WORKER_SECONDS.
+STUDIO_HEALTH_WORKER_SECONDS = env_number("STUDIO_HEALTH_WORKER_SECONDS", 60)
+STUDIO_HEALTH_QUEUE_MAX = env_int("STUDIO_HEALTH_QUEUE_MAX", 100)  # tasks waiting in the broker
+STUDIO_HEALTH_DUE_SECONDS = env_number("STUDIO_HEALTH_DUE_SECONDS", 300)  # oldest due row
+STUDIO_HEALTH_STALLED_MAX = env_int("STUDIO_HEALTH_STALLED_MAX", 0)  # stalled rows
+STUDIO_HEALTH_ERROR_RATE = env_number("STUDIO_HEALTH_ERROR_RATE", 0.2)  # last hour, 0-1
+STUDIO_HEALTH_POLL_SECONDS = env_number("STUDIO_HEALTH_POLL_SECONDS", 300)  # last good poll
+STUDIO_HEALTH_DISK_FREE_MB = env_int("STUDIO_HEALTH_DISK_FREE_MB", 2048)
+STUDIO_HEALTH_BACKUP_HOURS = env_number("STUDIO_HEALTH_BACKUP_HOURS", 48)
 Q_CLUSTER = {
     # Every cluster sharing a broker must use the same name (django-q2 cluster.rst).
     "name": env_str("STUDIO_QUEUE_NAME", "studio"),

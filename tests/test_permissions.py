@@ -265,6 +265,8 @@ CASES: dict[str, list[Case]] = {
     ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],
+    # The health page: admins only (studio/ops); none of these roles.
+    "health": [Case("health page", lambda w: "/ops/health/", codes(403, 403, 403, 403))],
     # Retention removes videos: admins only (studio/ops); none of these roles.
     "retention": [
         Case("retention preview", lambda w: "/ops/retention/?days=1", codes(403, 403, 403, 403)),

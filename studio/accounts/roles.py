@@ -27,6 +27,7 @@ SEE_ALL = "review.see_all_generations"
 APPROVE_OWN = "review.approve_own_generation"  # admins: past STUDIO_ALLOW_SELF_APPROVAL
 LIBRARY = "library.view_prompt"  # works in the library (creators and admins)
 STORAGE = "ops.manage_storage"  # retention preview and runs, backups: admins
+HEALTH = "ops.view_health"  # the health page: admins
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     CREATOR: (SUBMIT, GALLERY, "library.*"),

@@ -13,6 +13,9 @@ acts on them. It stops the cluster in django-q2's order: the pusher stops taking
 each worker finishes the task it holds, the monitor records the results. Whatever still
 runs after STUDIO_WORKER_STOP_SECONDS is killed: every step restarts from its row, and the
 next worker to start takes back the leases and queued tasks (docs/reliability.md R2).
+
+While the sentinel lives, the main process writes the cluster's heartbeat row every
+STUDIO_HEARTBEAT_SECONDS (studio/generations/vitals.py, docs/reliability.md R53).
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -37,25 +44,48 @@ def run(grace: float) -> None:
     from django_q.cluster import Sentinel, get_mp_context
     from django_q.humanhash import humanize
 
+    from studio.generations.vitals import WorkerHeartbeat
+
     context = get_mp_context()
     stop_event, start_event, cluster_id = context.Event(), context.Event(), uuid.uuid4()
     name = humanize(cluster_id.hex)
+    heart = WorkerHeartbeat(
+        cluster=cluster_id, name=name, host=socket.gethostname(), pid=os.getpid()
+    )
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # before the fork: inherited
     os.register_at_fork(after_in_child=watch_parents_sigterm)
+    # The sentinel must not inherit this process's database connection: the heartbeat
+    # keeps using it, and a child closing a shared socket would end it for both.
+    connections.close_all()
     try:
         sentinel = context.Process(
             target=Sentinel, args=(stop_event, start_event, cluster_id), name="sentinel"
         )
         sentinel.start()
         logger.info("Q Cluster %s starting (stops within %s s of SIGTERM).", name, grace)
-        while (received := signal.sigtimedwait(STOPS, 1)) is None:
-            if not sentinel.is_alive():
-                raise CommandError(f"The cluster's sentinel exited ({sentinel.exitcode}).")
-        logger.info("Q Cluster %s got %s: stopping.", name, signal.strsignal(received.si_signo))
+        received = watch(sentinel, heart)
+        logger.info("Q Cluster %s got %s: stopping.", name, signal.strsignal(received))
+        heart.stop()
         stop(sentinel, stop_event, grace)
         logger.info("Q Cluster %s has stopped.", name)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def watch(sentinel, heart) -> int:
+    """Beat while the sentinel lives, until a stop signal arrives; returns its number."""
+    every = settings.STUDIO_HEARTBEAT_SECONDS
+    next_beat = 0.0
+    while True:
+        if time.monotonic() >= next_beat:
+            heart.beat()
+            next_beat = time.monotonic() + every
+        received = signal.sigtimedwait(STOPS, min(1.0, every))
+        if received is not None:
+            return received.si_signo
+        if not sentinel.is_alive():
+            heart.stop()
+            raise CommandError(f"The cluster's sentinel exited ({sentinel.exitcode}).")
 
 
 def stop(sentinel, stop_event, grace: float) -> None:

@@ -473,3 +473,7 @@ class Lease(models.Model):
     @classmethod
     def is_held(cls, name: str) -> bool:
         return cls.objects.filter(name=name, until__gte=timezone.now()).exists()
+
+
+# The worker's own records (heartbeats, upstream call tallies) live in vitals.py.
+from studio.generations.vitals import UpstreamTally, WorkerHeartbeat  # noqa: E402, F401

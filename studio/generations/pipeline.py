@@ -16,6 +16,7 @@ import hmac
 import logging
 import random
 import uuid
+from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from studio.generations import vitals
 from studio.generations.models import Generation, GenerationEvent, Lease, Status
 from studio.generations.signals import generation_creating
 from studio.kling import errors
@@ -247,8 +249,10 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
     try:
         task = api.create_text2video(_create_body(generation))
     except KlingError as error:
+        vitals.tally(vitals.CREATE, Counter({vitals.error_code(error): 1}))
         _create_failed(generation, error)
         return
+    vitals.tally(vitals.CREATE, Counter({"": 1}))
     _accepted(generation, task, note="Accepted upstream.")
 
 
@@ -259,6 +263,7 @@ def _reconciled(generation: Generation, api: KlingClient) -> bool:
     try:
         found = api.find_by_external_id(generation.external_task_id)
     except KlingError as error:
+        vitals.tally(vitals.LOOKUP, Counter({vitals.error_code(error): 1}))
         logger.warning(
             "Generation %s: looking up %s failed: %s",
             generation.pk,
@@ -267,6 +272,7 @@ def _reconciled(generation: Generation, api: KlingClient) -> bool:
         )
         _submit_later(generation, error, uncertain=True)
         return True
+    vitals.tally(vitals.LOOKUP, Counter({"": 1}))
     if found is None:
         return False
     logger.info(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from django.db import connections
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from studio.generations import pipeline
+from studio.generations import pipeline, vitals
 from studio.generations.models import ACTIVE, FINAL, Generation, Lease, Status
 from studio.kling import errors
 from studio.kling.client import KlingClient
@@ -47,6 +47,8 @@ class SweepResult:
     moved: int = 0
     errors: int = 0
     store: list[str] = field(default_factory=list)
+    # Poll outcomes by code ("" for an answer), for the health page's tallies (vitals.py).
+    codes: Counter = field(default_factory=Counter)
 
 
 def claim_due(now: datetime, limit: int) -> tuple[list[Generation], datetime]:
@@ -127,7 +129,10 @@ def _apply_polls(
             row = pending.pop(future)
             result.polled += 1
             try:
-                key = apply_poll(row, future.result(), now, result)
+                outcome = future.result()
+                failed = isinstance(outcome, KlingError)
+                result.codes[vitals.error_code(outcome) if failed else ""] += 1
+                key = apply_poll(row, outcome, now, result)
             except Exception:  # one bad row is logged and pushed back, never stops the sweep
                 logger.exception("Generation %s: applying the poll failed", row.pk)
                 key = (settings.POLL_MAX_SECONDS, row.stalled, "Internal error while polling.")

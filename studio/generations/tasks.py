@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.utils import timezone
 
-from studio.generations import pipeline, poller
+from studio.generations import pipeline, poller, vitals
 from studio.generations.models import Lease
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def sweep() -> int:
         ):
             while True:
                 result = poller.sweep_once(api, pool)
+                vitals.tally(vitals.POLL, result.codes)
                 handled += result.claimed + poller.dispatch_stores(timezone.now())
                 Lease.renew(pipeline.SWEEP_LEASE_NAME, holder, SWEEP_LEASE_SECONDS)
                 now = timezone.now()
@@ -79,6 +80,7 @@ def reconcile() -> dict[str, int]:
         return {}
     try:
         counts = poller.reconcile()
+        vitals.prune()
     finally:
         Lease.release("reconcile", holder)
     if any(counts.values()):

@@ -27,7 +27,8 @@ class Backup(models.Model):
     class Meta:
         ordering = ["-finished_at", "-pk"]
         permissions = [
-            ("manage_storage", "Can preview and run retention and see backups and storage")
+            ("manage_storage", "Can preview and run retention and see backups and storage"),
+            ("view_health", "Can see the health page"),
         ]
 
     def __str__(self) -> str:

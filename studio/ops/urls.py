@@ -6,4 +6,5 @@ from studio.ops import views
 
 urlpatterns = [
     path("retention/", views.retention_page, name="retention"),
+    path("health/", views.health_page, name="health"),
 ]

@@ -1,5 +1,5 @@
-"""The retention page for admins: the list a run would remove, and the button that removes
-exactly that list (studio/ops/retention.py)."""
+"""The operating pages for admins: retention (the list a run would remove, and the button
+that removes exactly that list: studio/ops/retention.py) and health (studio/ops/health.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_http_methods
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
 
 from studio.accounts.decorators import require
-from studio.accounts.roles import STORAGE
-from studio.ops import files, retention
+from studio.accounts.roles import HEALTH, STORAGE
+from studio.ops import files, health, retention
 from studio.ops.forms import RetentionForm
+from studio.partials import page_or_fragment
 
 SHOWN = 500
 
@@ -47,3 +50,14 @@ def run(request: HttpRequest, found: retention.Plan) -> HttpResponse:
     verb = "Archived" if settings.STUDIO_RETENTION_ACTION == "archive" else "Deleted"
     messages.success(request, f"{verb} {len(removed)} of {len(found.rows)} videos.")
     return redirect("retention")
+
+
+@never_cache
+@require_safe
+@require(HEALTH)
+def health_page(request: HttpRequest) -> HttpResponse:
+    """Every check, red ones first; the page refreshes its checks every 10 s."""
+    now = timezone.now()
+    found = health.checks(now)
+    context = {"checks": found, "red": [c for c in found if not c.ok], "now": now}
+    return page_or_fragment(request, "ops/health.html", "health-checks", context)
