@@ -56,7 +56,8 @@ def test_the_changelist_shows_finished_videos_with_posters(
     video = finished(owner, prompt="A crane over a rice field", task_id="880000000000000777")
     make_generation(owner, prompt="Still rendering", status="processing")
     html = reviewer_client.get("/admin/generations/generation/").content.decode()
-    assert f'<img class="admin-thumb" src="/generations/{video.pk}/poster.jpg"' in html
+    assert f'<img class="admin-thumb ratio-169" src="/generations/{video.pk}/poster.jpg"' in html
+    assert 'alt="Poster: A crane over a rice field"' in html  # the link has text
     assert "A crane over a rice field" in html and "In review" in html
     assert "Still rendering" not in html  # reviewers see finished videos only
     assert 'value="approve"' in html and 'value="reject"' in html

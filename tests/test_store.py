@@ -66,7 +66,7 @@ def test_happy_path_ends_succeeded_with_a_stored_mp4_and_poster(upstream, queue)
         poster = Image.open(handle)
         poster.load()
     assert poster.format == "JPEG"
-    assert max(poster.size) <= 640
+    assert max(poster.size) <= 1280  # twice a tile (media.POSTER_SIZE)
     assert row.poster_bytes == default_storage.size(row.poster.name)  # the spend page sums it
     assert row.units_charged == 1
     assert sorted(p.suffix for p in stored_files()) == [".jpg", ".mp4"]

@@ -1,8 +1,91 @@
-/* Kling Prompt Studio: picking generations to compare in the history, and one control for
-   all videos on the compare page. The studio form's script: composer/composer.js.
+/* Kling Prompt Studio: results that play where they appear (queue cards, history, gallery,
+   batch page), picking generations to compare in the history, and one control for all
+   videos on the compare page. The studio form's script: composer/composer.js.
    Strict CSP: no inline handlers, no eval; everything is wired up from here. */
 (function () {
   "use strict";
+
+  // ------------------------------------------------------------------ results play in place
+
+  // A box is templates/_media.html: [data-inline-video] around a link with the poster.
+  // Click plays it with controls and sound; a mouse hovering plays a muted preview. One
+  // plays at a time. The video is made only then, with preload="none": nothing loads
+  // before someone asks.
+  var playingBox = null;
+  var hoverable = window.matchMedia && window.matchMedia("(hover: hover) and (pointer: fine)");
+
+  function stopInline(box) {
+    var video = box.querySelector("video");
+    if (video) {
+      video.pause();
+      video.remove();
+    }
+    box.classList.remove("is-playing", "is-previewing");
+    if (playingBox === box) playingBox = null;
+  }
+
+  function startInline(box, preview) {
+    window.clearTimeout(box.hoverTimer);
+    if (preview && box.classList.contains("is-playing")) return;
+    if (playingBox && playingBox !== box) stopInline(playingBox);
+    playingBox = box;
+    var video = box.querySelector("video");
+    if (!video) {
+      video = document.createElement("video");
+      video.preload = "none";
+      video.playsInline = true;
+      var img = box.querySelector("img");
+      if (img) video.poster = img.currentSrc || img.src;
+      video.src = box.getAttribute("data-inline-video");
+      video.setAttribute("aria-label", box.querySelector(".media-link").getAttribute("aria-label").replace(/^Play: /, ""));
+      box.appendChild(video);
+    }
+    video.muted = preview;
+    video.loop = preview;
+    video.controls = !preview;
+    box.classList.toggle("is-previewing", preview);
+    box.classList.toggle("is-playing", !preview);
+    var started = video.play();
+    if (started && started.catch) started.catch(function () {});
+    if (!preview) video.focus();
+  }
+
+  function initInline(box) {
+    if (box.dataset.inlineReady) return;
+    box.dataset.inlineReady = "1";
+    var link = box.querySelector(".media-link");
+    link.setAttribute("role", "button");
+    link.addEventListener("click", function (event) {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;  // a new tab
+      event.preventDefault();
+      startInline(box, false);
+    });
+    link.addEventListener("keydown", function (event) {
+      if (event.key === " ") {  // a button answers Space too
+        event.preventDefault();
+        startInline(box, false);
+      }
+    });
+    box.addEventListener("click", function (event) {  // a click on a preview keeps it playing, with sound
+      if (event.target.tagName === "VIDEO" && box.classList.contains("is-previewing")) startInline(box, false);
+    });
+    box.addEventListener("pointerenter", function (event) {
+      if (event.pointerType !== "mouse" || !hoverable || !hoverable.matches) return;
+      if (playingBox && playingBox.classList.contains("is-playing")) return;  // never cut off a chosen one
+      box.hoverTimer = window.setTimeout(function () { startInline(box, true); }, 200);
+    });
+    box.addEventListener("pointerleave", function () {
+      window.clearTimeout(box.hoverTimer);
+      if (box.classList.contains("is-previewing")) stopInline(box);
+    });
+  }
+
+  // A video started from its own controls stops the one playing elsewhere.
+  document.addEventListener("play", function (event) {
+    var box = event.target.closest && event.target.closest("[data-inline-video]");
+    if (box && playingBox && playingBox !== box) stopInline(playingBox);
+    if (box) playingBox = box;
+  }, true);
 
   // ------------------------------------------------------------------ history: pick to compare
 
@@ -113,6 +196,7 @@
     if (!root || !root.querySelectorAll) return;
     root.querySelectorAll("[data-compare-form]").forEach(updateCompare);
     root.querySelectorAll("[data-sync-group]").forEach(initSync);
+    root.querySelectorAll("[data-inline-video]").forEach(initInline);
   }
 
   if (window.htmx) {

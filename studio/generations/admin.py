@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from studio.accounts.admin import StudioAdmin
 from studio.generations.models import Generation
+from studio.generations.templatetags.generation_tags import shape
 
 # The library's links: shown by its own fragment, which hides someone else's private prompt
 # version and presets (a raw field would show their names and values to every viewer).
@@ -152,7 +153,13 @@ class GenerationAdmin(StudioAdmin):
         if not generation.poster:
             return "–"
         url = reverse("generation-poster", args=[generation.pk])
-        return format_html('<img class="admin-thumb" src="{}" alt="" loading="lazy">', url)
+        return format_html(
+            '<img class="admin-thumb {}" src="{}" alt="Poster: {}"'
+            ' loading="lazy" decoding="async">',
+            shape(generation),
+            url,
+            self.short_prompt(generation)[:60],
+        )
 
     @admin.display(description="Prompt", ordering="prompt")
     def short_prompt(self, generation: Generation) -> str:

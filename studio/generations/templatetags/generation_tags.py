@@ -31,3 +31,20 @@ def failure_hint(generation: Generation) -> str:
     if not failure_reason(generation):
         return ""
     return errors.hint(generation.error_code, generation.status_msg, generation.last_error)
+
+
+@register.filter
+def shape(generation: Generation) -> str:
+    """The CSS class that gives a media box the video's own shape: the stored video's size
+    when known, else the aspect ratio asked for (16:9 is the default box)."""
+    width, height = generation.video_width, generation.video_height
+    if width and height:
+        ratio = width / height
+        return "ratio-916" if ratio < 0.8 else "ratio-11" if ratio < 1.25 else "ratio-169"
+    return {"9:16": "ratio-916", "1:1": "ratio-11"}.get(generation.aspect_ratio, "ratio-169")
+
+
+@register.filter
+def playable(generation: Generation) -> bool:
+    """Whether our copy of the video is there to play in place."""
+    return generation.status == Status.SUCCEEDED and bool(generation.video)
