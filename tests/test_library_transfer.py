@@ -4,6 +4,7 @@ with nothing half-imported, and recipe cards that can be run again."""
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -305,13 +306,66 @@ def test_a_recipe_card_holds_version_presets_request_ids_and_results(client, own
     assert "Download the recipe card" in client.get(generation.get_absolute_url()).content.decode()
 
 
-def test_a_recipe_card_runs_again_with_the_exact_request(client, owner, queue) -> None:
+class FormFields(HTMLParser):
+    """The values a browser would post from the form whose action is `action`."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.values = action, False, {}
+        self.select = self.textarea = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+        elif not self.inside:
+            return
+        elif tag == "input" and a.get("name"):
+            if a.get("type") not in ("radio", "checkbox") or "checked" in a:
+                self.values[a["name"]] = a.get("value") or ""
+        elif tag == "select":
+            self.select = a["name"]
+        elif tag == "option" and self.select and "selected" in a:
+            self.values[self.select] = a.get("value", "")
+        elif tag == "textarea":
+            self.textarea = a["name"]
+            self.values[a["name"]] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        self.select = None if tag == "select" else self.select
+        self.textarea = None if tag == "textarea" else self.textarea
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea:
+            self.values[self.textarea] += data
+
+
+def posted_by(html: str, action: str) -> dict:
+    fields = FormFields(action)
+    fields.feed(html)
+    fields.values.pop("csrfmiddlewaretoken", None)
+    return {k: v.removeprefix("\n") for k, v in fields.values.items()}  # textarea's first LF
+
+
+def test_a_recipe_card_opens_the_studio_form_prefilled_and_priced(client, owner, queue) -> None:
     version = make_prompt(owner, text="A red fox runs through fresh snow at dawn").latest_version()
     first = finished(owner, prompt_version=version, duration="10", aspect_ratio="9:16")
     card = client.get(f"/library/recipes/{first.pk}/").content
     response = client.post("/library/recipes/run/", {"file": upload(card, "recipe.json")})
+    html = response.content.decode()
+    assert response.status_code == 200 and not queue  # nothing is queued, nothing is paid
+    assert Generation.objects.get() == first
+    assert "press Generate to queue it. Nothing is queued yet." in html
+    assert "Estimated cost: <strong data-estimate>4 units</strong>" in html  # 10 s std
+    sent = posted_by(html, "/generations/new/")
+    assert sent["prompt"] == "A red fox runs through fresh snow at dawn"
+    assert (sent["duration"], sent["aspect_ratio"]) == ("10", "9:16")
+    assert sent["prompt_version"] == str(version.pk)
+    # Pressing Generate sends the recipe's exact request, filed under its version.
+    assert client.post("/generations/new/", sent).status_code == 302
     again = Generation.objects.exclude(pk=first.pk).get()
-    assert response["Location"] == again.get_absolute_url()
     strip = lambda body: {k: v for k, v in body.items() if k != "external_task_id"}  # noqa: E731
     assert strip(again.request_body) == strip(first.request_body)
     assert again.external_task_id != first.external_task_id
@@ -322,13 +376,65 @@ def test_a_recipe_that_cannot_run_says_why(client, owner, queue) -> None:
     card = {
         "format": RECIPE_FORMAT,
         "version": 1,
-        "request": {"model_name": "kling-v2-6", "prompt": "x", "duration": "7"},
+        "request": {"model_name": "kling-v2-6", "prompt": "x", "duration": "10", "mode": "max"},
     }
     response = client.post("/library/recipes/run/", {"file": upload(card)})
     assert response.status_code == 200
-    assert "request.duration: Kling 2.6 makes videos of 5 s or 10 s" in response.content.decode()
+    form = response.context["form"]  # the studio form's own message, next to its field
+    assert form.errors["mode"] == [
+        "Select a valid choice. max is not one of the available choices."
+    ]
     response = client.post("/library/recipes/run/", {"file": upload({"format": "x"})})
     assert "not a recipe card" in response.content.decode()
+    assert not Generation.objects.exists() and not queue
+
+
+# A list, a number or an object where text goes passed as its Python spelling ("['a']")
+# and was sent upstream; a list model_name answered 500 (issue 10 #5).
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("negative_prompt", ["blur", "text"], "request.negative_prompt: must be text"),
+        ("prompt", ["A red fox"], "request.prompt: must be text"),
+        ("prompt", 12, "request.prompt: must be text"),
+        ("model_name", ["kling-v1-6"], "request.model_name: must be text"),
+        ("model_name", {"name": "kling-v1-6"}, "request.model_name: must be text"),
+        ("duration", 5, "request.duration: must be text"),
+        ("cfg_scale", "0.5", "request.cfg_scale: must be a number"),
+        ("cfg_scale", True, "request.cfg_scale: must be a number"),
+        ("camera_control", ["zoom"], "request.camera_control: must be an object"),
+        ("camera_control", {"type": ["simple"]}, "request.camera_control.type: must be text"),
+        (
+            "camera_control",
+            {"type": "simple", "config": {"zoom": "5"}},
+            "request.camera_control.config.zoom: must be a number",
+        ),
+        (
+            "camera_control",
+            {"type": "simple", "config": {"spin": 5}},
+            "request.camera_control.config.spin: is not a camera axis",
+        ),
+    ],
+)
+def test_a_recipe_of_the_wrong_types_is_refused_and_never_sent(
+    client, owner, upstream, field: str, value: object, message: str
+) -> None:
+    response = client.post("/library/recipes/run/", {"file": upload(recipe({field: value}))})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert "This recipe cannot run:" in response.content.decode()
+    assert not Generation.objects.exists() and upstream.create_count() == 0
+
+
+def test_a_recipe_is_checked_by_the_studio_form_as_typed_values_are(client, owner, queue) -> None:
+    too_long = recipe({"prompt": "x" * 501, "negative_prompt": "y" * 201, "cfg_scale": 1.5})
+    response = client.post("/library/recipes/run/", {"file": upload(too_long)})
+    errors = response.context["form"].errors
+    assert errors["prompt"] == ["The prompt is 501 characters; the limit is 500."]
+    assert errors["negative_prompt"] == ["The negative prompt is 201 characters; the limit is 200."]
+    assert "cfg_scale" in errors and not queue
+    template = client.post("/library/recipes/run/", {"file": upload(recipe({"prompt": "A {pet}"}))})
+    assert "The prompt has {pet} to fill in" in template.content.decode()
     assert not Generation.objects.exists()
 
 
@@ -340,8 +446,8 @@ def test_a_recipe_carries_sound_and_an_old_one_without_it_is_sent_off(
     if sound is not None:
         request["sound"] = sound
     card = {"format": RECIPE_FORMAT, "version": 1, "request": request}
-    response = client.post("/library/recipes/run/", {"file": upload(card)})
-    assert response.status_code == 302
+    html = client.post("/library/recipes/run/", {"file": upload(card)}).content.decode()
+    assert client.post("/generations/new/", posted_by(html, "/generations/new/")).status_code == 302
     assert Generation.objects.get().request_body["sound"] == sent
 
 
@@ -351,12 +457,16 @@ def test_a_kling_v3_recipe_beyond_10_seconds_runs_only_behind_the_setting(
     request = {"model_name": "kling-v3", "prompt": "x", "duration": "12"}
     card = {"format": RECIPE_FORMAT, "version": 1, "request": request}
     response = client.post("/library/recipes/run/", {"file": upload(card)})
-    assert "request.duration: Kling 3.0 makes videos of 5 s or 10 s through CometAPI" in (
-        response.content.decode()
-    )
+    assert response.context["form"].errors["duration"] == [
+        "Kling 3.0 makes videos of 5 s or 10 s through CometAPI "
+        "(other values are outside its request shape)."
+    ]
+    sent = posted_by(response.content.decode(), "/generations/new/")
+    assert client.post("/generations/new/", sent).status_code == 200  # refused again
     assert not Generation.objects.exists()
     settings.STUDIO_KLING_V3_ALL_DURATIONS = True
-    assert client.post("/library/recipes/run/", {"file": upload(card)}).status_code == 302
+    html = client.post("/library/recipes/run/", {"file": upload(card)}).content.decode()
+    assert client.post("/generations/new/", posted_by(html, "/generations/new/")).status_code == 302
     assert Generation.objects.get().request_body["duration"] == "12"
 
 
@@ -386,9 +496,10 @@ def test_a_recipe_card_shows_others_only_the_presets_they_may_see(client, owner,
     assert card["presets"] == [shared.record()]
 
 
-def recipe(**extra) -> dict:
-    body = {"model_name": "kling-v1-6", "prompt": "A red fox", "duration": "5"}
-    return {"format": RECIPE_FORMAT, "version": 1, "request": body, **extra}
+def recipe(body: dict | None = None, **extra) -> dict:
+    """A recipe card whose request is a valid kling-v1-6 one, changed by `body`."""
+    request = {"model_name": "kling-v1-6", "prompt": "A red fox", "duration": "5", **(body or {})}
+    return {"format": RECIPE_FORMAT, "version": 1, "request": request, **extra}
 
 
 def test_a_recipe_card_may_carry_only_a_few_small_presets(client, owner, queue, settings) -> None:
@@ -409,11 +520,33 @@ def test_a_recipe_card_may_carry_only_a_few_small_presets(client, owner, queue, 
     assert "presets[0].params.cfg_scale: must be a number" in html
     assert not Generation.objects.exists()
     settings.STUDIO_RECIPE_MAX_PRESETS = 2
-    two = [{"id": 987654, "name": "Pro", "params": {"mode": "pro"}}, {"id": "7", "name": "Pro"}]
-    assert client.post(run, {"file": upload(recipe(presets=two))}).status_code == 302
-    assert Generation.objects.get().presets == [
-        {"id": 987654, "name": "Pro", "params": {"mode": "pro"}},
-        {"id": None, "name": "Pro", "params": {}},
+    mine = make_preset(owner, "Pro", {"mode": "pro"})
+    two = [
+        {"id": 987654, "name": "Gone", "params": {"mode": "pro"}},
+        {"id": mine.pk, "name": "Pro"},
     ]
+    response = client.post(run, {"file": upload(recipe(presets=two))})
+    assert response.context["form"]["presets"].value() == str(mine.pk)  # the one still there
     html = client.post(run, {"file": upload(recipe(presets=two * 2))}).content.decode()
     assert "a recipe may have at most 2." in html
+    assert not Generation.objects.exists()
+
+
+def test_a_recipe_opens_with_only_the_version_and_presets_the_user_may_see(
+    client, owner, teammate, queue
+) -> None:
+    theirs = make_prompt(teammate, text="A red fox").latest_version()
+    private = make_preset(teammate, "Their pro", {"mode": "pro"})
+    shared = make_preset(teammate, "Team tall", {"aspect_ratio": "9:16"}, visibility="team")
+    card = recipe(
+        prompt_version={"id": theirs.pk},
+        presets=[private.record(), shared.record()],
+    )
+    response = client.post("/library/recipes/run/", {"file": upload(card)})
+    html = response.content.decode()
+    assert response.context["form"]["prompt_version"].value() == ""
+    assert response.context["form"]["presets"].value() == str(shared.pk)
+    assert "Their pro" not in html and "Team tall" in html
+    assert client.post("/generations/new/", posted_by(html, "/generations/new/")).status_code == 302
+    made = Generation.objects.get()
+    assert made.prompt_version is None and made.presets == [shared.record()]

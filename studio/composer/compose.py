@@ -34,6 +34,18 @@ SOURCE_FIELDS = {
 }
 
 
+# The request-body parameters a recipe fills in as they are (text).
+RECIPE_TEXT = (
+    "model_name",
+    "prompt",
+    "negative_prompt",
+    "mode",
+    "duration",
+    "aspect_ratio",
+    "sound",
+)
+
+
 def stack(user, ids: list[int]) -> list[Preset]:
     """The presets `user` may see, in the order given; others' private ones are dropped."""
     return Preset.objects.visible_to(user).stacked(ids)
@@ -76,6 +88,38 @@ def remix_form(generation: Generation) -> FilledGenerateForm:
     ids = [p.get("id") for p in generation.presets if isinstance(p, dict)]
     form.initial["presets"] = ",".join(str(pk) for pk in ids if isinstance(pk, int))
     return form
+
+
+def recipe_form(user, card: dict) -> FilledGenerateForm:
+    """The studio form filled from a recipe card (library/importexport.py check_recipe:
+    every value of its type), bound so that the form's own checks say what no longer fits.
+    Nothing is sent until the person presses Generate. The card's prompt version and
+    presets come along where the user may see them; compose.links checks them again."""
+    data = QueryDict(mutable=True)
+    data.update(recipe_fields(card["params"]))
+    data["client_request_id"] = str(uuid.uuid4())
+    if card["prompt_version"] is not None:
+        version = PromptVersion.objects.visible_to(user).filter(pk=card["prompt_version"])
+        data["prompt_version"] = str(version.values_list("pk", flat=True).first() or "")
+    ids = [row["id"] for row in card["presets"] if row["id"] is not None]
+    data["presets"] = ",".join(str(preset.pk) for preset in stack(user, ids[-MAX_STACK:]))
+    form = FilledGenerateForm(data)
+    form.is_valid()
+    return form
+
+
+def recipe_fields(params: dict) -> dict[str, str]:
+    """The form's field values for request-body `params`, numbers written out in full;
+    what the card leaves out gets the form's own default, as a remix does."""
+    fields = {"mode": "std", "duration": "5", "aspect_ratio": "16:9", "sound": "off"}
+    fields |= {key: params[key] for key in RECIPE_TEXT if params.get(key) is not None}
+    if params.get("cfg_scale") is not None:
+        fields["cfg_scale"] = repr(params["cfg_scale"])
+    camera = params.get("camera_control") or {}
+    fields["camera_type"] = camera.get("type", "")
+    for axis, value in (camera.get("config") or {}).items():
+        fields[f"camera_{axis}"] = repr(value)
+    return fields
 
 
 def apply_presets(user, data: QueryDict) -> FilledGenerateForm:

@@ -28,7 +28,6 @@ from studio.kling.capabilities import CAMERA_AXES, MODELS
 from studio.library import importexport
 from studio.library.batches import Plan, submit_batch
 from studio.library.forms import FilledGenerateForm, ImportForm
-from studio.library.models import PromptVersion
 
 PAGE = "composer/studio.html"
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
@@ -38,6 +37,9 @@ QUEUE_MAX = 200
 # looks this far behind its cursor; cards seen again are swapped in place, unchanged.
 CURSOR_OVERLAP = timedelta(seconds=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RECIPE_OPENED = (
+    "The recipe is in the form: check it and press Generate to queue it. Nothing is queued yet."
+)
 
 # ---------------------------------------------------------------------------- the page
 
@@ -271,31 +273,20 @@ def variations(request: HttpRequest, plan: Plan) -> dict:
 @member
 @submitter
 def recipe_run(request: HttpRequest) -> HttpResponse:
-    """Run a recipe card again: its exact request, filed under its prompt version when
-    the user may see that version and the text still comes from it."""
+    """Open a recipe card in the studio form: its request prefilled, checked by the form
+    and priced, filed under its prompt version and presets where the user may see them.
+    Nothing is queued here: Generate sends it as any other video (generation_create)."""
     form = ImportForm(request.POST, request.FILES)
     errors: list[str] = []
     if form.is_valid():
         try:
-            generation = run_recipe(request.user, form.cleaned_data["file"].read())
+            card = importexport.check_recipe(
+                importexport.read_json(form.cleaned_data["file"].read())
+            )
         except importexport.ImportRefused as refused:
             errors = refused.errors
-        except CreateRefused as refusal:
-            errors = [str(refusal)]
         else:
-            messages.success(request, "Queued the recipe again.")
-            return redirect(generation)
+            messages.info(request, RECIPE_OPENED)
+            return studio_page(request, compose.recipe_form(request.user, card))
     context = {"form": ImportForm(), "recipe_form": form, "recipe_errors": errors}
     return TemplateResponse(request, "library/import.html", context)
-
-
-def run_recipe(user, raw: bytes) -> Generation:
-    card = importexport.check_recipe(importexport.read_json(raw))
-    version = None
-    if card["prompt_version"]:
-        version = PromptVersion.objects.visible_to(user).filter(pk=card["prompt_version"]).first()
-    if version is not None and not version.made(card["params"]["prompt"]):
-        version = None
-    return pipeline.create_generation(
-        user, card["params"], prompt_version=version, presets=card["presets"]
-    )

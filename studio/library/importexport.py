@@ -15,8 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from studio.generations.models import Generation
-from studio.generations.pipeline import request_shape
-from studio.kling.capabilities import PARAM_FIELDS, problems
+from studio.kling.capabilities import CAMERA_AXES, PARAM_FIELDS
 from studio.library import text as prompt_text
 from studio.library.models import (
     Preset,
@@ -53,6 +52,7 @@ PARAM_TYPE_WORDS = {
 } | dict.fromkeys(
     ("model_name", "mode", "duration", "aspect_ratio", "negative_prompt", "sound"), "must be text"
 )
+TYPE_WORDS = {**PARAM_TYPE_WORDS, "prompt": "must be text"}
 # Request-body fields a recipe may carry into a new run (never external_task_id or
 # callback_url: a run again is a new task with its own).
 RECIPE_FIELDS = PARAM_FIELDS
@@ -432,8 +432,10 @@ def recipe(generation: Generation) -> dict:
 
 
 def check_recipe(data: object) -> dict:
-    """The request-body parameters of a recipe card, checked against the capability table
-    (and the recipe's prompt version id, if any, under "prompt_version"). Raises ImportRefused."""
+    """A recipe card's request-body parameters, each of the type the body gives it (text,
+    a number, an object), its prompt version id (under "prompt_version", if any) and its
+    presets. Whether the values make a video is the studio form's to say: a recipe opens
+    it prefilled (composer/compose.py recipe_form). Raises ImportRefused."""
     if not isinstance(data, dict) or data.get("format") != RECIPE_FORMAT:
         raise ImportRefused([f"This is not a recipe card (format is not {RECIPE_FORMAT!r})."])
     if data.get("version") != VERSION:
@@ -442,13 +444,8 @@ def check_recipe(data: object) -> dict:
     if not isinstance(body, dict):
         raise ImportRefused(["request: must be the request body object."])
     params = {key: body[key] for key in RECIPE_FIELDS if key in body}
-    found = problems(params, request_shape())
-    if "model_name" not in params:
-        found.setdefault("model_name", "is missing")
-    if found:
-        raise ImportRefused(
-            [f"request.{key or 'body'}: {message}" for key, message in found.items()]
-        )
+    if found := request_type_problems(params):
+        raise ImportRefused([f"request.{key}: {message}" for key, message in found.items()])
     version = data.get("prompt_version")
     version_id = version.get("id") if isinstance(version, dict) else None
     return {
@@ -456,6 +453,29 @@ def check_recipe(data: object) -> dict:
         "prompt_version": version_id if isinstance(version_id, int) else None,
         "presets": recipe_presets(data.get("presets")),
     }
+
+
+def request_type_problems(params: dict) -> dict[str, str]:
+    """Each request-body parameter that is not of its type, the camera move's parts too:
+    a list where text goes would otherwise reach the form as its Python spelling."""
+    types = {**PARAM_TYPES, "prompt": PARAM_TYPES["negative_prompt"]}
+    found = {key: TYPE_WORDS[key] for key, kind in types.items() if not kind(params.get(key))}
+    camera = params.get("camera_control")
+    if "camera_control" in found or not camera:
+        return found
+    if not isinstance(camera.get("type", ""), str):
+        found["camera_control.type"] = "must be text"
+    config = camera.get("config") or {}
+    if not isinstance(config, dict):
+        return {**found, "camera_control.config": "must be an object"}
+    for axis, value in config.items():
+        if axis not in CAMERA_AXES:
+            found[f"camera_control.config.{axis}"[:80]] = (
+                f"is not a camera axis ({', '.join(CAMERA_AXES)})"
+            )
+        elif not PARAM_TYPES["cfg_scale"](value):
+            found[f"camera_control.config.{axis}"] = "must be a number"
+    return found
 
 
 def recipe_presets(presets: object) -> list[dict]:
