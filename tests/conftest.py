@@ -12,9 +12,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Iterator
 
 import pytest
+from django.core.signals import got_request_exception
 from django.test import Client
 
 from studio.kling.simulator import SimConfig, Simulator, serve
@@ -23,6 +27,7 @@ from tests.factories import make_user, signed_in
 from tests.system import System, running
 
 SIM_API_KEY = "sk-test"
+pytest_plugins = ["pytester"]  # tests/test_server_errors.py runs the guard in a real run
 
 
 @pytest.fixture
@@ -107,6 +112,52 @@ def system(tmp_path, system_env: dict[str, str]) -> Iterator[System]:
         yield system
 
 
+# ---------------------------------------------------------------- no 500 goes unnoticed
+# Every test fails when the studio answered 500 while it ran (an uncaught exception or a
+# 500 response, in this process: the test client, live servers in threads), even if the test
+# itself looked only at something else. A test that provokes one on purpose says so with
+# @pytest.mark.server_error. Real processes (`system`) log in their own output.
+
+
+class ServerErrors(logging.Handler):
+    """The 500s seen while it is entered: django.request's error records for status 500
+    and got_request_exception (sent for every uncaught exception, even when the test
+    client re-raises it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def __enter__(self) -> ServerErrors:
+        logging.getLogger("django.request").addHandler(self)
+        got_request_exception.connect(self.raised, dispatch_uid=id(self))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        got_request_exception.disconnect(dispatch_uid=id(self))
+        logging.getLogger("django.request").removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "status_code", None) == 500:
+            self.seen.append(record.getMessage())
+
+    def raised(self, sender, request=None, **kwargs) -> None:
+        error = sys.exc_info()[1]
+        where = f"{request.method} {request.path}" if request is not None else "a request"
+        self.seen.append(f"{where} raised {error!r}")
+
+    def check(self, allowed: bool = False) -> None:
+        if self.seen and not allowed:
+            pytest.fail("The studio answered 500 during this test:\n" + "\n".join(self.seen))
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request) -> Iterator[ServerErrors]:
+    with ServerErrors() as errors:
+        yield errors
+    errors.check(allowed=request.node.get_closest_marker("server_error") is not None)
+
+
 # ---------------------------------------------------------------- the world
 # Who a test is about, as the permission matrix names them (tests/test_permissions.py).
 # `client` is the owner's browser: asking for `owner` signs them in there. No other fixture
@@ -161,8 +212,22 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
-        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        # make mutate runs the tests once per mutant: one kept file (with --reuse-db)
+        # saves migrating a new database each time.
+        path = (
+            os.environ.get("STUDIO_TEST_SQLITE") or tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
         database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """Users are made by the hundred (five in the world alone); PBKDF2's deliberate cost
+    took most of each test's setup. Tests of signing in work with any hasher."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
