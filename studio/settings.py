@@ -343,6 +343,10 @@ STUDIO_TEMPLATE_MAX_VARIABLES = int(env_number("STUDIO_TEMPLATE_MAX_VARIABLES", 
 STUDIO_ALLOW_SELF_APPROVAL = env_bool("STUDIO_ALLOW_SELF_APPROVAL", False)
 # Presets a recipe card may record for a run (each checked as a preset, so each is small).
 STUDIO_RECIPE_MAX_PRESETS = int(env_number("STUDIO_RECIPE_MAX_PRESETS", 10))
+# Comments on the timeline: their author may edit one for this many minutes.
+STUDIO_COMMENT_EDIT_MINUTES = env_int("STUDIO_COMMENT_EDIT_MINUTES", 10)
+# Share links for people outside the studio: at most this many days until they expire.
+STUDIO_SHARE_MAX_DAYS = env_int("STUDIO_SHARE_MAX_DAYS", 30, minimum=1)
 
 # Pipeline tuning.
 POLL_MIN_SECONDS = env_number("STUDIO_POLL_MIN_SECONDS", 2)

@@ -19,7 +19,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from studio.review.models import Review
+from studio.review.models import Comment, Review
 from tests.factories import HTMX, make_generation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,7 @@ class World:
     approved: object
     approved_too: object
     library: dict = field(default_factory=dict)
+    note: object = None
 
 
 @pytest.fixture
@@ -86,6 +87,9 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
         approved_too=finished("approved_too", APPROVED + " two"),
     )
     curator = make_user("cleo", roles=("reviewer",))
+    world.note = Comment.objects.create(
+        generation=world.pending, author=curator, author_name="cleo", body="Tilt", start_seconds=1
+    )
     Review.decide(world.approved, curator, "approved", "Good")
     Review.decide(world.approved_too, curator, "approved", "Good")
     if apps.is_installed("studio.library"):
@@ -262,6 +266,54 @@ CASES: dict[str, list[Case]] = {
             method="post",
             data={"comment": "hm"},
         ),
+    ],
+    # Comments on the timeline: the video's creator and reviewers; a teammate who sees an
+    # approved video may read its comments, not write them.
+    "comment-create": [
+        Case(
+            "comment in review",
+            lambda w: f"/review/{w.pending.pk}/comments/",
+            codes(302, 404, 302, 403),
+            "post",
+            data={"body": "A note", "start_seconds": "1"},
+        ),
+        Case(
+            "comment approved",
+            lambda w: f"/review/{w.approved.pk}/comments/",
+            codes(302, 403, 302, 403),
+            "post",
+            data={"body": "A note", "start_seconds": "1"},
+        ),
+        Case(
+            "comment running",
+            lambda w: f"/review/{w.running.pk}/comments/",
+            codes(404, 404, 404, 403),
+            "post",
+            data={"body": "A note", "start_seconds": "1"},
+        ),
+    ],
+    "comment-edit": [
+        Case(
+            "edit a reviewer's comment",
+            lambda w: f"/review/comments/{w.note.pk}/edit/",
+            codes(302, 404, 302, 403),
+            "post",
+            data={"body": "Tilt"},
+        )
+    ],
+    "comment-resolve": [
+        Case(
+            "resolve a thread",
+            lambda w: f"/review/comments/{w.note.pk}/resolve/",
+            codes(302, 404, 302, 403),
+            "post",
+            data={"resolved": "1"},
+        )
+    ],
+    "shot-detail": [
+        Case("shot in review", lambda w: f"/shots/{w.pending.shot_id}/", PENDING_VIEW),
+        Case("shot running", lambda w: f"/shots/{w.running.shot_id}/", RUNNING_VIEW),
+        Case("shot approved", lambda w: f"/shots/{w.approved.shot_id}/", APPROVED_VIEW),
     ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],

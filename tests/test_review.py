@@ -49,7 +49,8 @@ def test_a_reviewer_approves_with_a_comment_pinned_to_a_time(
     assert response.status_code == 302
     assert response["Location"] == f"/review/{following.pk}/"  # on to the next one
     review = Review.objects.get(generation=video)
-    assert (review.verdict, review.reviewer, review.at_seconds) == ("approved", reviewer, 3.4)
+    # Snapped to the start of the frame 3.4 s falls in (frame 81 at the assumed 24 fps).
+    assert (review.verdict, review.reviewer, review.at_seconds) == ("approved", reviewer, 3.375)
     decision = Decision.objects.get(generation=video)
     assert decision.comment == "Lovely light at the end"
     entry = AuditEntry.objects.get(action="review.approved")

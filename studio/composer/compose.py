@@ -18,7 +18,7 @@ from studio.library.forms import FilledGenerateForm
 from studio.library.models import DefaultPreset, Preset, PromptVersion
 from studio.library.presets import MAX_STACK, as_text, form_fields, parse_ids
 from studio.library.text import variables
-from studio.review import budgets
+from studio.review import budgets, threads
 from studio.review.pricing import PriceUnknown, estimate_units, price_table, sound_prices
 
 # The form fields a preset can set, with the words the form uses for them.
@@ -87,6 +87,7 @@ def remix_form(generation: Generation) -> FilledGenerateForm:
     form.initial["prompt_version"] = generation.prompt_version_id
     ids = [p.get("id") for p in generation.presets if isinstance(p, dict)]
     form.initial["presets"] = ",".join(str(pk) for pk in ids if isinstance(pk, int))
+    form.initial["take_of"] = generation.pk  # the new generation is the shot's next take
     return form
 
 
@@ -180,7 +181,23 @@ def links(user, form: FilledGenerateForm) -> dict:
         if version is not None and not version.made(data.get("prompt", "")):
             version = None
     presets = [preset.record() for preset in stack(user, parse_ids(data.get("presets")))]
-    return {"prompt_version": version, "presets": presets}
+    return {"prompt_version": version, "presets": presets, "shot": shot_of(user, data)}
+
+
+def shot_of(user, data: dict):
+    """The shot a remix adds a take to: that of the remixed generation, if `user` sees it."""
+    if not data.get("take_of"):
+        return None
+    remixed = Generation.objects.visible_to(user).filter(pk=data["take_of"]).first()
+    return remixed.shot if remixed is not None else None
+
+
+def remix_note(user, data: dict):
+    """The note (a thread on the remixed take) a remix was opened from, or None."""
+    if not data.get("take_of") or not data.get("note"):
+        return None
+    remixed = Generation.objects.visible_to(user).filter(pk=data["take_of"]).first()
+    return threads.note_for_remix(user, remixed, str(data["note"])) if remixed else None
 
 
 # ---------------------------------------------------------------------------- batches

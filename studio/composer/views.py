@@ -28,6 +28,7 @@ from studio.kling.capabilities import CAMERA_AXES, MODELS
 from studio.library import importexport
 from studio.library.batches import Plan, submit_batch
 from studio.library.forms import FilledGenerateForm, ImportForm
+from studio.review import threads
 
 PAGE = "composer/studio.html"
 QUEUE_SIZE = 20  # finished cards shown under the form; active ones are always shown
@@ -59,7 +60,11 @@ def studio(request: HttpRequest) -> HttpResponse:
             raise Http404("No such generation.")
         remix = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
         form = compose.remix_form(remix)
-    return studio_page(request, form, remix=remix)
+        note = threads.note_for_remix(request.user, remix, request.GET.get("note"))
+        if note is not None:
+            form.initial["note"] = note.pk
+        return studio_page(request, form, remix=remix, note=note)
+    return studio_page(request, form)
 
 
 def studio_page(
@@ -134,6 +139,9 @@ def generation_create(request: HttpRequest) -> HttpResponse:
     except CreateRefused as refusal:  # nothing was saved, nothing is sent
         form.add_error(None, str(refusal))
         return form_refused(request, form)
+    note = compose.remix_note(request.user, form.cleaned_data)
+    if note is not None:  # a retake of this note: the new take links to it
+        threads.link_retake(note, generation)
     if not request.htmx:
         messages.success(request, "Queued. It appears below and updates as it runs.")
         return redirect("studio")

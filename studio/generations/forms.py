@@ -127,6 +127,10 @@ class GenerateForm(CameraAxesForm):
     # it was opened with and the ids of the presets stacked on it, in order.
     prompt_version = IdField(required=False, widget=forms.HiddenInput)
     presets = forms.CharField(required=False, widget=forms.HiddenInput)
+    # A remix is the next take of the remixed generation's shot, and may come from a note
+    # on it (studio/review/threads.py).
+    take_of = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    note = IdField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

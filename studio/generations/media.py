@@ -110,6 +110,7 @@ class StoredMedia:
     width: int | None
     height: int | None
     poster_size: int | None = None  # None: not measured (rows made by hand in tests)
+    fps: float | None = None  # None: the file does not say
 
     def delete(self) -> None:
         # Generation's video and poster fields keep their files in the default storage.
@@ -270,6 +271,25 @@ class Probe:
     width: int | None
     height: int | None
     poster_jpeg: bytes
+    fps: float | None = None
+
+
+def frame_rate(stream) -> float | None:
+    """The video stream's own frame rate (average, else the container's guess), or None."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    return round(fps, 3) if 1 <= fps <= 240 else None
+
+
+def read_frame_rate(path: str | Path) -> float | None:
+    """The frame rate of the video at `path`, or None when it cannot be read."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            return frame_rate(container.streams.video[0])
+    except (av.error.FFmpegError, OSError):
+        return None
 
 
 def probe(path: str | Path) -> Probe:
@@ -287,13 +307,14 @@ def probe(path: str | Path) -> Probe:
                 seconds = float(stream.duration * stream.time_base)
             width = stream.codec_context.width or None
             height = stream.codec_context.height or None
+            fps = frame_rate(stream)
             image = poster_frame(container.decode(stream), seconds)
     except av.error.FFmpegError as error:
         raise Refused(f"The file is not a playable MP4 video ({error}).") from None
     image.thumbnail(POSTER_SIZE, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.convert("RGB").save(out, "JPEG", quality=POSTER_QUALITY, optimize=True, progressive=True)
-    return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue())
+    return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue(), fps=fps)
 
 
 def poster_frame(frames, seconds: float | None) -> Image.Image:
@@ -451,4 +472,5 @@ def store_video(generation, url: str) -> StoredMedia:
         seconds=found.seconds,
         width=found.width,
         height=found.height,
+        fps=found.fps,
     )

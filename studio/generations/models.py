@@ -41,6 +41,8 @@ RANK = {
 }
 FINAL = (Status.SUCCEEDED, Status.FAILED)
 ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING, Status.STORING)
+# The frame rate timecodes assume for a video whose file did not say (or was not read).
+ASSUMED_FPS = 24.0
 
 
 class GenerationQuerySet(models.QuerySet):
@@ -183,6 +185,16 @@ class Generation(models.Model):
     video_seconds = models.FloatField(null=True, blank=True)
     video_width = models.PositiveIntegerField(null=True, blank=True)
     video_height = models.PositiveIntegerField(null=True, blank=True)
+    # Read from the file when it is stored (media.probe); None: timecodes assume
+    # ASSUMED_FPS and say so.
+    video_fps = models.FloatField(null=True, blank=True)
+
+    # The shot this is a take of: run again and remix make the next take of the same
+    # shot; anything else starts a new shot (take 1).
+    shot = models.ForeignKey(
+        "Shot", null=True, blank=True, on_delete=models.SET_NULL, related_name="takes"
+    )
+    take = models.PositiveIntegerField(default=1)
 
     # Where it came from (studio/library): the prompt version its text was taken from,
     # the presets applied as they were then ([{"id", "name", "params"}]), its batch.
@@ -222,8 +234,28 @@ class Generation(models.Model):
     def __str__(self) -> str:
         return f"{self.model_name}: {self.prompt[:60]}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.shot_id is None:
+            self.shot = Shot.objects.create(created_at=self.created_at)
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("generation-detail", args=[self.pk])
+
+    @property
+    def fps(self) -> float:
+        """The frame rate timecodes count in: the file's own, else ASSUMED_FPS."""
+        return self.video_fps or ASSUMED_FPS
+
+    @property
+    def length(self) -> float:
+        """The video's length in seconds: as measured, else as asked for."""
+        if self.video_seconds:
+            return self.video_seconds
+        try:
+            return float(self.duration)
+        except ValueError:
+            return 0.0
 
     @property
     def is_final(self) -> bool:
@@ -316,6 +348,7 @@ class Generation(models.Model):
             video_seconds=stored.seconds,
             video_width=stored.width,
             video_height=stored.height,
+            video_fps=stored.fps,
             last_error="",
         )
 
@@ -421,6 +454,28 @@ class Generation(models.Model):
         if changed:
             self.lease_until = until
         return bool(changed)
+
+
+class Shot(models.Model):
+    """One shot and its takes (Generation.shot, numbered by Generation.take): the first
+    generation starts it, run again and remix add the next take."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    takes_made = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"shot {str(self.pk)[:8]} ({self.takes_made} takes)"
+
+    def get_absolute_url(self) -> str:
+        return reverse("shot-detail", args=[self.pk])
+
+    def next_take(self) -> int:
+        """Count one more take and return its number. The UPDATE locks the row, so two
+        takes made at once get different numbers (on SQLite and PostgreSQL alike)."""
+        Shot.objects.filter(pk=self.pk).update(takes_made=models.F("takes_made") + 1)
+        self.refresh_from_db(fields=["takes_made"])
+        return self.takes_made
 
 
 class GenerationEvent(models.Model):

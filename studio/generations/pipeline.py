@@ -82,14 +82,17 @@ def create_generation(
     prompt_version=None,
     presets: list[dict] | None = None,
     batch=None,
+    shot=None,
 ) -> Generation:
     """Save a queued generation and enqueue its submit once the row is committed.
 
     `params` are request-body shaped and already validated by the form. The same
     (owner, client_request_id) twice gives the first row back: a double click is one job.
     `prompt_version`, `presets` (records of the applied presets) and `batch` say where
-    the job came from (studio/library). Raises CreateRefused (signals.py) when a receiver
-    of generation_creating, such as the budget guard, refuses it: nothing is saved.
+    the job came from (studio/library); `shot`, when given, makes it that shot's next
+    take (run again, remix), else it starts a shot of its own. Raises CreateRefused
+    (signals.py) when a receiver of generation_creating, such as the budget guard,
+    refuses it: nothing is saved.
     """
     if client_request_id is not None:
         existing = Generation.objects.filter(
@@ -104,6 +107,7 @@ def create_generation(
         prompt_version=prompt_version,
         presets=list(presets or []),
         batch=batch,
+        shot=shot,
     )
     try:
         _save_queued(generation)
@@ -150,6 +154,8 @@ def _queued_row(owner, params: dict, **links) -> Generation:
 
 def _save_queued(generation: Generation) -> None:
     with transaction.atomic():
+        if generation.shot_id is not None:  # rolled back with the row if it is refused
+            generation.take = generation.shot.next_take()
         generation.save(force_insert=True)
         # docs/reliability.md R22: the budget check and the reservation in this same transaction.
         # `send`, not send_robust: a receiver's CreateRefused rolls the row back and reaches the
@@ -164,12 +170,13 @@ def _save_queued(generation: Generation) -> None:
 
 def run_again(generation: Generation, user) -> Generation:
     """A new generation with the same parameters (and a new external_task_id), filed
-    under the same prompt version and presets."""
+    under the same prompt version and presets: the next take of the same shot."""
     return create_generation(
         user,
         generation.params(),
         prompt_version=generation.prompt_version,
         presets=generation.presets,
+        shot=generation.shot,
     )
 
 

@@ -1,4 +1,4 @@
-"""URLs of the generation page, history, compare and media."""
+"""URLs of the generation page, a shot's takes, history, compare and media."""
 
 from django.urls import path
 
@@ -13,6 +13,7 @@ urlpatterns = [
     ),
     path("generations/<uuid:pk>/video.mp4", views.generation_video, name="generation-video"),
     path("generations/<uuid:pk>/poster.jpg", views.generation_poster, name="generation-poster"),
+    path("shots/<uuid:pk>/", views.shot_detail, name="shot-detail"),
     path("history/", views.history, name="history"),
     path("compare/", views.compare, name="compare"),
 ]

@@ -56,6 +56,7 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         "generation": generation,
         "events": list(generation.events.all()),
         "timings": timings(generation),
+        "takes": Generation.objects.visible_to(request.user).filter(shot_id=generation.shot_id),
     }
     if wants_fragment(request, "generation-live"):
         # `seen` is the status the page shows: announce only a change.
@@ -65,6 +66,23 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
             ordered_body(generation.request_body), indent=2, ensure_ascii=False
         )
     return page_or_fragment(request, "generations/detail.html", "generation-live", context)
+
+
+@require_safe
+@require(GALLERY)
+def shot_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
+    """A shot's takes as a stack, newest first, each with its verdict; pick two to compare."""
+    visible = Generation.objects.visible_to(request.user).filter(shot_id=pk)
+    takes = list(visible.select_related("owner", "review").order_by("-take", "-created_at"))
+    if not takes:
+        raise Http404("No such shot.")
+    approved = [
+        take
+        for take in takes
+        if getattr(take, "review", None) and take.review.verdict == "approved"
+    ]
+    context = {"shot_id": pk, "takes": takes, "approved": approved, "latest": takes[0]}
+    return TemplateResponse(request, "generations/shot.html", context)
 
 
 @require_POST

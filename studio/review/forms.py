@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
-from studio.review.models import Review, Verdict
+from studio.review import threads
+from studio.review.models import Comment, Review, Verdict
 
 
 class DecisionForm(forms.Form):
@@ -36,6 +37,14 @@ class DecisionForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.1", "min": "0"}),
         help_text="Optional: pin the comment to a moment.",
     )
+    end_seconds = forms.FloatField(
+        label="Out (seconds, for a range)",
+        required=False,
+        min_value=0,
+        max_value=3600,
+        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
+        help_text="Optional: the end of the range the comment is about.",
+    )
 
     def __init__(self, *args, generation: Generation, reviewer, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +61,15 @@ class DecisionForm(forms.Form):
             and not cleaned.get("comment", "").strip()
         ):
             self.add_error("comment", "Say what should change, or why it is rejected.")
+        at, end = cleaned.get("at_seconds"), cleaned.get("end_seconds")
+        if end is not None and at is None:
+            self.add_error("end_seconds", "Give the in point too (At), or leave Out empty.")
+        elif at is not None:
+            errors, cleaned["at_seconds"], cleaned["end_seconds"] = threads.check_range(
+                at, end, self.generation
+            )
+            for name, message in errors.items():
+                self.add_error("at_seconds" if name == "start_seconds" else name, message)
         return cleaned
 
 
@@ -103,3 +121,79 @@ class MonthForm(forms.Form):
             return date(year, month, 1)
         except ValueError:
             return today.replace(day=1)
+
+
+class CommentForm(forms.Form):
+    """A new thread pinned to a moment or a range (with an optional drawing), or a reply
+    (`parent`) to a thread of the same video. Guests give a name."""
+
+    body = forms.CharField(
+        label="Comment",
+        max_length=threads.COMMENT_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": threads.COMMENT_MAX_CHARS}),
+        error_messages={"required": "Write the comment."},
+    )
+    start_seconds = forms.FloatField(
+        label="In (seconds)",
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
+    )
+    end_seconds = forms.FloatField(
+        label="Out (seconds)",
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
+        help_text="Optional: leave empty for a single moment.",
+    )
+    drawing = forms.CharField(required=False, widget=forms.HiddenInput)
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, generation: Generation, guest: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.generation = generation
+        if guest:
+            self.fields["name"] = forms.CharField(
+                label="Your name",
+                max_length=threads.GUEST_NAME_MAX_CHARS,
+                error_messages={
+                    "required": "Give your name: the team sees it beside your comment."
+                },
+            )
+
+    def clean_parent(self) -> Comment | None:
+        pk = self.cleaned_data.get("parent")
+        if pk is None:
+            return None
+        parent = Comment.objects.threads().filter(pk=pk, generation=self.generation).first()
+        if parent is None:
+            raise forms.ValidationError("That thread is not on this video.")
+        return parent
+
+    def clean_drawing(self) -> list[dict] | None:
+        try:
+            return threads.parse_drawing(self.cleaned_data.get("drawing", ""))
+        except ValueError as why:
+            raise forms.ValidationError(threads.BAD_DRAWING.format(why=why)) from None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("parent") is not None or "parent" in self.errors:
+            return cleaned
+        start, end = cleaned.get("start_seconds"), cleaned.get("end_seconds")
+        if start is None and "start_seconds" not in self.errors:
+            self.add_error("start_seconds", "Pick the moment the comment is about.")
+            return cleaned
+        errors, cleaned["start_seconds"], cleaned["end_seconds"] = threads.check_range(
+            start, end, self.generation
+        )
+        for name, message in errors.items():
+            self.add_error(name, message)
+        return cleaned
+
+
+class EditCommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=threads.COMMENT_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write the comment."},
+    )

@@ -4,7 +4,7 @@ Generation.objects.visible_to."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -78,9 +78,12 @@ class Review(models.Model):
         verdict: Verdict | str,
         comment: str = "",
         at_seconds: float | None = None,
+        end_seconds: float | None = None,
     ) -> Review:
         """Record a verdict on a succeeded generation: the current Review, its Decision, and
-        an audit entry, in one transaction."""
+        an audit entry, in one transaction. A comment opens a thread on the timeline (at
+        `at_seconds`, to `end_seconds` for a range); an approval closes the open notes on
+        the shot's earlier takes."""
         if generation.status != Status.SUCCEEDED:
             raise ValueError("Only a finished video can be reviewed.")
         verdict = Verdict(verdict)
@@ -112,6 +115,18 @@ class Review(models.Model):
                 before={"verdict": before.verdict if before else "in review"},
                 after={"verdict": verdict.value, "comment": comment, "at_seconds": at_seconds},
             )
+            if comment:
+                Comment.objects.create(
+                    generation=generation,
+                    author=reviewer,
+                    author_name=reviewer.get_username() if reviewer else "",
+                    body=comment,
+                    verdict=verdict,
+                    start_seconds=at_seconds,
+                    end_seconds=end_seconds,
+                )
+            if verdict == Verdict.APPROVED:
+                close_earlier_notes(generation, reviewer)
             if verdict == Verdict.APPROVED and reviewer and reviewer.pk == generation.owner_id:
                 allowed_by = "admin" if reviewer.has_perm(APPROVE_OWN) else "setting"
                 AuditEntry.record(
@@ -129,6 +144,18 @@ class Review(models.Model):
         if verdict != Verdict.APPROVED or not own or settings.STUDIO_ALLOW_SELF_APPROVAL:
             return ""
         return "" if reviewer.has_perm(APPROVE_OWN) else SELF_APPROVAL_REFUSED
+
+
+def close_earlier_notes(approved: Generation, reviewer) -> int:
+    """Resolve the open threads on the shot's earlier takes: a later take was approved."""
+    if approved.shot_id is None:
+        return 0
+    earlier = (
+        Comment.objects.threads()
+        .unresolved()
+        .filter(generation__shot_id=approved.shot_id, generation__take__lt=approved.take)
+    )
+    return earlier.update(resolved_at=timezone.now(), resolved_by=reviewer, closed_by_take=approved)
 
 
 class Decision(models.Model):
@@ -303,3 +330,144 @@ class AuditEntry(models.Model):
 def reviewable() -> Q:
     """Generations waiting for a verdict: finished, stored, not yet reviewed."""
     return Q(status=Status.SUCCEEDED, review__isnull=True)
+
+
+# ---------------------------------------------------------------------------- timeline
+
+
+class CommentQuerySet(models.QuerySet):
+    def visible_to(self, user) -> CommentQuerySet:
+        """Comments on the generations `user` may see."""
+        return self.filter(generation__in=Generation.objects.visible_to(user))
+
+    def threads(self) -> CommentQuerySet:
+        return self.filter(parent__isnull=True)
+
+    def unresolved(self) -> CommentQuerySet:
+        return self.filter(resolved_at__isnull=True)
+
+
+class Comment(models.Model):
+    """A comment on a video, pinned to a moment (start) or a range (start to end) and
+    optionally drawn on that frame; a thread's first comment has no parent, replies point
+    at it. Resolving is the thread's (its first comment's) state. Guests write through a
+    share link and give a name."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="comments")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)  # the guest's name, or the user's kept
+    guest = models.BooleanField(default=False)
+    share = models.ForeignKey(
+        "ShareLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    body = models.TextField()
+    # The verdict this comment was given with (a decision's comment opens a thread).
+    verdict = models.CharField(max_length=10, choices=Verdict, blank=True)
+    start_seconds = models.FloatField(null=True, blank=True)
+    end_seconds = models.FloatField(null=True, blank=True)
+    # Vector shapes in 0..1 of the frame: [{"tool", "color", "points": [[x, y], ...]}].
+    drawing = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The later take whose approval closed this thread.
+    closed_by_take = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CommentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["generation", "parent"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:60]}"
+
+    @property
+    def is_range(self) -> bool:
+        return self.end_seconds is not None
+
+    def editable_by(self, user, now: datetime | None = None) -> bool:
+        """Its author may edit it within STUDIO_COMMENT_EDIT_MINUTES of writing it."""
+        if user is None or not user.is_authenticated or self.author_id != user.pk:
+            return False
+        window = timedelta(minutes=settings.STUDIO_COMMENT_EDIT_MINUTES)
+        return (now or timezone.now()) < self.created_at + window
+
+
+class Retake(models.Model):
+    """A take made from a note: Remix from a "changes requested" comment links the new
+    take to that note."""
+
+    take = models.OneToOneField(
+        Generation, primary_key=True, on_delete=models.CASCADE, related_name="retake_of"
+    )
+    note = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="retakes")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"take {self.take_id} from note {self.note_id}"
+
+
+# ---------------------------------------------------------------------------- share links
+
+
+class ShareKind(models.TextChoices):
+    VIDEO = "video", "One video"
+    SHOT = "shot", "A shot's takes"
+    BATCH = "batch", "A batch"
+
+
+class ShareLink(models.Model):
+    """A link for people outside the studio to one video, a shot's takes or a batch's
+    videos. Only the SHA-256 of its token is kept (sharing.py); the token is shown once."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=ShareKind)
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    shot = models.ForeignKey(
+        "generations.Shot", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    batch = models.ForeignKey(
+        "library.Batch", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    password = models.CharField(max_length=128, blank=True)  # Django's hash; "" for none
+    can_comment = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"share link {self.pk} ({self.get_kind_display()})"
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        return self.revoked_at is None and (now or timezone.now()) < self.expires_at
+
+    def videos(self) -> models.QuerySet[Generation]:
+        """The finished videos the link shows, newest take first; nothing else."""
+        finished = Generation.objects.filter(status=Status.SUCCEEDED)
+        if self.kind == ShareKind.VIDEO:
+            return finished.filter(pk=self.generation_id)
+        if self.kind == ShareKind.SHOT:
+            return finished.filter(shot_id=self.shot_id).order_by("-take", "-created_at")
+        return finished.filter(batch_id=self.batch_id).order_by("created_at", "pk")

@@ -1,4 +1,5 @@
-"""The review queue and a reviewer's page for one video, the team gallery, and the spend page."""
+"""The review queue and a reviewer's page for one video, comments on the timeline (add,
+reply, edit, resolve), the team gallery, and the spend page. Share links: shares.py."""
 
 from __future__ import annotations
 
@@ -6,22 +7,32 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_safe
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio.accounts.decorators import require
 from studio.accounts.roles import GALLERY, REVIEW, SPEND
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
 from studio.partials import page_or_fragment
-from studio.review import budgets
-from studio.review.forms import DecisionForm, GalleryFilterForm, MonthForm
-from studio.review.models import Review, Verdict, reviewable
+from studio.review import budgets, threads
+from studio.review.forms import (
+    CommentForm,
+    DecisionForm,
+    EditCommentForm,
+    GalleryFilterForm,
+    MonthForm,
+)
+from studio.review.models import Comment, Review, Verdict, reviewable
 
 PAGE_SIZE = 24
 RECENT = 12
@@ -61,6 +72,82 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "waiting": finished.filter(reviewable()).count(),
     }
     return TemplateResponse(request, "review/generation.html", context)
+
+
+# ---------------------------------------------------------------------------- comments
+
+
+@require_POST
+@require(GALLERY)
+def comment_create(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """A new thread on the timeline, or a reply to one: the video's creator and reviewers."""
+    finished = Generation.objects.visible_to(request.user).filter(status=Status.SUCCEEDED)
+    generation = get_object_or_404(finished, pk=pk)
+    if not threads.may_comment(request.user, generation):
+        raise PermissionDenied
+    form = CommentForm(request.POST, generation=generation)
+    if not form.is_valid():
+        return comment_refused(request, generation, form)
+    comment = threads.add(generation, form.cleaned_data, author=request.user)
+    messages.success(request, "Reply added." if comment.parent_id else "Comment added.")
+    return redirect(back(request, generation, comment))
+
+
+@require_POST
+@require(GALLERY)
+def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its author edits a comment within STUDIO_COMMENT_EDIT_MINUTES."""
+    comment = get_object_or_404(Comment.objects.visible_to(request.user), pk=pk)
+    if not comment.editable_by(request.user):
+        minutes = settings.STUDIO_COMMENT_EDIT_MINUTES
+        messages.error(request, threads.NOT_EDITABLE.format(minutes=minutes))
+        return redirect(back(request, comment.generation, comment))
+    form = EditCommentForm(request.POST)
+    if not form.is_valid():
+        return comment_refused(request, comment.generation, form, editing=comment)
+    threads.edit(comment, request.user, form.cleaned_data["body"])
+    messages.success(request, "Comment edited.")
+    return redirect(back(request, comment.generation, comment))
+
+
+@require_POST
+@require(GALLERY)
+def comment_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Resolve (resolved=1) or reopen (resolved=0) a thread."""
+    thread = get_object_or_404(Comment.objects.visible_to(request.user).threads(), pk=pk)
+    if not threads.may_comment(request.user, thread.generation):
+        raise PermissionDenied
+    resolved = request.POST.get("resolved") != "0"
+    threads.resolve(thread, request.user, resolved)
+    messages.success(request, "Thread resolved." if resolved else "Thread reopened.")
+    return redirect(back(request, thread.generation, thread))
+
+
+def comment_refused(
+    request: HttpRequest, generation: Generation, form, editing=None, url: str = ""
+) -> TemplateResponse:
+    """The form again with its messages and what was typed; nothing was saved."""
+    context = {
+        "generation": generation,
+        "form": form,
+        "editing": editing,
+        "next": back_to(request),
+        "urls": {"comment": url or reverse("comment-create", args=[generation.pk])},
+        "colours": threads.COLOURS,
+    }
+    return TemplateResponse(request, "review/comment.html", context, status=400)
+
+
+def back_to(request: HttpRequest) -> str:
+    """The page the form was posted from (a path of this site only), or ""."""
+    wanted = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()})
+    return wanted if safe and wanted.startswith("/") else ""
+
+
+def back(request: HttpRequest, generation: Generation, comment: Comment) -> str:
+    page = back_to(request) or generation.get_absolute_url()
+    return f"{page.split('#')[0]}#comment-{comment.pk}"
 
 
 @require_safe

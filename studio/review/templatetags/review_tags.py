@@ -1,13 +1,16 @@
-"""Template helpers: a generation's review state, unit amounts, and seconds as m:ss."""
+"""Template helpers: a generation's review state, unit amounts, seconds as m:ss, timecodes,
+and the timeline (player, comment markers, threads) a page includes with {% timeline %}."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from django import template
+from django.urls import reverse
 
 from studio.generations.models import Generation, Status
-from studio.review import budgets
+from studio.review import budgets, threads
+from studio.review.forms import CommentForm
 from studio.review.models import IN_REVIEW, Review
 
 register = template.Library()
@@ -49,3 +52,57 @@ def clock(seconds: float | None) -> str:
         return ""
     minutes, rest = divmod(float(seconds), 60)
     return f"{int(minutes)}:{rest:04.1f}"
+
+
+@register.simple_tag
+def timecode(seconds: float | None, fps: float) -> str:
+    return threads.timecode(seconds, fps)
+
+
+@register.filter
+def shapes(drawing: list[dict] | None) -> list[dict]:
+    return threads.shapes_svg(drawing)
+
+
+@register.inclusion_tag("review/_timeline.html", takes_context=True)
+def timeline(context, generation: Generation, video_id: str = "player") -> dict:
+    """The player with frame stepping and timecodes, the comment markers and the threads,
+    for a signed-in person (the share link's page builds its own: views.shared_video)."""
+    request = context["request"]
+    urls = {
+        "video": reverse("generation-video", args=[generation.pk]),
+        "poster": reverse("generation-poster", args=[generation.pk]) if generation.poster else "",
+        "comment": reverse("comment-create", args=[generation.pk]),
+    }
+    return timeline_context(request, generation, video_id, urls, user=request.user)
+
+
+def timeline_context(
+    request, generation: Generation, video_id: str, urls: dict, *, user=None, share=None
+) -> dict:
+    found = threads.threads(generation)
+    writes = threads.may_comment(user, generation) if share is None else share.can_comment
+    return {
+        "request": request,
+        "generation": generation,
+        "video_id": video_id,
+        "urls": urls,
+        "fps": generation.fps,
+        "fps_known": generation.video_fps is not None,
+        "length": generation.length,
+        "threads": found,
+        "marks": threads.markers(found, generation),
+        "can_comment": writes,
+        "can_resolve": share is None and writes,
+        "can_remix": share is None and threads.may_remix(user, generation),
+        "form": CommentForm(generation=generation, guest=share is not None),
+        "viewer": user,
+        "share": share,
+        "colours": threads.COLOURS,
+        "next": request.get_full_path(),
+    }
+
+
+@register.filter
+def editable_by(comment, user) -> bool:
+    return comment.editable_by(user)
