@@ -87,10 +87,59 @@
     if (box) playingBox = box;
   }, true);
 
+  // ------------------------------------------------------------------ queue cards: add to compare
+
+  // Picks last for the tab (sessionStorage), so they survive the queue's swaps and a reload.
+  var PICKS = "studio-compare-picks";
+  var MAX_PICKS = 4;
+
+  function picks() {
+    try { return JSON.parse(window.sessionStorage.getItem(PICKS)) || []; } catch (e) { return []; }
+  }
+
+  function savePicks(list) {
+    try { window.sessionStorage.setItem(PICKS, JSON.stringify(list)); } catch (e) { /* private mode */ }
+    showPicks();
+  }
+
+  function showPicks() {
+    var list = picks();
+    document.querySelectorAll("[data-compare-add]").forEach(function (button) {
+      button.hidden = false;
+      button.setAttribute("aria-pressed", list.indexOf(button.getAttribute("data-compare-add")) >= 0 ? "true" : "false");
+    });
+    var tray = document.querySelector("[data-compare-tray]");
+    if (!tray) return;
+    tray.hidden = list.length === 0;
+    var go = tray.querySelector("[data-compare-go]");
+    go.textContent = "Compare " + list.length + " picked";
+    go.href = go.getAttribute("data-base") + "?ids=" + list.join(",");
+    var ready = list.length >= 2;
+    go.classList.toggle("primary", ready);
+    if (ready) go.removeAttribute("aria-disabled"); else go.setAttribute("aria-disabled", "true");
+    tray.querySelector("[data-compare-help]").textContent = ready ? "" : "Pick one more to compare.";
+  }
+
+  document.addEventListener("click", function (event) {
+    var add = event.target.closest && event.target.closest("[data-compare-add]");
+    var clear = event.target.closest && event.target.closest("[data-compare-clear]");
+    var go = event.target.closest && event.target.closest("[data-compare-go]");
+    if (go && go.getAttribute("aria-disabled") === "true") event.preventDefault();
+    if (clear) savePicks([]);
+    if (!add) return;
+    var id = add.getAttribute("data-compare-add");
+    var list = picks().filter(function (x) { return x !== id; });
+    if (list.length === picks().length) list.push(id);
+    if (list.length > MAX_PICKS) list.shift();  // four at most: the oldest pick makes room
+    savePicks(list);
+  });
+
   // ------------------------------------------------------------------ history: pick to compare
 
   function updateCompare(form) {
-    var picked = form.querySelectorAll('input[name="ids"]:checked').length;
+    var picked = Array.prototype.filter.call(form.elements, function (el) {
+      return el.name === "ids" && el.checked;
+    }).length;
     var button = form.querySelector("[data-compare-button]");
     var status = form.querySelector("[data-compare-status]");
     var ok = picked >= 2 && picked <= 4;
@@ -102,8 +151,8 @@
   }
 
   document.addEventListener("change", function (event) {
-    var compare = event.target.closest && event.target.closest("[data-compare-form]");
-    if (compare) updateCompare(compare);
+    var compare = event.target.form;  // the boxes join the form by its id (history.html)
+    if (compare && compare.matches("[data-compare-form]")) updateCompare(compare);
   });
 
   // ------------------------------------------------------------------ compare: one control for all
@@ -197,6 +246,7 @@
     root.querySelectorAll("[data-compare-form]").forEach(updateCompare);
     root.querySelectorAll("[data-sync-group]").forEach(initSync);
     root.querySelectorAll("[data-inline-video]").forEach(initInline);
+    if (root.querySelector("[data-compare-add], [data-compare-tray]")) showPicks();
   }
 
   if (window.htmx) {

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
@@ -45,6 +46,10 @@ RECIPE_OPENED = (
 # ---------------------------------------------------------------------------- the page
 
 
+# The queue is live: a page kept by the browser's cache would show it as it was when first
+# loaded, without the poll that brings it up to date (going back from compare showed an
+# empty queue), so Back loads it again.
+@never_cache
 def studio(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(SUBMIT):  # home for everyone: send others where they work
         if request.user.has_perm(REVIEW):

@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRefresh
 
 from studio.accounts.decorators import require, submitter
 from studio.accounts.roles import GALLERY
@@ -89,16 +90,18 @@ def shot_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
 @submitter
 def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
+    again = None
     try:
         again = pipeline.run_again(generation, request.user)
     except CreateRefused as refusal:
         messages.error(request, str(refusal))
-        return redirect(generation)
     except ValueError as refusal:  # e.g. a 12 s kling-v3 job with the 3-15 s setting off
         messages.error(request, f"Not queued again: {refusal}")
-        return redirect(generation)
-    messages.success(request, "Queued again with the same parameters.")
-    return redirect(again)
+    else:
+        messages.success(request, "Queued again with the same parameters.")
+    if request.htmx:  # from a card: the page it is on shows the message and the new job
+        return HttpResponseClientRefresh()
+    return redirect(again or generation)
 
 
 def timings(generation: Generation) -> list[tuple[str, str]]:
