@@ -393,6 +393,23 @@ WORKER_STOP_SECONDS = env_number("STUDIO_WORKER_STOP_SECONDS", 10)
 # The worker's main process records that it is alive this often (studio/generations/vitals.py).
 STUDIO_HEARTBEAT_SECONDS = env_number("STUDIO_HEARTBEAT_SECONDS", 10)
 
+# The webhook's per-address rate limit (docs/reliability.md R56): at most this many callbacks
+# per address per window (0: no limit), counted in a local-memory cache of at most
+# STUDIO_WEBHOOK_RATE_ADDRESSES addresses per web process (the oldest third is dropped when
+# full), so the limit is per gunicorn worker and its memory is bounded.
+STUDIO_WEBHOOK_RATE_LIMIT = env_int("STUDIO_WEBHOOK_RATE_LIMIT", 300)
+STUDIO_WEBHOOK_RATE_WINDOW = env_int("STUDIO_WEBHOOK_RATE_WINDOW", 60, minimum=1)
+STUDIO_WEBHOOK_RATE_ADDRESSES = env_int("STUDIO_WEBHOOK_RATE_ADDRESSES", 10000, minimum=100)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "webhooks": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "webhooks",
+        "TIMEOUT": STUDIO_WEBHOOK_RATE_WINDOW,
+        "OPTIONS": {"MAX_ENTRIES": STUDIO_WEBHOOK_RATE_ADDRESSES, "CULL_FREQUENCY": 3},
+    },
+}
+
 # The health page's bounds (README: Operating): each check turns red outside its bound.
 # `/healthz?deep=1` answers 503 when no worker was seen within STUDIO_HEALTH_WORKER_SECONDS.
 STUDIO_HEALTH_WORKER_SECONDS = env_number("STUDIO_HEALTH_WORKER_SECONDS", 60)

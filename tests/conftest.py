@@ -48,6 +48,15 @@ def simulator(sim_config: SimConfig) -> Iterator[Simulator]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def fresh_webhook_limit() -> None:
+    """Every test starts with the webhook's per-address counts empty (a local-memory cache
+    that would otherwise carry one test's callbacks from 127.0.0.1 into the next)."""
+    from django.core.cache import caches
+
+    caches["webhooks"].clear()
+
+
 # ---------------------------------------------------------------- pipeline fixtures
 # `upstream`: the simulator, with the studio's settings pointed at it (API base URL, key,
 # the download allow-list for its loopback host) and media in a temp folder.

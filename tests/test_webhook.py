@@ -191,3 +191,66 @@ def test_no_prefix_or_extension_of_the_token_is_accepted(csrf_client, queue, cut
     response = csrf_client.post(hook(row, token[cut]), body, content_type="application/json")
     assert response.status_code == 404
     assert snapshot(row) == before and queue == []
+
+
+# ------------------------------------------------------------------ the per-address rate limit
+
+
+def test_an_address_over_the_rate_limit_gets_429_with_retry_after(csrf_client, queue, settings):
+    settings.STUDIO_WEBHOOK_RATE_LIMIT = 3
+    settings.STUDIO_WEBHOOK_RATE_WINDOW = 60
+    row = processing(make_user())
+    answers = [
+        csrf_client.post(hook(row), callback_body(), content_type="application/json")
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert 1 <= int(answers[3]["Retry-After"]) <= 60
+    assert str(row.pk) not in answers[3].content.decode()
+    # Refused before anything is read: a wrong token from that address is 429 too.
+    assert (
+        csrf_client.post(hook(row, "0" * 64), "{}", content_type="application/json").status_code
+        == 429
+    )
+    # Another address is counted on its own.
+    other = csrf_client.post(
+        hook(row), callback_body(), content_type="application/json", REMOTE_ADDR="203.0.113.9"
+    )
+    assert other.status_code == 200
+
+
+def test_the_limit_counts_per_window_and_behind_a_proxy_per_client(csrf_client, queue, settings):
+    settings.STUDIO_WEBHOOK_RATE_LIMIT = 2
+    settings.STUDIO_WEBHOOK_RATE_WINDOW = 3
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    row = processing(make_user())
+
+    def post(client_address: str) -> int:
+        return csrf_client.post(
+            hook(row),
+            callback_body(),
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"10.9.9.9, {client_address}",
+        ).status_code
+
+    time.sleep(3 - time.time() % 3 + 0.05)  # start at the beginning of a window
+    assert [post("198.51.100.7") for _ in range(3)] == [200, 200, 429]
+    assert post("198.51.100.8") == 200  # the proxy's own address is not what counts
+    time.sleep(3 - time.time() % 3 + 0.05)  # the next window
+    assert post("198.51.100.7") == 200
+
+
+def test_the_counts_take_bounded_memory(settings, queue):
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    from studio.generations.webhooks import over_limit
+
+    small = {
+        **settings.CACHES,
+        "webhooks": {**settings.CACHES["webhooks"], "OPTIONS": {"MAX_ENTRIES": 100}},
+    }
+    with override_settings(CACHES=small):
+        for n in range(5000):
+            over_limit(f"2001:db8::{n:x}")
+        assert len(caches["webhooks"]._cache) <= 100

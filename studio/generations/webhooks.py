@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
+import time
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -28,6 +32,11 @@ MAX_BODY = 64 * 1024
 @login_not_required
 @require_POST
 def kling_callback(request: HttpRequest, pk: uuid.UUID, token: str) -> HttpResponse:
+    wait = over_limit(client_address(request))
+    if wait:
+        refused = HttpResponse("Too many callbacks.", status=429, content_type="text/plain")
+        refused["Retry-After"] = str(wait)
+        return _quiet(refused)
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY:
         return _quiet(HttpResponse("Too large.", status=413))
@@ -44,6 +53,44 @@ def kling_callback(request: HttpRequest, pk: uuid.UUID, token: str) -> HttpRespo
         logger.info("Callback for generation %s (%s)", pk, "due now" if nudged else "already due")
         pipeline.kick_sweep()
     return HttpResponse("ok", content_type="text/plain")
+
+
+def client_address(request: HttpRequest) -> str:
+    """The caller's address: behind STUDIO_PROXY_COUNT trusted proxies, the one the
+    outermost of them saw (X-Forwarded-For, counted from the right), else REMOTE_ADDR."""
+    proxies = settings.AXES_IPWARE_PROXY_COUNT or 0
+    if proxies:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies][:64]
+    return request.META.get("REMOTE_ADDR", "")[:64]
+
+
+def over_limit(address: str) -> int:
+    """Count one callback from `address` in this window; the seconds until the window ends
+    when it is over STUDIO_WEBHOOK_RATE_LIMIT, else 0. Fixed windows in the "webhooks"
+    cache, one small entry per address and window, expiring with it."""
+    limit = settings.STUDIO_WEBHOOK_RATE_LIMIT
+    if not limit:
+        return 0
+    window = settings.STUDIO_WEBHOOK_RATE_WINDOW
+    now = time.time()
+    key = f"hook:{address}:{int(now // window)}"
+    cache = caches["webhooks"]
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # dropped between add and incr (the cache was full)
+        cache.set(key, 1, timeout=window)
+        count = 1
+    if count <= limit:
+        return 0
+    if count == limit + 1:  # once per address and window, without the path (R27)
+        logger.warning(
+            "Webhook: %s is over the limit of %s callbacks in %s s", address, limit, window
+        )
+    return max(1, math.ceil(window - now % window))
 
 
 def _quiet(response: HttpResponse) -> HttpResponse:
