@@ -23,11 +23,7 @@
     if (seek) {
       var target = videoFor(seek.getAttribute("data-seek-video"));
       if (target) {
-        // Half a frame into the frame the comment is on (the review player's rate).
-        var player = target.closest && target.closest("[data-review-player]");
-        var fps = player ? parseFloat(player.getAttribute("data-fps")) || 24 : 0;
-        var at = parseFloat(seek.getAttribute("data-seek"));
-        target.currentTime = fps ? at + 0.5 / fps : at;
+        target.currentTime = parseFloat(seek.getAttribute("data-seek"));
         target.pause();
         target.scrollIntoView({ block: "nearest" });
       }
