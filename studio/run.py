@@ -1,5 +1,6 @@
-"""`make run`: migrate, create the first admin, then run the web server, the worker and
-(without COMETAPI_KEY) the simulator together until Ctrl-C, which stops all of them. A
+"""`make run`: migrate, create the first admin, then run the web server, the media server
+(videos and posters, docs/architecture.md "Media delivery"), the worker and (without
+COMETAPI_KEY) the simulator together until Ctrl-C, which stops all of them. A
 child that exits on its own is restarted with a back-off; one that keeps crashing stops
 everything, with the reason."""
 
@@ -58,15 +59,26 @@ def web_command(host: str, port: int, workers: int) -> list[str]:
     ]
 
 
+def media_command(host: str, port: int) -> list[str]:
+    """The media process: sends videos on asyncio, so a slow viewer holds no web thread."""
+    command = [sys.executable, "-m", "studio.generations.mediaserver"]
+    return command + ["--host", host, "--port", str(port)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("STUDIO_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("STUDIO_PORT", "8000")))
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "3")))
+    parser.add_argument(
+        "--media-port", type=int, default=int(os.environ.get("STUDIO_MEDIA_PORT", "8002"))
+    )
     parser.add_argument("--no-worker", action="store_true", help="do not start the qcluster")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    # Videos go out through the media process unless the settings choose another way.
+    os.environ.setdefault("STUDIO_MEDIA_SERVER_URL", f"http://{args.host}:{args.media_port}")
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
@@ -81,6 +93,8 @@ def main() -> int:
             settings.SIMULATOR_PORT, settings.SIMULATOR_STRICT
         )
     commands["web"] = web_command(args.host, args.port, args.web_workers)
+    if settings.MEDIA_DELIVERY == "server":
+        commands["media"] = media_command(args.host, args.media_port)
     if not args.no_worker:
         commands["worker"] = [sys.executable, "manage.py", "worker"]
     mode = (

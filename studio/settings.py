@@ -234,6 +234,63 @@ STORAGES = {
     },
 }
 
+# Media delivery: who sends a video's bytes once the studio's view has checked that the
+# person may see it (docs/architecture.md "Media delivery", docs/reliability.md R74-R80).
+# app: the studio's own threads (one per viewer for the whole download); server: the
+# studio's async media process (`make run` starts it) behind a signed short-lived link;
+# nginx: X-Accel-Redirect; sendfile: X-Sendfile (Apache, Caddy); s3: a presigned URL.
+MEDIA_DELIVERIES = ("app", "server", "nginx", "sendfile", "s3")
+MEDIA_SERVER_URL = env_str("STUDIO_MEDIA_SERVER_URL").rstrip("/")
+_ON_S3 = STORAGES["default"]["BACKEND"].endswith("S3Storage")
+MEDIA_DELIVERY = env_choice(
+    "STUDIO_MEDIA_DELIVERY",
+    "s3" if _ON_S3 else ("server" if MEDIA_SERVER_URL else "app"),
+    MEDIA_DELIVERIES,
+)
+if MEDIA_DELIVERY == "s3" and not _ON_S3:
+    raise ImproperlyConfigured(
+        "STUDIO_MEDIA_DELIVERY=s3 needs STUDIO_MEDIA_STORAGE=storages.backends.s3.S3Storage"
+    )
+if MEDIA_DELIVERY in ("server", "nginx", "sendfile") and _ON_S3:
+    raise ImproperlyConfigured(
+        f"STUDIO_MEDIA_DELIVERY={MEDIA_DELIVERY} serves local files; on S3 use s3"
+    )
+if MEDIA_DELIVERY == "server" and not MEDIA_SERVER_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        "STUDIO_MEDIA_DELIVERY=server needs STUDIO_MEDIA_SERVER_URL=http://host:port"
+    )
+# How long a media-server link or a presigned URL works.
+MEDIA_LINK_SECONDS = env_int("STUDIO_MEDIA_LINK_SECONDS", 900, minimum=10)
+# django-sendfile2: the header it sets, and for nginx the internal location (docs/nginx.conf).
+SENDFILE_BACKEND = {
+    "nginx": "django_sendfile.backends.nginx",
+    "sendfile": "django_sendfile.backends.xsendfile",
+}.get(MEDIA_DELIVERY, "django_sendfile.backends.simple")
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = "/protected-media"
+
+
+def _media_origins() -> list[str]:
+    """Where delivered media comes from besides the studio itself, for the CSP."""
+    given = env_list("STUDIO_MEDIA_ORIGINS", "")
+    if given or MEDIA_DELIVERY not in ("server", "s3"):
+        return given
+    if MEDIA_DELIVERY == "s3":
+        endpoint = MEDIA_STORAGE_OPTIONS.get("endpoint_url") or ""
+        domain = MEDIA_STORAGE_OPTIONS.get("custom_domain") or ""
+        if domain:
+            return [f"https://{domain}"]
+        return [endpoint.rstrip("/")] if endpoint else ["https://*.amazonaws.com"]
+    scheme, rest = MEDIA_SERVER_URL.split("://", 1)
+    host_port = rest.split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    if host in ("0.0.0.0", "[::]"):  # the redirect uses the host name the browser used
+        return [f"{scheme}://*:{port}"]
+    return [f"{scheme}://{host_port}"]
+
+
+MEDIA_ORIGINS = _media_origins()
+
 # A strict Content-Security-Policy (docs/reliability.md R38): only our own scripts, styles and
 # media; htmx runs without eval and without its inline indicator styles (see base.html).
 CONTENT_SECURITY_POLICY = {
@@ -241,8 +298,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "media-src": ["'self'"],
+        "img-src": ["'self'", "data:", *MEDIA_ORIGINS],
+        "media-src": ["'self'", *MEDIA_ORIGINS],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],

@@ -113,6 +113,7 @@ def test_make_run_brings_a_killed_worker_back_and_the_job_it_held_finishes(tmp_p
             "--processing-after", "0.3", "--finish-after", "2", "--fps", "2", "--latency", "0.5"
         )
         command = [PY, "-m", "studio.run", "--port", str(free_port()), "--web-workers", "1"]
+        command += ["--media-port", str(free_port())]
         log = data / "run.log"
         run = subprocess.Popen(
             command,

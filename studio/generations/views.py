@@ -4,21 +4,12 @@ history, compare, and the access-checked media files. The studio page: studio/co
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseBase,
-    StreamingHttpResponse,
-)
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -27,7 +18,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from studio.accounts.decorators import require, submitter
 from studio.accounts.roles import GALLERY
-from studio.generations import pipeline
+from studio.generations import delivery, pipeline
 from studio.generations.forms import HistoryFilterForm
 from studio.generations.models import Generation
 from studio.generations.signals import CreateRefused
@@ -145,85 +136,15 @@ def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
 def media_file(
     request: HttpRequest, pk: uuid.UUID, field: str, content_type: str
 ) -> HttpResponseBase:
-    """One stored file of a generation the user may see, with byte ranges so video seeks.
+    """One stored file of a generation the user may see, sent the way
+    STUDIO_MEDIA_DELIVERY says (studio/generations/delivery.py); no other path reaches it.
     The upstream result_url is never used here: it expires and it is not ours to hand out."""
     generation = get_object_or_404(Generation.objects.visible_to(request.user).only(field), pk=pk)
     stored = getattr(generation, field)
     if not stored:
         raise Http404("Not stored yet.")
-    try:
-        handle = stored.open("rb")
-        size = stored.size
-    except FileNotFoundError:
-        raise Http404("The file is missing.") from None
     extension = "mp4" if field == "video" else "jpg"
-    response = ranged_file_response(
-        request, handle, size, content_type, filename=f"kling-{generation.pk}.{extension}"
-    )
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-def ranged_file_response(
-    request: HttpRequest, handle, size: int, content_type: str, filename: str
-) -> HttpResponseBase:
-    """The whole file (200), the one byte range asked for (206) or 416; ?download=1 saves it."""
-    download = request.GET.get("download") == "1"
-    wanted = byte_range(request.headers.get("Range", ""), size)
-    if wanted is None:
-        response = FileResponse(
-            handle, content_type=content_type, as_attachment=download, filename=filename
-        )
-    elif wanted == (-1, -1):
-        handle.close()
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-    else:
-        start, end = wanted
-        response = StreamingHttpResponse(
-            read_range(handle, start, end - start + 1), status=206, content_type=content_type
-        )
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Length"] = str(end - start + 1)
-        disposition = "attachment" if download else "inline"
-        response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
-    response["Accept-Ranges"] = "bytes"
-    return response
-
-
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The one byte range asked for, as (first, last); None for the whole file (no header,
-    several ranges, or one we do not read); (-1, -1) when it lies past the end (416)."""
-    match = RANGE.match(header.strip().replace(" ", ""))
-    if not match or match.groups() == ("", ""):
-        return None
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        length = min(int(last), size)
-        return (size - length, size - 1) if length else (-1, -1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size:
-        return (-1, -1)
-    if end < start:
-        return None
-    return start, end
-
-
-def read_range(handle, start: int, length: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
-    try:
-        handle.seek(start)
-        while length > 0:
-            data = handle.read(min(chunk, length))
-            if not data:
-                break
-            length -= len(data)
-            yield data
-    finally:
-        handle.close()
+    return delivery.respond(request, stored, content_type, f"kling-{generation.pk}.{extension}")
 
 
 # ---------------------------------------------------------------------------- history

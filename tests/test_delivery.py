@@ -1,0 +1,299 @@
+"""Media delivery (studio/generations/delivery.py): every path after the same access check
+keeps byte ranges, Cache-Control, ETag/Last-Modified with 304s and ?download=1, and a person
+who may not see a video gets no byte of it. Here: the studio's own threads (`app`) and the
+studio's media process (`server`, started for real on loopback). nginx: tests/test_nginx.py;
+S3: tests/test_s3_delivery.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core import signing
+from django.test import Client
+
+from studio.generations.delivery import LINK_SALT
+from studio.generations.models import Generation
+from tests.factories import make_generation
+from tests.system import ROOT, Proc, System, free_port, sign_in
+
+pytestmark = pytest.mark.django_db
+
+VIDEO = bytes(range(256)) * 400  # 102,400 bytes standing in for an MP4
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    root = tmp_path / "media"
+    (root / "videos").mkdir(parents=True)
+    (root / "videos" / "fox.mp4").write_bytes(VIDEO)
+    (root / "posters").mkdir()
+    (root / "posters" / "fox.jpg").write_bytes(b"\xff\xd8\xff\xe0poster")
+    settings.MEDIA_ROOT = root
+    return root
+
+
+@pytest.fixture
+def stored(owner, media) -> Generation:
+    return make_generation(
+        owner, status="succeeded", video="videos/fox.mp4", poster="posters/fox.jpg"
+    )
+
+
+def content(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+# ---------------------------------------------------------------- app: the studio's threads
+
+
+def test_the_app_path_sends_validators_and_answers_304_to_a_current_copy(client, stored) -> None:
+    url = f"/generations/{stored.pk}/video.mp4"
+    first = client.get(url)
+    assert first.status_code == 200 and content(first) == VIDEO
+    assert first["Cache-Control"] == "private, max-age=3600"
+    etag, modified = first["ETag"], first["Last-Modified"]
+    assert etag.startswith('"') and modified.endswith("GMT")
+
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and content(again) == b""
+    assert again["ETag"] == etag and again["Cache-Control"] == "private, max-age=3600"
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=modified).status_code == 304
+    changed = client.get(url, HTTP_IF_NONE_MATCH='"something-else"')
+    assert changed.status_code == 200 and content(changed) == VIDEO
+
+
+def test_a_range_for_a_changed_file_gets_the_whole_new_file(client, stored) -> None:
+    url = f"/generations/{stored.pk}/video.mp4"
+    etag = client.get(url)["ETag"]
+    same = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=etag)
+    assert same.status_code == 206 and content(same) == VIDEO[:10]
+    stale = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"an-older-copy"')
+    assert stale.status_code == 200 and content(stale) == VIDEO
+
+
+def test_a_range_download_is_still_an_attachment(client, stored) -> None:
+    response = client.get(
+        f"/generations/{stored.pk}/video.mp4", {"download": "1"}, HTTP_RANGE="bytes=5-"
+    )
+    assert response.status_code == 206 and content(response) == VIDEO[5:]
+    assert response["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
+
+
+def test_a_missing_file_is_404(client, stored, media) -> None:
+    (media / "videos" / "fox.mp4").unlink()
+    assert client.get(f"/generations/{stored.pk}/video.mp4").status_code == 404
+
+
+# ---------------------------------------------------------------- server: the media process
+
+
+@pytest.fixture
+def media_server(settings, media, tmp_path) -> Iterator[str]:
+    """`python -m studio.generations.mediaserver` on a free loopback port, with the test's
+    SECRET_KEY and media folder; the studio's settings point at it."""
+    port = free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "STUDIO_DATA_DIR": str(tmp_path / "data"),
+        "MEDIA_ROOT": str(media),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "STUDIO_MEDIA_LINK_SECONDS": "60",
+        "PATH": "/usr/bin:/bin",
+    }
+    command = [sys.executable, "-m", "studio.generations.mediaserver", "--port", str(port)]
+    process = Proc("media", command, env, tmp_path / "media.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.alive(), (tmp_path / "media.log").read_text()
+                time.sleep(0.05)
+        settings.MEDIA_DELIVERY = "server"
+        settings.MEDIA_SERVER_URL = url
+        settings.MEDIA_LINK_SECONDS = 60
+        yield url
+    finally:
+        process.stop()
+
+
+def link(client: Client, path: str, **query) -> str:
+    response = client.get(path, query)
+    assert response.status_code == 302, response.status_code
+    assert response["Cache-Control"] == "private, no-cache"
+    assert content(response) == b""
+    return response["Location"]
+
+
+def test_the_media_server_sends_the_file_with_ranges_validators_and_304s(
+    client, stored, media_server
+) -> None:
+    url = link(client, f"/generations/{stored.pk}/video.mp4")
+    assert url.startswith(f"{media_server}/media/")
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.content == VIDEO
+    assert whole.headers["Content-Type"] == "video/mp4"
+    assert whole.headers["Cache-Control"] == "private, max-age=3600"
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{stored.pk}.mp4"'
+    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == VIDEO[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
+    assert httpx.get(url, headers={"Range": "bytes=-50"}).content == VIDEO[-50:]
+    assert httpx.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+    stale = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"older"'})
+    assert stale.status_code == 200 and stale.content == VIDEO
+    same = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert same.status_code == 206 and same.content == VIDEO[:10]
+
+    saved = httpx.get(link(client, f"/generations/{stored.pk}/video.mp4", download="1"))
+    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
+    poster = httpx.get(link(client, f"/generations/{stored.pk}/poster.jpg"))
+    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+
+
+def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
+    client, stored, media_server, monkeypatch
+) -> None:
+    good = link(client, f"/generations/{stored.pk}/video.mp4")
+    token = good.split("/media/", 1)[1].split("/", 1)[0]
+    forged = good.replace(token, token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb"))
+    other = signing.dumps(["videos/fox.mp4", "video/mp4", "x.mp4", False], salt="another")
+    with monkeypatch.context() as past:  # a link made 61 s ago, beyond its 60 s
+        past.setattr(signing.TimestampSigner, "timestamp", lambda self: _seconds_ago(61))
+        expired = link(client, f"/generations/{stored.pk}/video.mp4")
+    for url in (forged, expired, f"{media_server}/media/{other}/x.mp4"):
+        refused = httpx.get(url, headers={"Range": "bytes=0-"})
+        assert refused.status_code == 403, url
+        assert VIDEO[:16] not in refused.content
+    escape = signing.dumps(["../../etc/passwd", "text/plain", "x", False], salt=LINK_SALT)
+    assert httpx.get(f"{media_server}/media/{escape}/x").status_code == 404
+    for path in ("/media/videos/fox.mp4", "/videos/fox.mp4", "/fox.mp4"):  # storage paths
+        answer = httpx.get(f"{media_server}{path}")
+        assert answer.status_code in (403, 404) and VIDEO[:16] not in answer.content
+    assert httpx.get(good).content == VIDEO  # the good link still works
+
+
+def _seconds_ago(seconds: int) -> str:
+    return signing.b62_encode(int(time.time()) - seconds)
+
+
+@pytest.mark.parametrize("delivery", ["app", "server"])
+def test_who_may_not_see_a_video_gets_no_link_and_no_byte(
+    client, stored, teammate, outsider, media_server, settings, delivery
+) -> None:
+    settings.MEDIA_DELIVERY = delivery
+    for person in (teammate, outsider, None):
+        other = Client()
+        if person is not None:
+            other.force_login(person)
+        for path in ("video.mp4", "video.mp4?download=1", "poster.jpg"):
+            response = other.get(f"/generations/{stored.pk}/{path}", HTTP_RANGE="bytes=0-")
+            assert response.status_code in (302, 403, 404), (person, path)
+            if response.status_code == 302:
+                assert person is None and response["Location"].startswith("/login/")
+            assert VIDEO[:16] not in content(response)
+
+
+# ---------------------------------------------------------------- make run
+
+
+def test_make_run_sends_videos_from_its_media_process_and_restarts_it(tmp_path) -> None:
+    """`python -m studio.run` as `make run` starts it: a stored video's URL on the studio
+    answers with a link to the media process, which sends the file; a killed media
+    process comes back (studio/run.py supervises it)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    system = System(data)
+    port, media_port = free_port(), free_port()
+    log = data / "run.log"
+    run = None
+    try:
+        system.start_simulator("--processing-after", "0.2", "--finish-after", "0.5")
+        command = [sys.executable, "-m", "studio.run", "--port", str(port), "--web-workers", "1"]
+        command += ["--media-port", str(media_port)]
+        run = subprocess.Popen(
+            command, cwd=ROOT, env=system.env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_until(lambda: "is running at" in log.read_text(), 60, "the banner", log)
+        system.manage("shell", "-c", MAKE_VIEWER)
+        [pk] = system.create(["a lantern drifting over a lake"], username="viewer")
+        system.wait(system.all_final, 90, "the video to be stored")
+        [row] = system.generations()
+        stored = (data / "media" / row["video"]).read_bytes()
+        viewer = sign_in(f"http://127.0.0.1:{port}", "viewer", "a-long-test-password")
+        answer = viewer.get(f"/generations/{pk}/video.mp4")
+        assert answer.status_code == 302
+        assert answer.headers["Location"].startswith(f"http://127.0.0.1:{media_port}/media/")
+        assert httpx.get(answer.headers["Location"]).content == stored
+
+        [media] = [pid for pid in child_pids(run.pid) if "mediaserver" in cmdline(pid)]
+        os.killpg(media, signal.SIGKILL)
+        wait_until(lambda: "media restarted" in log.read_text(), 20, "the restart", log)
+        link = viewer.get(f"/generations/{pk}/video.mp4", params={"download": "1"})
+        saved = wait_for_answer(link.headers["Location"])
+        assert saved.content == stored and saved.headers["Content-Disposition"].startswith(
+            "attachment"
+        )
+    finally:
+        if run is not None:
+            run.send_signal(signal.SIGTERM)
+            run.wait(timeout=30)
+        system.stop()
+
+
+MAKE_VIEWER = (
+    "from django.contrib.auth import get_user_model\n"
+    "get_user_model().objects.create_user('viewer', password='a-long-test-password')\n"
+)
+
+
+def wait_until(check, seconds: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"no {what}:\n{log.read_text()[-3000:]}"
+        time.sleep(0.1)
+
+
+def wait_for_answer(url: str, seconds: float = 20) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(url)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"nothing answers at {url}"
+            time.sleep(0.1)
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
