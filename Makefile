@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format chromium clean mutate
+.PHONY: run test bench lint format chromium nginx clean mutate
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -22,7 +22,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
 
-test: $(STAMP) chromium
+# The media tests run Debian's nginx with docs/nginx.conf (tests/test_nginx.py).
+nginx:
+	@test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	  else echo "Install Debian's nginx (sudo apt-get install nginx) for the media tests"; exit 1; fi; }
+
+test: $(STAMP) chromium nginx
 	$(BIN)/ruff check studio tests benchmarks
 	$(BIN)/ruff format --check studio tests benchmarks
 	$(BIN)/python -m pytest

@@ -137,7 +137,7 @@ def proxy_response(request: HttpRequest, stored: FieldFile, media: Media) -> Htt
 
     response = sendfile(
         request,
-        stored.path(media.name),
+        stored.path,
         attachment=media.download,
         attachment_filename=media.filename,
         mimetype=media.content_type,

@@ -1,0 +1,197 @@
+"""Media behind a proxy (STUDIO_MEDIA_DELIVERY=nginx or sendfile): the studio checks access
+and names the file in X-Accel-Redirect / X-Sendfile; the proxy sends it. Through Debian's
+nginx (`make nginx` installs it) started here on loopback with docs/nginx.conf, the very
+file the README shows, in front of gunicorn as `make run` starts it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.test import Client
+
+from tests.factories import make_generation
+from tests.system import ROOT, System, free_port, running, sign_in
+
+NGINX = Path("/usr/sbin/nginx")
+VIDEO = bytes(range(256)) * 4000  # 1,024,000 bytes standing in for an MP4
+MAKE_WORLD = """
+from pathlib import Path
+from django.conf import settings
+from tests.factories import make_generation, make_user
+root = Path(settings.MEDIA_ROOT)
+(root / "videos").mkdir(parents=True)
+(root / "videos" / "fox.mp4").write_bytes(bytes(range(256)) * 4000)
+(root / "posters").mkdir()
+(root / "posters" / "fox.jpg").write_bytes(b"\\xff\\xd8\\xff\\xe0poster")
+owner = make_user("cora")
+make_user("tess")
+row = make_generation(owner, status="succeeded", video="videos/fox.mp4", poster="posters/fox.jpg")
+print(row.pk)
+"""
+
+
+def studio_conf(gunicorn_port: int, nginx_port: int, media: Path) -> str:
+    """docs/nginx.conf with its three marked lines pointed at this test's processes."""
+    text = (ROOT / "docs" / "nginx.conf").read_text()
+    changes = {
+        "server 127.0.0.1:8000;": f"server 127.0.0.1:{gunicorn_port};",
+        "listen 80;": f"listen 127.0.0.1:{nginx_port};",
+        "alias /srv/studio/data/media/;": f"alias {media}/;",
+    }
+    for line, value in changes.items():
+        assert text.count(line) == 1, f"docs/nginx.conf should have {line!r} once"
+        text = text.replace(line, value)
+    return text
+
+
+@pytest.fixture
+def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
+    """(system, nginx URL, gunicorn URL, generation id): gunicorn with
+    STUDIO_MEDIA_DELIVERY=nginx behind nginx on loopback."""
+    assert NGINX.exists(), "Debian's nginx is needed: `make nginx` (apt-get install nginx)"
+    with running(tmp_path / "data", STUDIO_MEDIA_DELIVERY="nginx") as system:
+        data = system.data
+        system.manage("migrate", "--verbosity", "0")
+        pk = system.manage("shell", "-c", MAKE_WORLD).strip().splitlines()[-1]
+        web = system.start_web()
+        port = free_port()
+        conf = tmp_path / "nginx"
+        conf.mkdir()
+        (conf / "studio.conf").write_text(
+            studio_conf(int(web.rsplit(":", 1)[1]), port, data / "media")
+        )
+        (conf / "nginx.conf").write_text(main_conf(conf))
+        nginx = subprocess.Popen(
+            [str(NGINX), "-p", str(conf), "-c", str(conf / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=(conf / "stderr.log").open("w"),
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(url, nginx, conf)
+            yield system, url, web, pk
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+
+
+def main_conf(conf: Path) -> str:
+    temp = " ".join(
+        f"{kind}_temp_path {conf}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+    )
+    return (
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+        "user root;\n"  # the test's files are root's; nginx runs as root in CI and here
+        f"pid {conf}/nginx.pid;\nerror_log {conf}/error.log;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{ access_log {conf}/access.log; {temp} "
+        f"uwsgi_temp_path {conf}/uwsgi; scgi_temp_path {conf}/scgi; "
+        f"include {conf}/studio.conf; }}\n"
+    )
+
+
+def wait_for(url: str, nginx: subprocess.Popen, conf: Path) -> None:
+    for _ in range(100):
+        if nginx.poll() is not None:
+            raise AssertionError(
+                (conf / "stderr.log").read_text() + (conf / "error.log").read_text()
+            )
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("nginx did not answer")
+
+
+def test_nginx_sends_the_video_with_ranges_validators_304s_and_downloads(behind_nginx) -> None:
+    system, url, _web, pk = behind_nginx
+    owner = sign_in(url, "cora", "a-long-test-password")
+    path = f"/generations/{pk}/video.mp4"
+    whole = owner.get(path)
+    assert whole.status_code == 200 and whole.content == VIDEO
+    assert whole.headers["Content-Type"] == "video/mp4"
+    assert whole.headers["Cache-Control"] == "private, max-age=3600"
+    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{pk}.mp4"'
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    assert "X-Accel-Redirect" not in whole.headers
+    part = owner.get(path, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == VIDEO[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
+    assert owner.get(path, headers={"Range": "bytes=-50"}).content == VIDEO[-50:]
+    assert owner.get(path, headers={"Range": "bytes=99999999-"}).status_code == 416
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    assert owner.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert owner.get(path, headers={"If-Modified-Since": modified}).status_code == 304
+    stale = owner.get(path, headers={"Range": "bytes=0-9", "If-Range": '"older"'})
+    assert stale.status_code == 200 and stale.content == VIDEO
+    saved = owner.get(path, params={"download": "1"})
+    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{pk}.mp4"'
+    assert saved.content == VIDEO
+    poster = owner.get(f"/generations/{pk}/poster.jpg")
+    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+
+
+def test_behind_nginx_who_may_not_see_a_video_gets_no_byte(behind_nginx) -> None:
+    system, url, web, pk = behind_nginx
+    teammate = sign_in(url, "tess", "a-long-test-password")
+    anonymous = httpx.Client(base_url=url)
+    for client in (teammate, anonymous):
+        for path in (f"/generations/{pk}/video.mp4", f"/generations/{pk}/video.mp4?download=1"):
+            answer = client.get(path, headers={"Range": "bytes=0-"})
+            assert answer.status_code in (302, 404), (path, answer.status_code)
+            assert VIDEO[:64] not in answer.content
+    for path in ("/protected-media/videos/fox.mp4", "/media/videos/fox.mp4"):
+        answer = teammate.get(path)
+        assert answer.status_code == 404 and VIDEO[:64] not in answer.content
+    # gunicorn itself names the file and sends none of it: only nginx reads it from disk.
+    # (Its Content-Length is the file's, its body empty: the connection just closes.)
+    owner = sign_in(web, "cora", "a-long-test-password")
+    with owner.stream("GET", f"/generations/{pk}/video.mp4") as direct:
+        assert direct.headers["X-Accel-Redirect"] == "/protected-media/videos/fox.mp4"
+        received = b""
+        with contextlib.suppress(httpx.RemoteProtocolError):
+            for chunk in direct.iter_bytes():
+                received += chunk
+    assert received == b""
+
+
+# ---------------------------------------------------------------- X-Sendfile (Apache, Caddy)
+
+
+@pytest.fixture
+def sendfile_delivery(settings, tmp_path) -> Iterator[Path]:
+    from django_sendfile.utils import _get_sendfile
+
+    root = tmp_path / "media"
+    (root / "videos").mkdir(parents=True)
+    (root / "videos" / "fox.mp4").write_bytes(VIDEO)
+    settings.MEDIA_ROOT = settings.SENDFILE_ROOT = str(root)
+    settings.MEDIA_DELIVERY = "sendfile"
+    settings.SENDFILE_BACKEND = "django_sendfile.backends.xsendfile"
+    _get_sendfile.cache_clear()  # django-sendfile2 keeps the backend it loaded first
+    yield root
+    _get_sendfile.cache_clear()
+
+
+@pytest.mark.django_db
+def test_x_sendfile_names_the_file_only_for_who_may_see_it(
+    client, owner, teammate, sendfile_delivery
+) -> None:
+    row = make_generation(owner, status="succeeded", video="videos/fox.mp4")
+    answer = client.get(f"/generations/{row.pk}/video.mp4", {"download": "1"})
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer["X-Sendfile"] == str(sendfile_delivery / "videos" / "fox.mp4")
+    assert answer["Content-Disposition"] == f'attachment; filename="kling-{row.pk}.mp4"'
+    assert answer["Cache-Control"] == "private, max-age=3600"
+    assert answer["Content-Type"] == "video/mp4"
+    other = Client()
+    other.force_login(teammate)
+    refused = other.get(f"/generations/{row.pk}/video.mp4")
+    assert refused.status_code == 404 and "X-Sendfile" not in refused
