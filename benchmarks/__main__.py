@@ -21,6 +21,7 @@ ALL = {
     "web": "(b) status endpoint and history page under gunicorn vs /healthz",
     "sweep": "(a) poller sweep vs a naive poller, (e) worker memory",
     "latency": "(d) upstream change to the status response, polling and webhook",
+    "viewers": "(f) 20 slow viewers of a 40 MB video: /healthz and status, new and old path",
 }
 
 

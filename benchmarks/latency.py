@@ -66,7 +66,8 @@ def run(data, webhook: bool) -> list[dict]:
     mode = "webhook" if webhook else "polling"
     stack = Process(
         f"studio ({mode})",
-        [PYTHON, "-m", "studio.run", "--port", str(port), "--web-workers", "2"],
+        [PYTHON, "-m", "studio.run", "--port", str(port), "--web-workers", "2"]
+        + ["--media-port", str(free_port())],
         data / f"stack-{mode}.log",
         env,
     )

@@ -251,6 +251,14 @@ if MEDIA_DELIVERY == "s3" and not _ON_S3:
     raise ImproperlyConfigured(
         "STUDIO_MEDIA_DELIVERY=s3 needs STUDIO_MEDIA_STORAGE=storages.backends.s3.S3Storage"
     )
+if MEDIA_DELIVERY == "s3" and (
+    MEDIA_STORAGE_OPTIONS.get("querystring_auth") is False
+    or MEDIA_STORAGE_OPTIONS.get("custom_domain")
+):
+    raise ImproperlyConfigured(
+        "STUDIO_MEDIA_DELIVERY=s3 hands out presigned URLs: leave querystring_auth on and "
+        "custom_domain unset in STUDIO_MEDIA_STORAGE_OPTIONS"
+    )
 if MEDIA_DELIVERY in ("server", "nginx", "sendfile") and _ON_S3:
     raise ImproperlyConfigured(
         f"STUDIO_MEDIA_DELIVERY={MEDIA_DELIVERY} serves local files; on S3 use s3"
@@ -277,9 +285,6 @@ def _media_origins() -> list[str]:
         return given
     if MEDIA_DELIVERY == "s3":
         endpoint = MEDIA_STORAGE_OPTIONS.get("endpoint_url") or ""
-        domain = MEDIA_STORAGE_OPTIONS.get("custom_domain") or ""
-        if domain:
-            return [f"https://{domain}"]
         return [endpoint.rstrip("/")] if endpoint else ["https://*.amazonaws.com"]
     scheme, rest = MEDIA_SERVER_URL.split("://", 1)
     host_port = rest.split("/", 1)[0]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -215,30 +218,20 @@ def test_make_run_sends_videos_from_its_media_process_and_restarts_it(tmp_path) 
     """`python -m studio.run` as `make run` starts it: a stored video's URL on the studio
     answers with a link to the media process, which sends the file; a killed media
     process comes back (studio/run.py supervises it)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    system = System(data)
-    port, media_port = free_port(), free_port()
-    log = data / "run.log"
-    run = None
+    system = System(tmp_path / "data")
+    (tmp_path / "data").mkdir()
     try:
         system.start_simulator("--processing-after", "0.2", "--finish-after", "0.5")
-        command = [sys.executable, "-m", "studio.run", "--port", str(port), "--web-workers", "1"]
-        command += ["--media-port", str(media_port)]
-        run = subprocess.Popen(
-            command, cwd=ROOT, env=system.env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        wait_until(lambda: "is running at" in log.read_text(), 60, "the banner", log)
+        run, url, media_url, log = start_make_run(system)
         system.manage("shell", "-c", MAKE_VIEWER)
         [pk] = system.create(["a lantern drifting over a lake"], username="viewer")
         system.wait(system.all_final, 90, "the video to be stored")
         [row] = system.generations()
-        stored = (data / "media" / row["video"]).read_bytes()
-        viewer = sign_in(f"http://127.0.0.1:{port}", "viewer", "a-long-test-password")
+        stored = (system.data / "media" / row["video"]).read_bytes()
+        viewer = sign_in(url, "viewer", "a-long-test-password")
         answer = viewer.get(f"/generations/{pk}/video.mp4")
         assert answer.status_code == 302
-        assert answer.headers["Location"].startswith(f"http://127.0.0.1:{media_port}/media/")
+        assert answer.headers["Location"].startswith(f"{media_url}/media/")
         assert httpx.get(answer.headers["Location"]).content == stored
 
         [media] = [pid for pid in child_pids(run.pid) if "mediaserver" in cmdline(pid)]
@@ -250,10 +243,77 @@ def test_make_run_sends_videos_from_its_media_process_and_restarts_it(tmp_path) 
             "attachment"
         )
     finally:
-        if run is not None:
-            run.send_signal(signal.SIGTERM)
-            run.wait(timeout=30)
-        system.stop()
+        stop_make_run(system)
+
+
+def test_slow_viewers_of_the_media_process_leave_the_web_threads_free(tmp_path) -> None:
+    """Twelve viewers that read nothing of a 24 MB video (their socket buffers full, the
+    sender waiting) against `make run` with one gunicorn worker of 4 threads: the studio
+    still answers at once, and every viewer gets its bytes when it reads."""
+    system = System(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    try:
+        _run, url, _media_url, _log = start_make_run(system)
+        system.manage("shell", "-c", MAKE_VIEWER + BIG_VIDEO)
+        pk = system.rows("SELECT id FROM generations_generation")[0][0]
+        pk = str(uuid.UUID(str(pk)))
+        viewer = sign_in(url, "viewer", "a-long-test-password")
+        viewers = []
+        for _ in range(12):
+            link = urlsplit(viewer.get(f"/generations/{pk}/video.mp4").headers["Location"])
+            sock = socket.create_connection((link.hostname, link.port), timeout=30)
+            sock.sendall(f"GET {link.path} HTTP/1.1\r\nHost: {link.netloc}\r\n\r\n".encode())
+            viewers.append(sock)
+        time.sleep(1)  # the sends fill the sockets' buffers and wait
+        for _ in range(10):
+            started = time.monotonic()
+            assert viewer.get("/healthz").text.strip() == "ok"
+            assert viewer.get("/queue/updates/", headers={"HX-Request": "true"}).status_code in (
+                200,
+                286,
+            )
+            assert time.monotonic() - started < 3, "the studio waited for the viewers"
+        for sock in viewers:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            sock.close()
+    finally:
+        stop_make_run(system)
+
+
+def start_make_run(system: System) -> tuple[subprocess.Popen, str, str, Path]:
+    """`python -m studio.run` with one web worker on free ports: (process, studio URL,
+    media URL, its log)."""
+    port, media_port = free_port(), free_port()
+    command = [sys.executable, "-m", "studio.run", "--port", str(port), "--web-workers", "1"]
+    command += ["--media-port", str(media_port)]
+    log = system.data / "run.log"
+    run = subprocess.Popen(
+        command, cwd=ROOT, env=system.env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    system.make_run = run
+    wait_until(lambda: "is running at" in log.read_text(), 60, "the banner", log)
+    return run, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{media_port}", log
+
+
+def stop_make_run(system: System) -> None:
+    run = getattr(system, "make_run", None)
+    if run is not None:
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=30)
+    system.stop()
+
+
+BIG_VIDEO = (
+    "from pathlib import Path\n"
+    "from django.conf import settings\n"
+    "from tests.factories import make_generation\n"
+    "root = Path(settings.MEDIA_ROOT) / 'videos'\n"
+    "root.mkdir(parents=True, exist_ok=True)\n"
+    "(root / 'big.mp4').write_bytes(bytes(range(256)) * (24 * 4096))\n"
+    "owner = get_user_model().objects.get(username='viewer')\n"
+    "make_generation(owner, status='succeeded', video='videos/big.mp4')\n"
+)
 
 
 MAKE_VIEWER = (
@@ -297,3 +357,63 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# ---------------------------------------------------------------- the setting
+
+SETTINGS_PROBE = (
+    "import django, json; django.setup()\n"
+    "from django.conf import settings as s\n"
+    "csp = s.CONTENT_SECURITY_POLICY['DIRECTIVES']\n"
+    "print(json.dumps([s.MEDIA_DELIVERY, csp['media-src'], csp['img-src'], s.SENDFILE_BACKEND]))"
+)
+
+
+def probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_MEDIA")}
+    clean.update(STUDIO_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="studio.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", SETTINGS_PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_the_delivery_follows_the_storage_and_the_csp_allows_where_media_comes_from(
+    tmp_path,
+) -> None:
+    import json
+
+    def found(**env: str) -> list:
+        done = probe(tmp_path, **env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert found() == ["app", ["'self'"], ["'self'", "data:"], "django_sendfile.backends.simple"]
+    server = found(STUDIO_MEDIA_SERVER_URL="http://127.0.0.1:8002")
+    assert server[:2] == ["server", ["'self'", "http://127.0.0.1:8002"]]
+    assert found(STUDIO_MEDIA_SERVER_URL="http://0.0.0.0:8002")[1][1] == "http://*:8002"
+    nginx = found(STUDIO_MEDIA_DELIVERY="nginx", STUDIO_MEDIA_SERVER_URL="http://x:1")
+    assert nginx == ["nginx", ["'self'"], ["'self'", "data:"], "django_sendfile.backends.nginx"]
+    on_s3 = found(
+        STUDIO_MEDIA_STORAGE="storages.backends.s3.S3Storage",
+        STUDIO_MEDIA_STORAGE_OPTIONS='{"bucket_name": "b", "endpoint_url": "https://s3.example"}',
+    )
+    assert on_s3[:2] == ["s3", ["'self'", "https://s3.example"]]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"STUDIO_MEDIA_DELIVERY": "carrier-pigeon"},
+        {"STUDIO_MEDIA_DELIVERY": "server"},  # without STUDIO_MEDIA_SERVER_URL
+        {"STUDIO_MEDIA_DELIVERY": "s3"},  # on local files
+        {"STUDIO_MEDIA_LINK_SECONDS": "2"},
+        {
+            "STUDIO_MEDIA_STORAGE": "storages.backends.s3.S3Storage",
+            "STUDIO_MEDIA_STORAGE_OPTIONS": '{"bucket_name": "b", "querystring_auth": false}',
+        },
+    ],
+)
+def test_a_delivery_that_cannot_work_refuses_to_start(tmp_path, env) -> None:
+    done = probe(tmp_path, **env)
+    assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr
+    assert "STUDIO_MEDIA" in done.stderr

@@ -74,6 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env.update(
         STUDIO_DATA_DIR=str(data),
         STUDIO_SIMULATOR_PORT=str(sim_port),
+        STUDIO_MEDIA_PORT=str(free_port()),  # make run's media process, on a port of its own
         STUDIO_QUEUE_NAME=f"e2e-{uuid.uuid4().hex[:8]}",
         STUDIO_POLL_MIN_SECONDS="0.5",
         STUDIO_POLL_MAX_SECONDS="1",

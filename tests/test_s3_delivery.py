@@ -1,0 +1,163 @@
+"""Media on object storage (django-storages' S3Storage, STUDIO_MEDIA_DELIVERY=s3): the studio
+checks access and redirects to a short-lived presigned URL; the bucket sends the bytes.
+End to end against an S3-compatible server started here on loopback (tests/s3server.py:
+moto's server, with S3's presigned-URL check in front), through real boto3 and real HTTP;
+no part of boto is mocked. Files reach the bucket through media.put, as the pipeline's."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import httpx
+import pytest
+from django.core.files.storage import default_storage
+from django.test import Client
+
+from studio.generations import media
+from studio.generations.models import Generation
+from tests import s3server
+from tests.factories import make_generation
+from tests.system import Proc, free_port
+
+pytestmark = pytest.mark.django_db
+
+VIDEO = bytes(range(256)) * 1000  # 256,000 bytes standing in for an MP4
+BUCKET = "studio-media"
+
+
+@pytest.fixture
+def s3(tmp_path) -> Iterator[str]:
+    """The S3-compatible server on a free loopback port, with a private bucket."""
+    port = free_port()
+    command = [sys.executable, "-m", "tests.s3server", "--port", str(port)]
+    process = Proc("s3", command, {"PATH": "/usr/bin:/bin"}, tmp_path / "s3.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.alive(), (tmp_path / "s3.log").read_text()
+                time.sleep(0.05)
+        client(url).create_bucket(Bucket=BUCKET)
+        yield url
+    finally:
+        process.stop()
+
+
+def client(url: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=s3server.ACCESS_KEY,
+        aws_secret_access_key=s3server.SECRET_KEY,
+        region_name=s3server.REGION,
+    )
+
+
+@pytest.fixture
+def on_s3(s3, settings, tmp_path) -> str:
+    """The studio's settings as README "Running for a team" gives them for S3."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "default_acl": "private",
+                "endpoint_url": s3,
+                "region_name": s3server.REGION,
+                "access_key": s3server.ACCESS_KEY,
+                "secret_key": s3server.SECRET_KEY,
+                "signature_version": "s3v4",
+                "addressing_style": "path",
+            },
+        },
+    }
+    settings.MEDIA_DELIVERY = "s3"
+    settings.MEDIA_LINK_SECONDS = 120
+    return s3
+
+
+@pytest.fixture
+def stored(owner, on_s3, tmp_path) -> Generation:
+    source = tmp_path / "fox.mp4"
+    source.write_bytes(VIDEO)
+    poster = tmp_path / "fox.jpg"
+    poster.write_bytes(b"\xff\xd8\xff\xe0poster")
+    video_name = media.put(default_storage, "videos/fox.mp4", str(source))
+    poster_name = media.put(default_storage, "posters/fox.jpg", str(poster))
+    return make_generation(owner, status="succeeded", video=video_name, poster=poster_name)
+
+
+def presigned(client: Client, path: str, **query) -> str:
+    answer = client.get(path, query)
+    assert answer.status_code == 302, answer.status_code
+    assert answer["Cache-Control"] == "private, no-cache" and answer.content == b""
+    return answer["Location"]
+
+
+def test_the_bucket_sends_the_video_with_ranges_validators_304s_and_downloads(
+    client, stored, on_s3
+) -> None:
+    url = presigned(client, f"/generations/{stored.pk}/video.mp4")
+    assert url.startswith(f"{on_s3}/{BUCKET}/videos/fox.mp4?")
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Expires"] == ["120"] and "X-Amz-Signature" in query
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.content == VIDEO
+    assert whole.headers["Content-Type"] == "video/mp4"
+    assert whole.headers["Cache-Control"] == "private, max-age=3600"
+    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{stored.pk}.mp4"'
+    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == VIDEO[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+
+    saved = httpx.get(presigned(client, f"/generations/{stored.pk}/video.mp4", download="1"))
+    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
+    assert saved.content == VIDEO
+    poster = httpx.get(presigned(client, f"/generations/{stored.pk}/poster.jpg"))
+    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+
+
+def test_a_presigned_url_runs_out_and_names_only_its_own_file(
+    client, stored, on_s3, monkeypatch
+) -> None:
+    import botocore.auth
+    from botocore.compat import get_current_datetime
+
+    good = presigned(client, f"/generations/{stored.pk}/video.mp4")
+    with monkeypatch.context() as past:  # signed 121 s ago, for 120 s
+        then = get_current_datetime() - timedelta(seconds=121)
+        past.setattr(botocore.auth, "get_current_datetime", lambda: then)
+        expired = presigned(client, f"/generations/{stored.pk}/video.mp4")
+    other = good.replace("/videos/fox.mp4?", "/posters/fox.jpg?")  # same signature
+    for url, code in ((expired, "Request has expired"), (other, "SignatureDoesNotMatch")):
+        answer = httpx.get(url, headers={"Range": "bytes=0-"})
+        assert answer.status_code == 403 and code in answer.text
+        assert VIDEO[:64] not in answer.content
+    assert httpx.get(good).content == VIDEO
+
+
+@pytest.mark.parametrize("person", ["teammate", "outsider", "anonymous"])
+def test_on_s3_who_may_not_see_a_video_gets_no_url_and_no_byte(
+    stored, on_s3, teammate, outsider, person
+) -> None:
+    browser = Client()
+    if person != "anonymous":
+        browser.force_login(teammate if person == "teammate" else outsider)
+    for path in ("video.mp4", "video.mp4?download=1", "poster.jpg"):
+        answer = browser.get(f"/generations/{stored.pk}/{path}")
+        assert answer.status_code in (302, 403, 404), path
+        assert on_s3 not in answer.get("Location", "") and VIDEO[:64] not in answer.content
+    unsigned = httpx.get(f"{on_s3}/{BUCKET}/videos/fox.mp4")  # the object is private
+    assert unsigned.status_code == 403 and VIDEO[:64] not in unsigned.content
