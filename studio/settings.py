@@ -370,8 +370,10 @@ SIMULATOR_STRICT = env_bool("STUDIO_SIM_STRICT", True)
 # upstream's final_unit_deduction.
 STUDIO_UNIT_PRICES = {
     "kling-v1": {"std": {"5": "1", "10": "2"}, "pro": {"5": "3.5", "10": "7"}},
+    "kling-v1-5": {"std": {"5": "2", "10": "4"}, "pro": {"5": "3.5", "10": "7"}},
     "kling-v1-6": {"std": {"5": "2", "10": "4"}, "pro": {"5": "3.5", "10": "7"}},
     "kling-v2-master": {"": {"5": "10", "10": "20"}},
+    "kling-v2-1": {"std": {"5": "2", "10": "4"}, "pro": {"5": "3.5", "10": "7"}},
     "kling-v2-1-master": {"": {"5": "10", "10": "20"}},
     "kling-v2-5-turbo": {"std": {"5": "1.5", "10": "3"}, "pro": {"5": "2.5", "10": "5"}},
     "kling-v2-6": {
@@ -426,6 +428,9 @@ DOWNLOAD_RETRY_SECONDS = env_number("STUDIO_DOWNLOAD_RETRY_SECONDS", 30)  # doub
 DOWNLOAD_MAX_BYTES = int(env_number("STUDIO_DOWNLOAD_MAX_MB", 500) * 1024 * 1024)
 # The largest request body accepted: a 5 MB library file or recipe card and its form.
 MAX_REQUEST_BYTES = int(env_number("STUDIO_MAX_REQUEST_MB", 6) * 1024 * 1024)
+# The studio form's Generate takes a start and an end picture of up to 10 MB each
+# (docs/upstream.md §15.1) and the form: that route alone may send this much.
+MAX_UPLOAD_BYTES = int(env_number("STUDIO_MAX_UPLOAD_MB", 21) * 1024 * 1024)
 # Hosts the downloader may fetch from although they are private or plain http.
 # Simulator mode allows its own loopback address.
 DOWNLOAD_ALLOWED_HOSTS = env_list(

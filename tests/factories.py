@@ -119,3 +119,13 @@ def make_preset(owner, name: str = "Vertical", params: dict | None = None, **kw)
 
     params = {"aspect_ratio": "9:16"} if params is None else params
     return Preset.objects.create(owner=owner, name=name, params=params, **kw)
+
+
+def make_picture(owner, data: bytes | None = None, **kw):
+    """An InputImage saved as the studio saves an upload (checked, re-encoded, stored);
+    `data` is the file's bytes (a 640×360 red PNG by default); `kw` sets source etc."""
+    from studio.generations import pictures
+    from studio.kling import images
+    from tests.images import picture
+
+    return pictures.save(owner, images.prepare(data or picture()), **kw)

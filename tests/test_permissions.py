@@ -20,7 +20,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from studio.review.models import Comment, Review
-from tests.factories import HTMX, make_generation, make_user
+from tests.factories import HTMX, make_generation, make_picture, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +51,7 @@ class World:
     approved_too: object
     library: dict = field(default_factory=dict)
     note: object = None
+    pictures: dict = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -86,6 +87,12 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
         approved=finished("approved", APPROVED),
         approved_too=finished("approved_too", APPROVED + " two"),
     )
+    # Pictures: one the approved video starts from, one the one in review, one unused.
+    world.pictures = {name: make_picture(owner) for name in ("approved", "pending", "unused")}
+    for name in ("approved", "pending"):
+        row = getattr(world, name)
+        row.kind, row.image = "image2video", world.pictures[name]
+        row.save(update_fields=["kind", "image"])
     curator = make_user("cleo", roles=("reviewer",))
     world.note = Comment.objects.create(
         generation=world.pending, author=curator, author_name="cleo", body="Tilt", start_seconds=1
@@ -182,6 +189,38 @@ CASES: dict[str, list[Case]] = {
         Case("studio", lambda w: "/", codes(200, 200, 302, 403)),
         Case("remix in review", lambda w: f"/?remix={w.pending.pk}", codes(200, 404, 302, 403)),
         Case("remix approved", lambda w: f"/?remix={w.approved.pk}", codes(200, 200, 302, 403)),
+        Case(
+            "start from an unused picture",
+            lambda w: f"/?image={w.pictures['unused'].pk}",
+            codes(200, 404, 302, 403),
+        ),
+        Case(
+            "start from the approved video's picture",
+            lambda w: f"/?image={w.pictures['approved'].pk}",
+            codes(200, 200, 302, 403),
+        ),
+    ],
+    "input-image": [
+        Case(
+            "picture unused",
+            lambda w: f"/generations/images/{w.pictures['unused'].pk}/",
+            codes(200, 404, 404, 403),
+        ),
+        Case(
+            "picture in review",
+            lambda w: f"/generations/images/{w.pictures['pending'].pk}/",
+            PENDING_VIEW,
+        ),
+        Case(
+            "picture approved",
+            lambda w: f"/generations/images/{w.pictures['approved'].pk}/",
+            APPROVED_VIEW,
+        ),
+    ],
+    "generation-continue": [
+        # The test videos are not playable, so the owner is sent back with a message.
+        Case("continue in review", gen("pending", "continue/"), codes(302, 404, 403, 403), "post"),
+        Case("continue approved", gen("approved", "continue/"), codes(302, 302, 403, 403), "post"),
     ],
     "generation-create": [
         Case(

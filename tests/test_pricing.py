@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.kling.capabilities import MODELS
+from studio.kling.capabilities import IMAGE_MODELS, MODELS
 from studio.review.pricing import PriceUnknown, estimate_units, price_table, sound_prices
 
 
@@ -28,7 +28,7 @@ def test_pro_and_longer_videos_cost_more() -> None:
 
 
 def test_every_model_mode_and_duration_the_form_offers_has_a_price() -> None:
-    for spec in MODELS.values():
+    for spec in (*MODELS.values(), *IMAGE_MODELS.values()):  # text and image to video
         for mode in spec.modes or ("",):
             for duration in spec.durations:
                 params = {"model_name": spec.name, "mode": mode or None, "duration": duration}

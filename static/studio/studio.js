@@ -1,6 +1,7 @@
 /* Kling Prompt Studio: results that play where they appear (queue cards, history, gallery,
-   batch page), picking generations to compare in the history, and one control for all
-   videos on the compare page. The studio form's script: composer/composer.js.
+   batch page), picking generations to compare in the history, one control for all
+   videos on the compare page, and "Start from this frame" on the generation page.
+   The studio form's script: composer/composer.js.
    Strict CSP: no inline handlers, no eval; everything is wired up from here. */
 (function () {
   "use strict";
@@ -238,6 +239,19 @@
     });
     showState();
   }
+
+  // ------------------------------------------------------------------ generation: start from this frame
+
+  // The form sends the time the player shows; without JavaScript it sends 0 (the first frame).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-frame-at]")) return;
+    var live = form.closest("#generation-live") || document;
+    var video = live.querySelector("video");
+    if (video && isFinite(video.currentTime)) {
+      form.elements.at.value = video.currentTime.toFixed(3);
+    }
+  });
 
   // ------------------------------------------------------------------ wiring
 

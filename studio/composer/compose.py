@@ -11,8 +11,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.http import Http404, HttpRequest, QueryDict
 
-from studio.generations.models import Generation
+from studio.generations.models import IMAGE_REFERENCE, Generation, InputImage, Kind
 from studio.ids import parse_id
+from studio.kling.capabilities import IMAGE_MODELS
 from studio.library.batches import MAX_SWEEP, Job, Plan, plan_batch
 from studio.library.forms import FilledGenerateForm
 from studio.library.models import DefaultPreset, Preset, PromptVersion
@@ -78,12 +79,36 @@ def studio_form(request: HttpRequest) -> FilledGenerateForm:
     for preset in presets:
         initial.update(form_fields(preset.params))
     initial["presets"] = ",".join(str(preset.pk) for preset in presets)
-    return FilledGenerateForm(initial=initial)
+    if "image" in request.GET:
+        initial.update(start_from(user, request.GET["image"]))
+    return FilledGenerateForm(initial=initial, owner=user)
 
 
-def remix_form(generation: Generation) -> FilledGenerateForm:
+def start_from(user, raw: str) -> dict:
+    """?image=<id>: the form in image-to-video mode with that picture as the start image;
+    a frame of a video the user may see also brings that video's prompt and settings
+    (continue a shot). 404 for a picture the user may not use."""
+    try:
+        picture = InputImage.objects.usable_by(user).filter(pk=raw.strip()).first()
+    except (ValueError, TypeError):  # not a UUID
+        picture = None
+    if picture is None:
+        raise Http404("No such picture.")
+    initial: dict = {"kind": Kind.IMAGE, "image_id": picture.pk}
+    source = None
+    if picture.source_id:
+        source = Generation.objects.visible_to(user).filter(pk=picture.source_id).first()
+    if source is not None:
+        initial.update(prompt=source.prompt, negative_prompt=source.negative_prompt)
+        if source.model_name in IMAGE_MODELS:
+            initial.update(model_name=source.model_name, duration=source.duration)
+            initial["mode"] = source.mode or "std"
+    return initial
+
+
+def remix_form(generation: Generation, user) -> FilledGenerateForm:
     """A remix keeps the prompt version and presets the generation recorded."""
-    form = FilledGenerateForm.from_params(generation.params())
+    form = FilledGenerateForm.from_params(generation.params(), owner=user)
     form.initial["prompt_version"] = generation.prompt_version_id
     ids = [p.get("id") for p in generation.presets if isinstance(p, dict)]
     form.initial["presets"] = ",".join(str(pk) for pk in ids if isinstance(pk, int))
@@ -104,7 +129,7 @@ def recipe_form(user, card: dict) -> FilledGenerateForm:
         data["prompt_version"] = str(version.values_list("pk", flat=True).first() or "")
     ids = [row["id"] for row in card["presets"] if row["id"] is not None]
     data["presets"] = ",".join(str(preset.pk) for preset in stack(user, ids[-MAX_STACK:]))
-    form = FilledGenerateForm(data)
+    form = FilledGenerateForm(data, owner=user)
     form.is_valid()
     return form
 
@@ -120,6 +145,13 @@ def recipe_fields(params: dict) -> dict[str, str]:
     fields["camera_type"] = camera.get("type", "")
     for axis, value in (camera.get("config") or {}).items():
         fields[f"camera_{axis}"] = repr(value)
+    if params.get("kind") == Kind.IMAGE:
+        # The card names the studio's pictures (studio-image:<id>); the form checks that
+        # the person may use them (InputImage.usable_by).
+        fields["kind"] = Kind.IMAGE.value
+        for name in ("image", "image_tail"):
+            if params.get(name):
+                fields[f"{name}_id"] = str(params[name]).removeprefix(IMAGE_REFERENCE)
     return fields
 
 
@@ -143,7 +175,7 @@ def apply_presets(user, data: QueryDict) -> FilledGenerateForm:
     if removed is not None:
         ids = [pk for pk in ids if pk != removed]
     data["presets"] = ",".join(str(pk) for pk in ids[-MAX_STACK:])
-    form = FilledGenerateForm(data)
+    form = FilledGenerateForm(data, owner=user)
     form.is_valid()
     form.errors.pop("prompt", None)  # the prompt is checked when it is sent
     return form
@@ -181,7 +213,12 @@ def links(user, form: FilledGenerateForm) -> dict:
         if version is not None and not version.made(data.get("prompt", "")):
             version = None
     presets = [preset.record() for preset in stack(user, parse_ids(data.get("presets")))]
-    return {"prompt_version": version, "presets": presets, "shot": shot_of(user, data)}
+    return {
+        "prompt_version": version,
+        "presets": presets,
+        "shot": shot_of(user, data),
+        **continues(user, form),
+    }
 
 
 def shot_of(user, data: dict):
@@ -198,6 +235,18 @@ def remix_note(user, data: dict):
         return None
     remixed = Generation.objects.visible_to(user).filter(pk=data["take_of"]).first()
     return threads.note_for_remix(user, remixed, str(data["note"])) if remixed else None
+
+
+def continues(user, form: FilledGenerateForm) -> dict:
+    """An image-to-video job whose start image is a frame of a video the user may see
+    continues that video (Generation.continued_from), from the frame's time."""
+    picture = form.pictures.get("image") if form.from_image else None
+    if picture is None or picture.source_id is None:
+        return {}
+    source = Generation.objects.visible_to(user).filter(pk=picture.source_id).first()
+    if source is None:
+        return {}
+    return {"continued_from": source, "continued_at": picture.source_seconds}
 
 
 # ---------------------------------------------------------------------------- batches
@@ -294,6 +343,9 @@ def budget_context(user, form: FilledGenerateForm) -> dict:
     """What this month's budget leaves and what the form's video would cost; the script
     (composer.js) keeps the estimate current as the parameters change."""
     params = {name: form[name].value() for name in ("model_name", "mode", "duration", "sound")}
+    image = form["kind"].value() == Kind.IMAGE
+    if image:
+        params["sound"] = None  # docs/upstream.md §15.1: no sound on image2video
     try:
         cost = estimate_units(params)
     except PriceUnknown:
@@ -303,6 +355,7 @@ def budget_context(user, form: FilledGenerateForm) -> dict:
         **summary,
         "estimate": cost,
         "over": cost is not None and summary["left"] is not None and cost > summary["left"],
-        "sound": sound_prices(params),  # (silent, with sound) where the model makes sound
+        # (silent, with sound) where the model makes sound
+        "sound": None if image else sound_prices(params),
         "prices": price_table(),
     }

@@ -25,7 +25,7 @@ from studio.composer import compose
 from studio.generations import pipeline
 from studio.generations.models import ACTIVE, Generation
 from studio.generations.signals import CreateRefused
-from studio.kling.capabilities import CAMERA_AXES, MODELS
+from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS
 from studio.library import importexport
 from studio.library.batches import Plan, submit_batch
 from studio.library.forms import FilledGenerateForm, ImportForm
@@ -64,7 +64,7 @@ def studio(request: HttpRequest) -> HttpResponse:
         if pk is None:
             raise Http404("No such generation.")
         remix = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
-        form = compose.remix_form(remix)
+        form = compose.remix_form(remix, request.user)
         note = threads.note_for_remix(request.user, remix, request.GET.get("note"))
         if note is not None:
             form.initial["note"] = note.pk
@@ -119,6 +119,17 @@ def capabilities() -> dict:
             }
             for name, spec in MODELS.items()
         },
+        "image_models": {
+            name: {
+                "label": spec.label,
+                "modes": list(spec.modes),
+                "durations": list(shape.durations(spec)),
+                "cfg_scale": spec.cfg_scale,
+                "image_tail": [list(pair) for pair in spec.image_tail],
+                "note": spec.note,
+            }
+            for name, spec in IMAGE_MODELS.items()
+        },
         "limits": settings.PROMPT_LIMITS,
         "camera_axes": list(CAMERA_AXES),
     }
@@ -130,7 +141,7 @@ def capabilities() -> dict:
 @require_POST
 @submitter
 def generation_create(request: HttpRequest) -> HttpResponse:
-    form = FilledGenerateForm(request.POST)
+    form = FilledGenerateForm(request.POST, request.FILES, owner=request.user)
     if not form.is_valid():
         return form_refused(request, form)
     started = timezone.now()
@@ -162,8 +173,7 @@ def generation_create(request: HttpRequest) -> HttpResponse:
 def next_form(request: HttpRequest, sent: FilledGenerateForm) -> dict:
     """After a submit: a fresh form (a new client_request_id) with the values just sent,
     and the budget panel for it."""
-    kept = {k: v for k, v in sent.cleaned_data.items() if k != "client_request_id"}
-    form = FilledGenerateForm(initial=kept)
+    form = FilledGenerateForm(initial=sent.kept(), owner=request.user)
     return {
         **compose.form_context(request.user, form),
         "budget": compose.budget_context(request.user, form),
@@ -272,7 +282,7 @@ def batch_create(request: HttpRequest) -> HttpResponse:
 
 def unbound(request: HttpRequest) -> FilledGenerateForm:
     """The form as sent, to show again around a batch's preview or refusal."""
-    return FilledGenerateForm(initial=request.POST.dict())
+    return FilledGenerateForm(initial=request.POST.dict(), owner=request.user)
 
 
 def variations(request: HttpRequest, plan: Plan) -> dict:

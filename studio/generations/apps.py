@@ -9,9 +9,12 @@ class GenerationsConfig(AppConfig):
     verbose_name = "Generations"
 
     def ready(self) -> None:
-        from studio.generations import media
-        from studio.generations.models import Generation
+        from studio.generations import media, pictures
+        from studio.generations.models import Generation, InputImage
 
         post_delete.connect(
             media.remove_deleted_files, sender=Generation, dispatch_uid="generation-files"
+        )
+        post_delete.connect(
+            pictures.remove_deleted_file, sender=InputImage, dispatch_uid="input-image-file"
         )

@@ -1,4 +1,5 @@
-"""The studio's generate form (every text2video parameter) and the history filter form."""
+"""The studio's generate form (every text2video and image2video parameter) and the history
+filter form."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from studio.accounts.roles import REVIEW, SEE_ALL
-from studio.generations.models import Generation, Status
+from studio.generations import pictures
+from studio.generations.models import Generation, InputImage, Kind, Status
 from studio.generations.pipeline import request_shape
 from studio.ids import IdField
 from studio.kling.capabilities import (
@@ -20,11 +22,15 @@ from studio.kling.capabilities import (
     CAMERA_AXIS_RANGE,
     CAMERA_PRESETS,
     DEFAULT_CFG_SCALE,
+    DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
+    IMAGE_MODELS,
     MODELS,
     MODES,
+    image_problems,
     problems,
 )
+from studio.kling.images import ImageRefused
 
 CAMERA_MOVES = [
     *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
@@ -33,7 +39,13 @@ CAMERA_MOVES = [
 CAMERA_CHOICES = [("", "None: the model picks the camera motion"), *CAMERA_MOVES]
 # Every duration Kling takes: for history filters and field checks; the selects offer
 # request_shape()'s.
-ALL_DURATIONS = sorted({d for spec in MODELS.values() for d in spec.durations}, key=int)
+ALL_DURATIONS = sorted({d for spec in IMAGE_MODELS.values() for d in spec.durations}, key=int)
+# Every model of either table, in the image table's order (the text models and two more).
+ALL_MODELS = {
+    **{n: s.label for n, s in IMAGE_MODELS.items()},
+    **{n: s.label for n, s in MODELS.items()},
+}
+PICTURE_ACCEPT = "image/jpeg,image/png"
 SOUND_CHOICES = [("off", "Off: a silent video"), ("on", "On: with audio (costs more)")]
 # problems() keys -> the form field the message is shown next to.
 PROBLEM_FIELDS = {"camera_control": "camera_type", "": None}
@@ -84,14 +96,34 @@ class CameraAxesForm(forms.Form):
 class GenerateForm(CameraAxesForm):
     """Validated against the capability table (capabilities.problems), never just field types."""
 
-    model_name = forms.ChoiceField(
-        label="Model", choices=[(name, spec.label) for name, spec in MODELS.items()]
+    kind = forms.ChoiceField(
+        label="Make a video from",
+        choices=[(Kind.TEXT, "Text"), (Kind.IMAGE, "An image")],
+        initial=Kind.TEXT,
+        required=False,
+        widget=forms.RadioSelect,
     )
-    prompt = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}),
-        strip=False,
-        error_messages={"required": "Write a prompt."},
+    model_name = forms.ChoiceField(label="Model", choices=list(ALL_MODELS.items()))
+    # Required for text (capabilities.problems says so), optional from an image.
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), strip=False, required=False)
+    # docs/upstream.md §15.1: checked and re-encoded (studio/kling/images.py) and kept in
+    # our storage as an InputImage; the hidden ids carry it across a refused form.
+    image = forms.FileField(
+        label="Start image",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": PICTURE_ACCEPT}),
+        help_text="JPEG or PNG, at most 10 MB, each side at least 300 px, "
+        "between 1:2.5 and 2.5:1. The video takes its shape.",
     )
+    image_tail = forms.FileField(
+        label="End image",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": PICTURE_ACCEPT}),
+        help_text="Optional: the frame the video ends on (pro mode on most models).",
+    )
+    image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    image_tail_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    drop_image_tail = forms.BooleanField(label="No end image", required=False)
     negative_prompt = forms.CharField(
         # Not "Negative prompt": a label containing "Prompt" would make the prompt's own
         # label ambiguous to assistive technology and to tests that find fields by label.
@@ -132,12 +164,17 @@ class GenerateForm(CameraAxesForm):
     take_of = forms.UUIDField(required=False, widget=forms.HiddenInput)
     note = IdField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, owner=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.owner = owner  # whose pictures may be used (InputImage.usable_by)
+        self.pictures: dict[str, InputImage | None] = {}
         # A new id per render: a double click posts the same id twice, one row results.
         self.initial.setdefault("client_request_id", uuid.uuid4())
-        self.initial.setdefault("model_name", DEFAULT_MODEL)
-        spec = MODELS.get(self.data.get("model_name") or self.initial["model_name"])
+        image_kind = (self.data.get("kind") or self.initial.get("kind")) == Kind.IMAGE
+        default = DEFAULT_IMAGE_MODEL if image_kind else DEFAULT_MODEL
+        self.initial.setdefault("model_name", default)
+        table = IMAGE_MODELS if image_kind else MODELS
+        spec = table.get(self.data.get("model_name") or self.initial["model_name"])
         if spec is not None:
             # Without JavaScript the list still fits the model the page was drawn for (the
             # field takes any duration: capabilities.problems says what is wrong with one).
@@ -147,9 +184,13 @@ class GenerateForm(CameraAxesForm):
                 self.initial.setdefault("cfg_scale", DEFAULT_CFG_SCALE)
 
     @classmethod
-    def from_params(cls, params: dict) -> GenerateForm:
-        """An unbound form prefilled from request-body params (remix)."""
+    def from_params(cls, params: dict, owner=None) -> GenerateForm:
+        """An unbound form prefilled from request-body params (remix); an image2video
+        job's pictures by their InputImage ids."""
         initial = {key: params.get(key) for key in ("model_name", "prompt", "negative_prompt")}
+        if params.get("kind") == Kind.IMAGE:
+            initial.update(kind=Kind.IMAGE, image_id=params.get("image"))
+            initial["image_tail_id"] = params.get("image_tail")
         initial.update(
             mode=params.get("mode") or "std",
             duration=params.get("duration") or "5",
@@ -161,7 +202,7 @@ class GenerateForm(CameraAxesForm):
         initial["camera_type"] = camera.get("type", "")
         for axis, value in (camera.get("config") or {}).items():
             initial[f"camera_{axis}"] = value
-        return cls(initial=initial)
+        return cls(initial=initial, owner=owner)
 
     # Browsers send textarea line breaks as CRLF; count (and send) them as one character,
     # as the live counter does.
@@ -175,19 +216,108 @@ class GenerateForm(CameraAxesForm):
         cleaned = super().clean()
         if "model_name" not in cleaned:
             return cleaned
-        for key, message in problems(self._params(), request_shape()).items():
+        if self.from_image:
+            self._clean_pictures()
+            found = image_problems(self._image_params(references=True), request_shape())
+        else:
+            found = problems(self._params(), request_shape())
+            if cleaned["model_name"] not in MODELS:
+                found["model_name"] = (
+                    f"{IMAGE_MODELS[cleaned['model_name']].label} makes videos from images "
+                    "only: choose “An image” above, or another model."
+                )
+        for key, message in found.items():
             field = PROBLEM_FIELDS.get(key, key)
+            if field is not None and field not in self.fields:
+                field = None
             if field is None or field not in self.errors:  # one message per field
                 self.add_error(field, message)
         return cleaned
 
+    @property
+    def from_image(self) -> bool:
+        source = self.cleaned_data if hasattr(self, "cleaned_data") else self.initial
+        return source.get("kind") == Kind.IMAGE
+
+    def _clean_pictures(self) -> None:
+        """Each picture: a new upload (checked, re-encoded and saved), else the one the
+        hidden id keeps. A refused upload is a field error; the kept one stays."""
+        for name in ("image", "image_tail"):
+            upload = self.cleaned_data.get(name)
+            kept = self.cleaned_data.get(f"{name}_id")
+            if name == "image_tail" and self.cleaned_data.get("drop_image_tail"):
+                upload = kept = None
+            if self.owner is None:
+                if upload or kept:
+                    self.add_error(name, "Image-to-video jobs run one at a time, not as a batch.")
+                continue
+            if upload:
+                try:
+                    self.pictures[name] = pictures.from_upload(self.owner, upload)
+                except ImageRefused as refused:
+                    self.add_error(name, str(refused))
+                    kept = None
+                else:
+                    continue
+            if kept:
+                found = InputImage.objects.usable_by(self.owner).filter(pk=kept).first()
+                if found is None:
+                    self.add_error(name, "That picture is gone; choose it again.")
+                self.pictures[name] = found
+
+    @property
+    def picture_fields(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        return [(name, self[name], self[f"{name}_id"]) for name in ("image", "image_tail")]
+
+    def picture(self, name: str) -> InputImage | None:
+        """The picture the form shows and keeps for `name` ("image" or "image_tail")."""
+        if name in self.pictures:
+            return self.pictures[name]
+        pk = self[f"{name}_id"].value()
+        if not pk or self.owner is None:
+            return None
+        try:
+            return InputImage.objects.usable_by(self.owner).filter(pk=pk).first()
+        except ValueError:  # not a UUID
+            return None
+
+    def kept(self) -> dict:
+        """The values to open the next form with: what was sent, the pictures by id."""
+        kept = {k: v for k, v in self.cleaned_data.items() if k != "client_request_id"}
+        for name in ("image", "image_tail"):
+            picture = self.pictures.get(name)
+            kept.pop(name, None)
+            kept[f"{name}_id"] = picture.pk if picture else None
+        return kept
+
     def params(self) -> dict:
         """The request-body shaped parameters for pipeline.create_generation."""
+        if self.from_image:
+            return self._image_params()
         return self._params()
+
+    def _image_params(self, references: bool = False) -> dict:
+        data = self.cleaned_data
+        spec = IMAGE_MODELS[data["model_name"]]
+        params: dict = {
+            "kind": Kind.IMAGE.value,
+            "model_name": spec.name,
+            "prompt": data.get("prompt", ""),
+            "negative_prompt": data.get("negative_prompt", ""),
+            "mode": (data.get("mode") or "std") if spec.modes else None,
+            "duration": data.get("duration"),
+            "cfg_scale": data.get("cfg_scale"),
+        }
+        for name in ("image", "image_tail"):
+            picture = self.pictures.get(name)
+            params[name] = (picture.reference if references else picture) if picture else None
+        if references:
+            del params["kind"]
+        return params
 
     def _params(self) -> dict:
         data = self.cleaned_data
-        spec = MODELS[data["model_name"]]
+        spec = MODELS.get(data["model_name"]) or IMAGE_MODELS[data["model_name"]]
         return {
             "model_name": spec.name,
             "prompt": data.get("prompt", ""),
@@ -206,10 +336,15 @@ class HistoryFilterForm(forms.Form):
     """History filters; every field optional, all of them kept in the query string."""
 
     q = forms.CharField(label="Prompt contains", required=False)
+    kind = forms.ChoiceField(
+        label="Made from",
+        choices=[("", "Text or image"), (Kind.TEXT, "Text"), (Kind.IMAGE, "An image")],
+        required=False,
+    )
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
     model_name = forms.ChoiceField(
         label="Model",
-        choices=[("", "Any model"), *((n, s.label) for n, s in MODELS.items())],
+        choices=[("", "Any model"), *ALL_MODELS.items()],
         required=False,
     )
     mode = forms.ChoiceField(choices=[("", "Any mode"), *((m, m) for m in MODES)], required=False)
@@ -245,7 +380,7 @@ class HistoryFilterForm(forms.Form):
         if not self.is_valid():
             return generations
         data = self.cleaned_data
-        for name in ("status", "model_name", "mode", "duration", "aspect_ratio"):
+        for name in ("kind", "status", "model_name", "mode", "duration", "aspect_ratio"):
             if data.get(name):
                 generations = generations.filter(**{name: data[name]})
         if data.get("author"):

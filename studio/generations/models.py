@@ -1,4 +1,5 @@
-"""The Generation row: the only source of truth for one text-to-video job, and its state machine."""
+"""The Generation row: the only source of truth for one text- or image-to-video job, and its
+state machine; InputImage, a picture a job starts or ends on."""
 
 from __future__ import annotations
 
@@ -123,6 +124,91 @@ class GenerationQuerySet(models.QuerySet):
         )
 
 
+class Kind(models.TextChoices):
+    TEXT = "text2video", "Text to video"
+    IMAGE = "image2video", "Image to video"
+
+
+class InputImageQuerySet(models.QuerySet):
+    def owned_by(self, user) -> InputImageQuerySet:
+        """The pictures `user` uploaded or took from a video: only they may pick one for a
+        new job; others see a job's pictures through the job (Generation.visible_to)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(owner=user)
+
+    def usable_by(self, user) -> InputImageQuerySet:
+        """The pictures `user` may see and start a job from: their own, and those of the
+        generations they may see (a teammate's approved shot can be run again or
+        continued). The same rule serves the picture file (generations.views)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        visible = Generation.objects.visible_to(user)
+        return self.filter(
+            Q(owner=user)
+            | Q(pk__in=visible.values("image_id"))
+            | Q(pk__in=visible.values("image_tail_id"))
+        )
+
+
+class InputImage(models.Model):
+    """A picture an image-to-video job starts (or ends) on, in our storage as the studio
+    re-encoded it (studio/kling/images.py): uploaded, or a frame taken from a video, whose
+    generation and time `source` and `source_seconds` record."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="input_images"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    file = models.FileField(upload_to="inputs/%Y/%m/")
+    format = models.CharField(max_length=4)  # JPEG or PNG
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    source = models.ForeignKey(
+        "Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="frames"
+    )
+    source_seconds = models.FloatField(null=True, blank=True)
+
+    objects = InputImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.width}×{self.height} {self.format} {self.sha256[:12]}"
+
+    @property
+    def content_type(self) -> str:
+        return "image/png" if self.format == "PNG" else "image/jpeg"
+
+    @property
+    def extension(self) -> str:
+        return "png" if self.format == "PNG" else "jpg"
+
+    @property
+    def reference(self) -> str:
+        """How a stored request body names this picture (the bytes go only on the wire)."""
+        return f"{IMAGE_REFERENCE}{self.pk}"
+
+    def record(self) -> dict:
+        """What a recipe card and the generation page say about the picture."""
+        return {
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.size,
+            "sha256": self.sha256,
+        }
+
+
+# A request body stored on a Generation names its pictures this way; pipeline._create_body
+# puts the raw base64 in their place when it sends the body.
+IMAGE_REFERENCE = "studio-image:"
+
+
 class Generation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -138,12 +224,13 @@ class Generation(models.Model):
     stalled = models.BooleanField(default=False)
 
     # What the user asked for, in the request body's own names and types.
+    kind = models.CharField(max_length=12, choices=Kind, default=Kind.TEXT, db_index=True)
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     model_name = models.CharField(max_length=40)
     mode = models.CharField(max_length=8, blank=True)
     duration = models.CharField(max_length=4)
-    aspect_ratio = models.CharField(max_length=8)
+    aspect_ratio = models.CharField(max_length=8)  # "" for image2video: the image decides
     cfg_scale = models.FloatField(null=True, blank=True)
     camera_control = models.JSONField(null=True, blank=True)
     # The exact body sent upstream (built from the capability table when the row is made).
@@ -206,6 +293,18 @@ class Generation(models.Model):
         related_name="generations",
     )
     presets = models.JSONField(default=list, blank=True)
+    # image2video: the start and end pictures, and the video (and time in it) this shot
+    # continues, so a sequence can be followed both ways (source.continuations).
+    image = models.ForeignKey(
+        InputImage, null=True, blank=True, on_delete=models.PROTECT, related_name="starts"
+    )
+    image_tail = models.ForeignKey(
+        InputImage, null=True, blank=True, on_delete=models.PROTECT, related_name="ends"
+    )
+    continued_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
+    continued_at = models.FloatField(null=True, blank=True)
     batch = models.ForeignKey(
         "library.Batch",
         null=True,
@@ -265,8 +364,15 @@ class Generation(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE
 
+    @property
+    def from_image(self) -> bool:
+        return self.kind == Kind.IMAGE
+
     def params(self) -> dict:
-        """The user's parameters in request-body form, for run again, remix and presets."""
+        """The user's parameters in request-body form, for run again, remix and presets;
+        an image2video job's pictures as their InputImage ids (never the bytes)."""
+        if self.from_image:
+            return self.image_params()
         params = {
             "model_name": self.model_name,
             "prompt": self.prompt,
@@ -281,6 +387,21 @@ class Generation(models.Model):
             params["camera_control"] = self.camera_control
         if self.request_body.get("sound"):  # no column: the body sent is the record
             params["sound"] = self.request_body["sound"]
+        return params
+
+    def image_params(self) -> dict:
+        params = {
+            "kind": Kind.IMAGE.value,
+            "model_name": self.model_name,
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "mode": self.mode,
+            "duration": self.duration,
+            "image": str(self.image_id) if self.image_id else None,
+            "image_tail": str(self.image_tail_id) if self.image_tail_id else None,
+        }
+        if self.cfg_scale is not None:
+            params["cfg_scale"] = self.cfg_scale
         return params
 
     # ------------------------------------------------------------ named transitions

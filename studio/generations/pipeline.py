@@ -11,6 +11,7 @@ R19-R21).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -27,10 +28,26 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.generations import vitals
-from studio.generations.models import Generation, GenerationEvent, Lease, Status
+from studio.generations.models import (
+    IMAGE_REFERENCE,
+    Generation,
+    GenerationEvent,
+    InputImage,
+    Kind,
+    Lease,
+    Status,
+)
 from studio.generations.signals import generation_creating
 from studio.kling import errors
-from studio.kling.capabilities import Shape, build_body, ordered_body, problems
+from studio.kling.capabilities import (
+    Shape,
+    build_body,
+    build_image_body,
+    image_problems,
+    ordered_body,
+    ordered_image_body,
+    problems,
+)
 from studio.kling.client import KlingClient
 from studio.kling.types import KlingError, Task
 
@@ -83,10 +100,14 @@ def create_generation(
     presets: list[dict] | None = None,
     batch=None,
     shot=None,
+    continued_from: Generation | None = None,
+    continued_at: float | None = None,
 ) -> Generation:
     """Save a queued generation and enqueue its submit once the row is committed.
 
-    `params` are request-body shaped and already validated by the form. The same
+    `params` are request-body shaped and already validated by the form; with
+    `kind="image2video"`, `image` and `image_tail` are InputImages (or their ids), and
+    `continued_from`/`continued_at` name the video this shot continues. The same
     (owner, client_request_id) twice gives the first row back: a double click is one job.
     `prompt_version`, `presets` (records of the applied presets) and `batch` say where
     the job came from (studio/library); `shot`, when given, makes it that shot's next
@@ -108,6 +129,8 @@ def create_generation(
         presets=list(presets or []),
         batch=batch,
         shot=shot,
+        continued_from=continued_from,
+        continued_at=continued_at,
     )
     try:
         _save_queued(generation)
@@ -126,6 +149,10 @@ def _queued_row(owner, params: dict, **links) -> Generation:
     # Empty optional values mean "not given" (Generation.params() keeps mode "" for models
     # without a std/pro split; a form may give cfg_scale None).
     params = {k: v for k, v in params.items() if k == "prompt" or v not in (None, "")}
+    if params.pop("kind", Kind.TEXT) == Kind.IMAGE:
+        return _queued_image_row(owner, params, **links)
+    links.pop("continued_from", None)
+    links.pop("continued_at", None)
     refused = problems(params, request_shape())
     if refused:
         raise ValueError("; ".join(refused.values()))
@@ -150,6 +177,49 @@ def _queued_row(owner, params: dict, **links) -> Generation:
         created_at=now,
         **links,
     )
+
+
+def _queued_image_row(owner, params: dict, **links) -> Generation:
+    """As _queued_row, for image2video (docs/upstream.md §15.1): the body names the
+    pictures by reference (IMAGE_REFERENCE) and gets their bytes only when it is sent."""
+    pictures = {name: _picture(params.get(name)) for name in ("image", "image_tail")}
+    if pictures["image"] is None:
+        raise ValueError("Choose a start image.")
+    named = {k: (v.reference if v else None) for k, v in pictures.items()}
+    refused = image_problems({**params, **named}, request_shape())
+    if refused:
+        raise ValueError("; ".join(refused.values()))
+    external_task_id = f"ps-{uuid.uuid4().hex}"
+    body = build_image_body(params, named["image"], named["image_tail"] or "")
+    body["external_task_id"] = external_task_id  # R19: saved before anything is sent
+    now = timezone.now()
+    return Generation(
+        owner=owner,
+        kind=Kind.IMAGE,
+        prompt=params.get("prompt") or "",
+        negative_prompt=params.get("negative_prompt") or "",
+        model_name=body["model_name"],
+        mode=body.get("mode", ""),
+        duration=body["duration"],
+        aspect_ratio="",
+        cfg_scale=body.get("cfg_scale"),
+        image=pictures["image"],
+        image_tail=pictures["image_tail"],
+        request_body=body,
+        external_task_id=external_task_id,
+        next_poll_at=now + timedelta(seconds=SUBMIT_GRACE),
+        created_at=now,
+        **links,
+    )
+
+
+def _picture(value: object) -> InputImage | None:
+    if value is None or isinstance(value, InputImage):
+        return value
+    try:
+        return InputImage.objects.get(pk=value)
+    except (InputImage.DoesNotExist, ValueError, TypeError):
+        raise ValueError("The picture is gone; choose it again.") from None
 
 
 def _save_queued(generation: Generation) -> None:
@@ -177,6 +247,8 @@ def run_again(generation: Generation, user) -> Generation:
         prompt_version=generation.prompt_version,
         presets=generation.presets,
         shot=generation.shot,
+        continued_from=generation.continued_from,
+        continued_at=generation.continued_at,
     )
 
 
@@ -254,7 +326,13 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
     # The lease is ours and the claim checked the count, so a plain value is safe here.
     generation.touch(submit_attempts=generation.submit_attempts + 1, submit_uncertain=True)
     try:
-        task = api.create_text2video(_create_body(generation))
+        body = _create_body(generation)
+    except OSError as error:  # a picture that cannot be read will not come back
+        logger.warning("Generation %s: its picture cannot be read: %s", generation.pk, error)
+        generation.mark_failed(errors.sentence("image_missing"), code="image_missing", error=error)
+        return
+    try:
+        task = api.create(generation.kind, body)
     except KlingError as error:
         vitals.tally(vitals.CREATE, Counter({vitals.error_code(error): 1}))
         _create_failed(generation, error)
@@ -268,7 +346,7 @@ def _reconciled(generation: Generation, api: KlingClient) -> bool:
     by external_task_id before sending anything (docs/reliability.md R20). True if this attempt
     ends here: the task was found and adopted, or the lookup failed and is retried later."""
     try:
-        found = api.find_by_external_id(generation.external_task_id)
+        found = api.find_by_external_id(generation.external_task_id, generation.kind)
     except KlingError as error:
         vitals.tally(vitals.LOOKUP, Counter({vitals.error_code(error): 1}))
         logger.warning(
@@ -297,7 +375,20 @@ def _create_body(generation: Generation) -> dict:
     url = callback_url(generation)
     if url:
         body["callback_url"] = url  # added here, never stored: it carries the token
-    return ordered_body(body)
+    if generation.kind != Kind.IMAGE:
+        return ordered_body(body)
+    for name in ("image", "image_tail"):
+        if str(body.get(name, "")).startswith(IMAGE_REFERENCE):
+            body[name] = _base64(getattr(generation, name))
+    return ordered_image_body(body)
+
+
+def _base64(picture: InputImage | None) -> str:
+    """§15.1: raw base64 of the stored picture, no data: prefix. OSError when it is gone."""
+    if picture is None or not picture.file:
+        raise FileNotFoundError("The picture of this job is gone.")
+    with picture.file.open("rb") as handle:
+        return base64.b64encode(handle.read()).decode("ascii")
 
 
 def _create_failed(generation: Generation, error: KlingError) -> None:

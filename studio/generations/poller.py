@@ -87,7 +87,7 @@ def sweep_once(
     for row in orphans:  # cannot happen through mark_submitted(); never poll "" forever
         row.mark_failed(errors.sentence("no_task_id"), code="no_task_id")
     submits = {pool.submit(_in_thread, pipeline.submit_claimed, row, api): row for row in queued}
-    polls = {pool.submit(_get, api, row.task_id): row for row in polled}
+    polls = {pool.submit(_get, api, row.task_id, row.kind): row for row in polled}
     unchanged = _apply_polls(polls, submits, now, lease, result)
     for (seconds, stalled, error), ids in unchanged.items():
         Generation.objects.filter(pk__in=ids, status__in=POLLED, lease_until=lease).update(
@@ -152,9 +152,9 @@ def _apply_polls(
     return unchanged
 
 
-def _get(api: KlingClient, task_id: str) -> Task | KlingError:
+def _get(api: KlingClient, task_id: str, kind: str) -> Task | KlingError:
     try:
-        return api.get_task(task_id)
+        return api.get_task(task_id, kind)  # type: ignore[arg-type]
     except KlingError as error:
         return error
 

@@ -4,6 +4,7 @@ history, compare, and the access-checked media files. The studio page: studio/co
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import datetime
 
@@ -12,17 +13,19 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
 from studio.accounts.decorators import require, submitter
 from studio.accounts.roles import GALLERY
-from studio.generations import delivery, pipeline
-from studio.generations.forms import HistoryFilterForm
-from studio.generations.models import Generation
+from studio.generations import delivery, pictures, pipeline
+from studio.generations.forms import ALL_MODELS, HistoryFilterForm
+from studio.generations.models import Generation, InputImage
 from studio.generations.signals import CreateRefused
-from studio.kling.capabilities import MODELS, ordered_body
+from studio.kling.capabilities import ordered_body, ordered_image_body
+from studio.kling.images import ImageRefused
 from studio.partials import page_or_fragment, wants_fragment
 
 HISTORY_PAGE_SIZE = 24
@@ -41,8 +44,9 @@ def parse_uuid(raw: str) -> uuid.UUID:
 @require_safe
 @require(GALLERY)
 def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
+    visible = Generation.objects.visible_to(request.user)
     generation = get_object_or_404(
-        Generation.objects.visible_to(request.user).select_related("owner"), pk=pk
+        visible.select_related("owner", "image", "image_tail", "continued_from"), pk=pk
     )
     context = {
         "generation": generation,
@@ -54,9 +58,9 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         # `seen` is the status the page shows: announce only a change.
         context["announce"] = request.GET.get("seen") != generation.status
     else:
-        context["recipe"] = json.dumps(
-            ordered_body(generation.request_body), indent=2, ensure_ascii=False
-        )
+        order = ordered_image_body if generation.from_image else ordered_body
+        context["recipe"] = json.dumps(order(generation.request_body), indent=2, ensure_ascii=False)
+        context["sequence"] = sequence(generation, visible)
     return page_or_fragment(request, "generations/detail.html", "generation-live", context)
 
 
@@ -75,6 +79,45 @@ def shot_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     ]
     context = {"shot_id": pk, "takes": takes, "approved": approved, "latest": takes[0]}
     return TemplateResponse(request, "generations/shot.html", context)
+
+
+def sequence(generation: Generation, visible) -> dict:
+    """The shots around this one that the user may see: the one it continues (only if
+    visible) and those that continue it, oldest first."""
+    before = None
+    if generation.continued_from_id:
+        before = visible.filter(pk=generation.continued_from_id).first()
+    after = list(visible.filter(continued_from=generation).order_by("created_at")[:50])
+    return {"before": before, "after": after}
+
+
+@require_POST
+@submitter
+def generation_continue(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Take a frame of the video (`at` seconds in, or the last one) as the start image of
+    a new image-to-video job, and open the studio form with it."""
+    generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
+    at = parse_seconds(request.POST.get("at", ""))
+    if at is False:
+        messages.error(request, "No frame taken: the time is not a number of seconds.")
+        return redirect(generation)
+    try:
+        picture = pictures.from_video(request.user, generation, at)  # type: ignore[arg-type]
+    except ImageRefused as refused:
+        messages.error(request, f"No frame taken: {refused}")
+        return redirect(generation)
+    return redirect(f"{reverse('studio')}?image={picture.pk}")
+
+
+def parse_seconds(raw: str) -> float | None | bool:
+    """Seconds into a video from a form: None for empty (the last frame), False if bad."""
+    if not raw.strip():
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return False
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= 24 * 3600 else False
 
 
 @require_POST
@@ -133,6 +176,18 @@ def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     return media_file(request, pk, "poster", "image/jpeg")
 
 
+@require_safe
+@require(GALLERY)
+def input_image(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    """A picture an image-to-video job starts or ends on: to its owner, and to whoever
+    may see a generation made from it (InputImage.usable_by)."""
+    picture = get_object_or_404(InputImage.objects.usable_by(request.user), pk=pk)
+    if not picture.file:
+        raise Http404("Not stored.")
+    filename = f"image-{pk}.{picture.extension}"
+    return delivery.respond(request, picture.file, picture.content_type, filename)
+
+
 def media_file(
     request: HttpRequest, pk: uuid.UUID, field: str, content_type: str
 ) -> HttpResponseBase:
@@ -173,7 +228,11 @@ def compare(request: HttpRequest) -> HttpResponse:
     if not 2 <= len(ids) <= 4:
         messages.error(request, "Pick two to four generations to compare.")
         return redirect("history")
-    found = Generation.objects.visible_to(request.user).select_related("owner").in_bulk(ids)
+    found = (
+        Generation.objects.visible_to(request.user)
+        .select_related("owner", "image", "image_tail")
+        .in_bulk(ids)
+    )
     if len(found) != len(ids):
         raise Http404("No such generation.")
     generations = [found[pk] for pk in ids]
@@ -188,10 +247,13 @@ def compare_rows(generations: list[Generation]) -> list[dict]:
         return json.dumps(g.camera_control, sort_keys=True) if g.camera_control else "none"
 
     fields = [
-        ("Model", lambda g: MODELS[g.model_name].label if g.model_name in MODELS else g.model_name),
+        ("Made from", lambda g: g.get_kind_display()),
+        ("Model", lambda g: ALL_MODELS.get(g.model_name, g.model_name)),
         ("Mode", lambda g: g.mode or "none"),
         ("Duration", lambda g: f"{g.duration} s"),
-        ("Aspect ratio", lambda g: g.aspect_ratio),
+        ("Aspect ratio", lambda g: g.aspect_ratio or "the image's"),
+        ("Start image", lambda g: picture_words(g.image)),
+        ("End image", lambda g: picture_words(g.image_tail)),
         ("cfg_scale", lambda g: "default" if g.cfg_scale is None else f"{g.cfg_scale:g}"),
         ("Camera control", camera),
         ("Prompt", lambda g: g.prompt),
@@ -205,3 +267,11 @@ def compare_rows(generations: list[Generation]) -> list[dict]:
         values = [value(g) for g in generations]
         rows.append({"label": label, "values": values, "differs": len(set(values)) > 1})
     return rows
+
+
+def picture_words(picture: InputImage | None) -> str:
+    """A picture in a comparison: its size and the start of its digest (same picture,
+    same words), or "none"."""
+    if picture is None:
+        return "none"
+    return f"{picture.width}×{picture.height} {picture.format} · {picture.sha256[:10]}"

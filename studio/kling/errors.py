@@ -115,6 +115,7 @@ STUDIO: dict[str, Code] = {
     "expired": final("The video link expired before it could be saved", EXPIRED),
     "download": final("The video could not be saved: {detail}"),
     "download_attempts": final("The video could not be saved after {attempts} attempts: {detail}"),
+    "image_missing": final("The picture this video starts from is no longer in storage."),
 }
 
 CODES: dict[str, Code] = {**KLING, **COMET, **CLIENT, **STUDIO}

@@ -11,6 +11,7 @@ from django.db.models.expressions import OrderBy
 
 from studio.generations.forms import (
     ALL_DURATIONS,
+    ALL_MODELS,
     CAMERA_MOVES,
     CameraAxesForm,
     GenerateForm,
@@ -19,7 +20,6 @@ from studio.generations.forms import (
 from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import (
     ASPECT_RATIOS,
-    MODELS,
     MODES,
 )
 from studio.library import text as prompt_text
@@ -220,7 +220,7 @@ class PresetForm(CameraAxesForm):
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
     model_name = forms.ChoiceField(
         label="Model",
-        choices=[NOT_SET, *((name, spec.label) for name, spec in MODELS.items())],
+        choices=[NOT_SET, *ALL_MODELS.items()],  # the text and the image-to-video models
         required=False,
     )
     mode = forms.ChoiceField(choices=[NOT_SET, *((m, m) for m in MODES)], required=False)

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from studio.generations.models import Generation
-from studio.kling.capabilities import CAMERA_AXES, PARAM_FIELDS
+from studio.generations.models import IMAGE_REFERENCE, Generation, Kind
+from studio.kling.capabilities import CAMERA_AXES, IMAGE_PARAM_FIELDS, PARAM_FIELDS
 from studio.library import text as prompt_text
 from studio.library.models import (
     Preset,
@@ -405,8 +405,23 @@ def recipe(generation: Generation) -> dict:
         },
         "presets": generation.presets,
         "batch": str(generation.batch_id) if generation.batch_id else None,
+        "kind": generation.kind,
         "params": generation.params(),
         "request": generation.request_body,
+        # An image-to-video job's pictures (named in `request` as studio-image:<id>): what
+        # they are and where the studio serves them; the bytes stay in its storage.
+        "images": {
+            name: {
+                "id": str(picture.pk),
+                **picture.record(),
+                "url": reverse("input-image", args=[picture.pk]),
+            }
+            for name, picture in (
+                ("image", generation.image),
+                ("image_tail", generation.image_tail),
+            )
+            if picture is not None
+        },
         "upstream": {
             "external_task_id": generation.external_task_id,
             "task_id": generation.task_id,
@@ -443,6 +458,8 @@ def check_recipe(data: object) -> dict:
     body = data.get("request")
     if not isinstance(body, dict):
         raise ImportRefused(["request: must be the request body object."])
+    if "image" in body or "image_tail" in body:
+        return check_image_recipe(data, body)
     params = {key: body[key] for key in RECIPE_FIELDS if key in body}
     if found := request_type_problems(params):
         raise ImportRefused([f"request.{key}: {message}" for key, message in found.items()])
@@ -476,6 +493,31 @@ def request_type_problems(params: dict) -> dict[str, str]:
         elif not PARAM_TYPES["cfg_scale"](value):
             found[f"camera_control.config.{axis}"] = "must be a number"
     return found
+
+
+def check_image_recipe(data: dict, body: dict) -> dict:
+    """check_recipe for an image-to-video card: its pictures must be the studio's own
+    (studio-image:<id>; whether the person may use them is the form's to say, through
+    InputImage.usable_by)."""
+    params = {key: body[key] for key in IMAGE_PARAM_FIELDS if key in body}
+    errors = []
+    for name in ("image", "image_tail"):
+        value = params.get(name)
+        if value is not None and not (isinstance(value, str) and value.startswith(IMAGE_REFERENCE)):
+            errors.append(
+                f"request.{name}: must name a picture of this studio (studio-image:<id>)."
+            )
+    text = {k: v for k, v in params.items() if k not in ("image", "image_tail")}
+    errors += [f"request.{key}: {message}" for key, message in request_type_problems(text).items()]
+    if errors:
+        raise ImportRefused(errors[:MAX_ERRORS])
+    version = data.get("prompt_version")
+    version_id = version.get("id") if isinstance(version, dict) else None
+    return {
+        "params": {"kind": Kind.IMAGE.value, **params},
+        "prompt_version": version_id if isinstance(version_id, int) else None,
+        "presets": recipe_presets(data.get("presets")),
+    }
 
 
 def recipe_presets(presets: object) -> list[dict]:

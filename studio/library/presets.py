@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from studio import ids
 from studio.generations.pipeline import request_shape
-from studio.kling.capabilities import CAMERA_AXES, DEFAULT_MODEL, MODELS, problems
+from studio.kling.capabilities import (
+    CAMERA_AXES,
+    DEFAULT_MODEL,
+    IMAGE_MODELS,
+    MODELS,
+    image_problems,
+    problems,
+)
 
-# What a preset may hold: request-body parameters, never the prompt itself.
+# What a preset may hold: request-body parameters, never the prompt itself, and never a
+# picture (image, image_tail): those belong to one job.
 PRESET_KEYS = (
     "model_name",
     "mode",
@@ -35,6 +43,8 @@ def preset_problems(params: dict) -> dict[str, str]:
         return {"": f"A preset cannot hold {', '.join(unknown)}."}
     names = [params["model_name"]] if "model_name" in params else list(MODELS)
     names.sort(key=lambda name: name != DEFAULT_MODEL)
+    if params.get("model_name") in IMAGE_MODELS and params["model_name"] not in MODELS:
+        return _image_only_problems(params)
     closest: dict[str, str] | None = None
     for name in names:
         spec = MODELS.get(name) if isinstance(name, str) else None
@@ -50,6 +60,15 @@ def preset_problems(params: dict) -> dict[str, str]:
         if closest is None or len(found) < len(closest):
             closest = found
     return closest or {}
+
+
+def _image_only_problems(params: dict) -> dict[str, str]:
+    """A preset for a model that makes videos only from images (kling-v1-5, kling-v2-1)
+    is checked against the image-to-video table, with the fields image2video does not
+    take (aspect ratio, sound, camera) refused, as its request would refuse them."""
+    spec = IMAGE_MODELS[params["model_name"]]
+    base = {"model_name": spec.name, "mode": "std" if spec.modes else None, "duration": "5"}
+    return image_problems({**base, **params, "image": "preset check"}, request_shape())
 
 
 def describe_params(params: dict) -> list[str]:

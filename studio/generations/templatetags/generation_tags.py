@@ -6,14 +6,14 @@ from django import template
 
 from studio.generations.models import Generation, Status
 from studio.kling import errors
-from studio.kling.capabilities import MODELS
+from studio.kling.capabilities import IMAGE_MODELS, MODELS
 
 register = template.Library()
 
 
 @register.filter
 def model_label(name: str) -> str:
-    spec = MODELS.get(name)
+    spec = MODELS.get(name) or IMAGE_MODELS.get(name)
     return spec.label if spec else name
 
 
@@ -48,3 +48,16 @@ def shape(generation: Generation) -> str:
 def playable(generation: Generation) -> bool:
     """Whether our copy of the video is there to play in place."""
     return generation.status == Status.SUCCEEDED and bool(generation.video)
+
+
+@register.filter
+def input_pictures(generation: Generation) -> list[tuple]:
+    """An image-to-video job's pictures with their labels, start first."""
+    found = [(generation.image, "Start image"), (generation.image_tail, "End image")]
+    return [(picture, label) for picture, label in found if picture is not None]
+
+
+@register.filter
+def picture_of(form, name: str):
+    """The picture a generate form shows and keeps for `name` ("image" or "image_tail")."""
+    return form.picture(name)

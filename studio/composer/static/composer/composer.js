@@ -1,5 +1,5 @@
-/* Kling Prompt Studio, the studio page: the generate form fits its fields to the chosen
-   model, counts characters, sends on Ctrl+Enter, applies a picked preset at once, and keeps
+/* Kling Prompt Studio, the studio page: the generate form fits its fields to what it
+   makes (text or image to video) and the chosen model, counts characters, sends on Ctrl+Enter, applies a picked preset at once, and keeps
    the budget panel's cost estimate current.
    Strict CSP: no inline handlers, no eval; everything is wired up from here. */
 (function () {
@@ -46,12 +46,67 @@
     return pairs.map(function (p) { return p[0] + " mode at " + p[1] + " s"; }).join(" or ");
   }
 
+  function currentKind(form) {
+    var checked = form.querySelector('input[name="kind"]:checked');
+    return checked ? checked.value : "text2video";
+  }
+
+  // Show or hide a part of the form; a hidden part's fields are disabled, so not sent.
+  function showPart(part, shown) {
+    if (!part) return;
+    part.hidden = !shown;
+    part.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (!shown) el.disabled = true;
+      else if (el.hasAttribute("data-off-by-kind")) el.disabled = false;
+      if (!shown) el.setAttribute("data-off-by-kind", "");
+      else el.removeAttribute("data-off-by-kind");
+    });
+  }
+
+  // Offer only the models of the chosen table; keep the choice when it is in it.
+  function fitModels(select, table, fallback) {
+    var first = null;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var known = !!table[option.value];
+      option.disabled = !known;
+      option.hidden = !known;
+      if (known && first === null) first = option.value;
+    });
+    if (!table[select.value]) select.value = table[fallback] ? fallback : first;
+  }
+
+  // Image to video (docs/upstream.md §15.1): pictures in, no aspect ratio, sound or camera.
+  function adaptKind(form, caps, image) {
+    fitModels(form.elements.model_name, image ? caps.image_models : caps.models,
+      "kling-v2-6");
+    showPart(form.querySelector("[data-pictures]"), image);
+    showPart(form.querySelector('[data-field="aspect_ratio"]'), !image);
+    showPart(form.querySelector('[data-field="sound"]'), !image);
+    showPart(form.querySelector("[data-camera]"), !image);
+  }
+
+  function adaptTail(form, spec) {
+    var els = form.elements;
+    if (!els.image_tail) return;
+    var mode = spec.modes.length ? els.mode.value : "";
+    var takes = spec.image_tail.some(function (p) {
+      return (p[0] === mode || !spec.modes.length) && p[1] === els.duration.value;
+    });
+    els.image_tail.disabled = !takes;
+    var why = "";
+    if (!spec.image_tail.length) why = spec.label + " takes no end image.";
+    else if (!takes) why = spec.label + " takes an end image only in " + describePairs(spec.image_tail) + ".";
+    setReason(form, "image_tail", why);
+  }
+
   // Fit the fields to what the chosen model accepts (capabilities.py, rendered by json_script).
   function adaptForm(form) {
     var caps = readCapabilities();
     var els = form.elements;
     if (!caps || !els.model_name) return;
-    var spec = caps.models[els.model_name.value];
+    var image = currentKind(form) === "image2video";
+    adaptKind(form, caps, image);
+    var spec = (image ? caps.image_models : caps.models)[els.model_name.value];
     if (!spec) return;
 
     var hasModes = spec.modes.length > 0;
@@ -64,6 +119,16 @@
     els.cfg_scale.placeholder = spec.cfg_scale ? "0.5" : "";
     setReason(form, "cfg_scale", spec.cfg_scale ? "" :
       spec.label + " does not take cfg_scale; only the Kling 1.x models do.");
+
+    var note = form.querySelector("[data-model-note]");
+    if (note) {
+      note.textContent = spec.note || "";
+      note.hidden = !spec.note;
+    }
+    if (image) {
+      adaptTail(form, spec);
+      return;
+    }
 
     // Where the model makes sound the body always says off or on (capabilities.build_body).
     if (els.sound) {
@@ -91,12 +156,6 @@
       setReason(form, "camera_type", why);
       var axes = form.querySelector("[data-camera-axes]");
       if (axes) axes.hidden = els.camera_type.value !== "simple";
-    }
-
-    var note = form.querySelector("[data-model-note]");
-    if (note) {
-      note.textContent = spec.note || "";
-      note.hidden = !spec.note;
     }
   }
 
@@ -127,7 +186,8 @@
     var els = form.elements;
     if (!els.model_name) return null;
     var model = els.model_name.value;
-    var spec = caps && caps.models[model];
+    var image = currentKind(form) === "image2video";
+    var spec = caps && (image ? caps.image_models : caps.models)[model];
     var mode = spec && spec.modes.length === 0 ? "" : (els.mode && els.mode.value) || "std";
     var duration = els.duration ? els.duration.value : "5";
     var table = (prices[model] || {})[mode];
