@@ -161,6 +161,17 @@ def test_the_spend_page_shows_people_models_and_charts(
     assert "Spend in January 2001" in last and "Nothing spent this month." in last
 
 
+# The first and last months of the calendar were a 500 (found by tests/test_properties.py):
+# the page links the month before and after.
+@pytest.mark.parametrize("month", ["0001-01", "9999-12", "0000-05", "2026-13", "²⁰²⁶-01", "x"])
+def test_a_month_the_page_cannot_show_shows_this_month(client, admin, month: str) -> None:
+    client.force_login(admin)
+    html = client.get("/spend/", {"month": month}).content.decode()
+    assert f"Spend in {timezone.localdate():%B %Y}" in html
+    assert "Spend in February 0001" in client.get("/spend/", {"month": "0001-02"}).content.decode()
+    assert "Spend in November 9999" in client.get("/spend/", {"month": "9999-11"}).content.decode()
+
+
 def test_the_month_range_is_the_calendar_month() -> None:
     start, end = budgets.month_range(timezone.now().replace(month=12, day=31))
     assert (start.month, start.day, end.month, end.year - start.year) == (12, 1, 1, 1)

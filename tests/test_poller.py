@@ -50,6 +50,7 @@ def in_flight(owner, task_id: str, **kw) -> Generation:
 
 
 def test_rows_move_forward_and_the_store_task_is_handed_out(upstream, queue):
+    upstream.config.finish_after = 2.0  # a loaded machine's first poll may come after 0.5 s
     row = submitted()
     drive(row, until=(Status.STORING,))
     assert row.result_url.startswith(upstream.url)

@@ -102,6 +102,7 @@ def test_that_says_it_means_it(client, owner):
 def test_the_guard_fails_an_unmarked_test_in_a_real_run(pytester, monkeypatch) -> None:
     root = Path(__file__).resolve().parent.parent
     monkeypatch.setenv("PYTHONPATH", str(root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # its own SQLite file, not our database
     pytester.makeconftest("from tests.conftest import *  # noqa: F403")
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("--ds=studio.settings", "-p", "no:cacheprovider")

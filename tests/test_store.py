@@ -39,6 +39,7 @@ def sim_video_url(upstream) -> str:
 
 
 def test_happy_path_ends_succeeded_with_a_stored_mp4_and_poster(upstream, queue):
+    upstream.config.finish_after = 2.0  # a loaded machine's first poll may come after 0.5 s
     owner = make_user()
     row = pipeline.create_generation(owner, params())
     pipeline.submit(row.pk)

@@ -4,6 +4,7 @@ with its batch preview, and running a batch or a recipe card."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +40,7 @@ QUEUE_MAX = 200
 # looks this far behind its cursor; cards seen again are swapped in place, unchanged.
 CURSOR_OVERLAP = timedelta(seconds=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR = re.compile(r"[0-9]{1,19}")  # ASCII digits only
 RECIPE_OPENED = (
     "The recipe is in the form: check it and press Generate to queue it. Nothing is queued yet."
 )
@@ -229,9 +231,14 @@ def to_cursor(moment: datetime) -> str:
 
 
 def from_cursor(raw: str | None) -> datetime | None:
-    if not raw or not raw.isdigit() or len(raw) > 19:
+    """A cursor back to its moment; None for anything else (str.isdigit() takes "²", which
+    int() refuses, and 19 digits reach past the year 9999: both were a 500)."""
+    if not raw or not CURSOR.fullmatch(raw):
         return None
-    return EPOCH + timedelta(microseconds=int(raw))
+    try:
+        return EPOCH + timedelta(microseconds=int(raw))
+    except OverflowError:
+        return None
 
 
 def to_uuid(raw: str | None) -> uuid.UUID | None:

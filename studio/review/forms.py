@@ -110,17 +110,22 @@ class GalleryFilterForm(forms.Form):
         return generations
 
 
+FIRST_MONTH, LAST_MONTH = date(1, 2, 1), date(9999, 11, 1)
+
+
 class MonthForm(forms.Form):
     month = forms.CharField(required=False)
 
     def first_day(self, today: date) -> date:
-        """The month asked for as ?month=YYYY-MM, else this one."""
+        """The month asked for as ?month=YYYY-MM, else this one. The page links the months
+        before and after it, so both must be dates too (0001-01 and 9999-12 were a 500)."""
         raw = self.data.get("month", "") if self.is_bound else ""
         try:
             year, month = (int(part) for part in raw.split("-"))
-            return date(year, month, 1)
+            first = date(year, month, 1)
         except ValueError:
             return today.replace(day=1)
+        return first if FIRST_MONTH <= first <= LAST_MONTH else today.replace(day=1)
 
 
 class CommentForm(forms.Form):
