@@ -360,9 +360,44 @@ def test_review_decisions_and_comments_never_fail(world, data) -> None:
         "verdict": field("approved", "changes", "rejected"),
         "comment": st.one_of(TEXT, field("Looks good", "c" * 2001)),
         "at_seconds": field(0, 1.5, 3600, 3601, -1),
+        "end_seconds": field(0, 2.5, 3601, -1),
     }
     sent = draw_form(data, fields, {"verdict": "changes", "comment": "Warmer", "at_seconds": "1"})
     answer(world["reviewer"].post, f"/review/{world['video'].pk}/", sent)
+
+
+DRAWING = st.one_of(
+    JSON.map(json.dumps),
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "tool": st.one_of(st.sampled_from(["pen", "arrow", "box"]), JSON),
+                "color": st.one_of(st.sampled_from(["red", "yellow"]), JSON),
+                "points": st.lists(st.lists(st.one_of(st.floats(), JSON), max_size=3), max_size=4),
+            }
+        ),
+        max_size=3,
+    ).map(json.dumps),
+)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_comments_and_replies_never_fail(client, world, data) -> None:
+    video = world["video"]
+    fields = {
+        "body": st.one_of(TEXT, field("Warmer light here", "b" * 2001)),
+        "start_seconds": field(0, 1.5, 4.99, 5, 3601, -1),
+        "end_seconds": field(0, 2.5, 6, -1),
+        "drawing": DRAWING,
+        "parent": ids(world),
+        "name": TEXT,
+        "next": field("/history/", "//evil.example/", "https://evil.example/", "/\\evil"),
+    }
+    sent = draw_form(data, fields, {"body": "Warmer", "start_seconds": "1"})
+    response = answer(world["reviewer"].post, f"/review/{video.pk}/comments/", sent)
+    assert "evil" not in response.get("Location", "")
+    answer(client.post, f"/review/{video.pk}/comments/", sent)  # the video's owner
 
 
 # ---------------------------------------------------------------------------- searches
