@@ -423,6 +423,11 @@ UPSTREAM_READ_TIMEOUT = env_number("STUDIO_UPSTREAM_READ_TIMEOUT", 30)
 STALL_AFTER = timedelta(seconds=env_number("STUDIO_STALL_AFTER_SECONDS", 20 * 60))
 GIVE_UP_AFTER = timedelta(seconds=env_number("STUDIO_GIVE_UP_AFTER_SECONDS", 2 * 60 * 60))
 SUBMIT_MAX_ATTEMPTS = int(env_number("STUDIO_SUBMIT_MAX_ATTEMPTS", 8))
+# A create with an unclear outcome needs attention instead of being sent again after this
+# many lookups by external_task_id found nothing (each empty one is followed by a create
+# with the same id), or this many failed (docs/reliability.md R57).
+STUDIO_RECONCILE_LOOKUPS = env_int("STUDIO_RECONCILE_LOOKUPS", 3, minimum=1)
+STUDIO_RECONCILE_LOOKUP_FAILURES = env_int("STUDIO_RECONCILE_LOOKUP_FAILURES", 10, minimum=1)
 DOWNLOAD_MAX_ATTEMPTS = int(env_number("STUDIO_DOWNLOAD_MAX_ATTEMPTS", 5))
 DOWNLOAD_RETRY_SECONDS = env_number("STUDIO_DOWNLOAD_RETRY_SECONDS", 30)  # doubled per failure
 DOWNLOAD_MAX_BYTES = int(env_number("STUDIO_DOWNLOAD_MAX_MB", 500) * 1024 * 1024)

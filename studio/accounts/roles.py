@@ -28,6 +28,7 @@ APPROVE_OWN = "review.approve_own_generation"  # admins: past STUDIO_ALLOW_SELF_
 LIBRARY = "library.view_prompt"  # works in the library (creators and admins)
 STORAGE = "ops.manage_storage"  # retention preview and runs, backups: admins
 HEALTH = "ops.view_health"  # the health page: admins
+RESOLVE = "generations.resolve_generation"  # decide a generation that needs attention: admins
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     CREATOR: (SUBMIT, GALLERY, "library.*"),

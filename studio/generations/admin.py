@@ -1,24 +1,31 @@
 """The Django admin for generations: posters, an inline player, filters, search, every field
 read-only (rows change through the pipeline's named transitions only), the rows the studio
 shows this user (visible_to). The review app extends it with its verdict column, filter,
-decisions and bulk verdicts (review/admin.py). Where a generation came from (the library's
-prompt version, presets and batch) shows only as far as the viewer may see it: the change
-form renders the library's sources fragment (templates/admin/generations/generation/).
+decisions and bulk verdicts (review/admin.py). A generation that needs attention
+(docs/reliability.md R57) is decided here by an admin with RESOLVE: two bulk actions, mark
+failed or retry, each audited like every bulk action (accounts/admin.py). Where a
+generation came from (the library's prompt version, presets and batch) shows only as far
+as the viewer may see it: the change form renders the library's sources fragment
+(templates/admin/generations/generation/).
 
 The admin runs under the same strict CSP as the studio: no inline scripts or styles here,
 only classes from generations/admin.css."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from studio.accounts.admin import StudioAdmin
-from studio.generations.models import Generation
+from studio.accounts.roles import RESOLVE
+from studio.generations import pipeline
+from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import shape
+from studio.kling import errors
 
 # The library's links: shown by its own fragment, which hides someone else's private prompt
 # version and presets (a raw field would show their names and values to every viewer).
@@ -46,6 +53,7 @@ class GenerationAdmin(StudioAdmin):
         "created_at",
     )
     search_fields = ("prompt", "task_id", "external_task_id")
+    actions = ("fail_attention", "retry_attention")
     show_full_result_count = False  # one COUNT less on big tables
     list_per_page = 50
     fieldsets = (
@@ -144,6 +152,36 @@ class GenerationAdmin(StudioAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # made by the studio and the pipeline, never by hand
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RESOLVE)
+
+    @admin.action(description="Needs attention: mark failed", permissions=["resolve"])
+    def fail_attention(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        waiting = list(queryset.filter(status=Status.NEEDS_ATTENTION))
+        message = errors.sentence("attention_failed")
+        done = sum(g.mark_failed(message, code="attention_failed") for g in waiting)
+        self._resolved(request, queryset, done, "marked failed")
+
+    @admin.action(
+        description="Needs attention: retry (look up, then send)", permissions=["resolve"]
+    )
+    def retry_attention(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        waiting = list(queryset.filter(status=Status.NEEDS_ATTENTION))
+        done = 0
+        for generation in waiting:
+            if generation.retry_after_attention(request.user):
+                pk = str(generation.pk)
+                transaction.on_commit(lambda pk=pk: pipeline.enqueue("submit", pk))
+                done += 1
+        self._resolved(request, queryset, done, "handed back to the worker")
+
+    def _resolved(self, request: HttpRequest, queryset: QuerySet, done: int, what: str) -> None:
+        self.message_user(request, f"{done} generation(s) {what}.", messages.SUCCESS)
+        others = queryset.exclude(status=Status.NEEDS_ATTENTION).count()
+        if others:
+            message = f"{others} did not need attention, so were left alone."
+            self.message_user(request, message, messages.WARNING)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -29,11 +29,16 @@ class Status(models.TextChoices):
     STORING = "storing", "Storing"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # A create whose outcome repeated lookups could not settle: nothing is sent until an
+    # admin decides (docs/reliability.md R57). Neither active (not swept) nor final.
+    NEEDS_ATTENTION = "attention", "Needs attention"
 
 
-# Only forward moves: a status may change only to one of higher rank.
+# Only forward moves: a status may change only to one of higher rank. Needs attention sits
+# between queued and submitted; its one way back to queued is an admin's retry.
 RANK = {
     Status.QUEUED: 0,
+    Status.NEEDS_ATTENTION: 0.5,
     Status.SUBMITTED: 1,
     Status.PROCESSING: 2,
     Status.STORING: 3,
@@ -258,6 +263,11 @@ class Generation(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     # A create whose outcome is unknown: reconcile by external_task_id before any resend.
     submit_uncertain = models.BooleanField(default=False)
+    # Lookups by external_task_id for this row that found nothing (each followed by a
+    # create with the same id) and that failed: at STUDIO_RECONCILE_LOOKUPS of the first or
+    # STUDIO_RECONCILE_LOOKUP_FAILURES of the second the row needs attention (R57).
+    lookup_attempts = models.PositiveIntegerField(default=0)
+    lookup_failures = models.PositiveIntegerField(default=0)
 
     # The result, copied into our storage (upstream URLs expire).
     result_url = models.TextField(blank=True)  # upstream URL, used only by the store step
@@ -317,6 +327,9 @@ class Generation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("resolve_generation", "Can mark a generation that needs attention failed or retry it")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "client_request_id"], name="one_generation_per_client_request"
@@ -497,6 +510,39 @@ class Generation(models.Model):
         )
         return self._move(Status.FAILED, note=message, **fields)
 
+    def mark_needs_attention(self, message: str, *, code: str, error: Exception | None) -> bool:
+        """queued -> needs attention: repeated lookups could not tell whether a create
+        landed, so nothing more is sent (R57). `message` says why, for the person and the
+        admin; the row stays uncertain, so any later attempt looks it up first."""
+        return self._move(
+            Status.NEEDS_ATTENTION,
+            note=message,
+            only_from=(Status.QUEUED,),
+            status_msg=message,
+            error_code=code[:40],
+            last_error=str(error)[:1000] if error else message,
+            submit_uncertain=True,
+            next_poll_at=None,
+            lease_until=None,
+        )
+
+    def retry_after_attention(self, actor) -> bool:
+        """needs attention -> queued, an admin's deliberate retry: one more lookup by
+        external_task_id, then (nothing found) the create again with the same id; the
+        lookups start counting afresh, the submit attempts do not."""
+        who = actor.get_username() if actor is not None else "an admin"
+        return self._move(
+            Status.QUEUED,
+            note=f"Retried by {who} after it needed attention."[:500],
+            only_from=(Status.NEEDS_ATTENTION,),
+            status_msg="",
+            lookup_attempts=0,
+            lookup_failures=0,
+            submit_uncertain=True,
+            next_poll_at=timezone.now(),
+            lease_until=None,
+        )
+
     def mark_failed_upstream(self, task: Task) -> bool:
         """-> failed, the upstream's verdict: its message (or a stand-in) and what the task
         says, including a charge if it reports one. Our own error fields stay as they are."""
@@ -518,13 +564,17 @@ class Generation(models.Model):
             facts["units_charged"] = task.final_unit_deduction
         return facts
 
-    def _move(self, to: Status, note: str = "", **fields) -> bool:
+    def _move(self, to: Status, note: str = "", *, only_from: tuple = (), **fields) -> bool:
         """Move this row forward to `to` with a compare-and-set UPDATE; False if another
         process moved it first or the move would go backwards or leave a final state.
-        Only the mark_* transitions call it; nothing else writes status."""
+        `only_from` names the states it may leave instead (the one backward move, an
+        admin's retry, and the move into needs attention). Only the named transitions
+        call it; nothing else writes status."""
         allowed = [s for s, rank in RANK.items() if rank < RANK[to] and s not in FINAL]
         if to == self.status and to not in FINAL:
             allowed.append(to)
+        if only_from:
+            allowed = list(only_from)
         now = timezone.now()
         fields.setdefault("updated_at", now)
         if to in FINAL:

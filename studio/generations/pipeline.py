@@ -344,7 +344,9 @@ def submit_claimed(generation: Generation, api: KlingClient) -> None:
 def _reconciled(generation: Generation, api: KlingClient) -> bool:
     """A create may have landed (ambiguous answer, or a worker died mid-call): look for it
     by external_task_id before sending anything (docs/reliability.md R20). True if this attempt
-    ends here: the task was found and adopted, or the lookup failed and is retried later."""
+    ends here: the task was found and adopted, the lookup failed and is retried later, or
+    the lookups settled nothing too often and the row needs attention instead of another
+    create on a guess (R57)."""
     try:
         found = api.find_by_external_id(generation.external_task_id, generation.kind)
     except KlingError as error:
@@ -355,11 +357,21 @@ def _reconciled(generation: Generation, api: KlingClient) -> bool:
             generation.external_task_id,
             error,
         )
-        _submit_later(generation, error, uncertain=True)
+        failures = generation.lookup_failures + 1
+        generation.touch(lookup_failures=failures)
+        if failures >= settings.STUDIO_RECONCILE_LOOKUP_FAILURES:
+            _needs_attention(generation, errors.UNRECONCILED_FAILED, failures, error)
+        else:
+            _submit_later(generation, error, uncertain=True)
         return True
     vitals.tally(vitals.LOOKUP, Counter({"": 1}))
     if found is None:
-        return False
+        empty = generation.lookup_attempts + 1
+        generation.touch(lookup_attempts=empty)
+        if empty < settings.STUDIO_RECONCILE_LOOKUPS:
+            return False  # sent again with the same id, which a duplicate refusal guards
+        _needs_attention(generation, errors.UNRECONCILED_EMPTY, empty, None)
+        return True
     logger.info(
         "Generation %s: found task %s by external_task_id after an uncertain submit",
         generation.pk,
@@ -367,6 +379,16 @@ def _reconciled(generation: Generation, api: KlingClient) -> bool:
     )
     _accepted(generation, found, note="Found upstream by its external_task_id.")
     return True
+
+
+def _needs_attention(
+    generation: Generation, template: str, lookups: int, error: KlingError | None
+) -> None:
+    last_error = str(error) if error else generation.last_error or "no answer"
+    detail = template.format(lookups=lookups, last_error=last_error[:300].rstrip("."))
+    message = errors.sentence("unreconciled", detail=detail)
+    logger.warning("Generation %s needs attention: %s", generation.pk, detail)
+    generation.mark_needs_attention(message, code="unreconciled", error=error)
 
 
 def _create_body(generation: Generation) -> dict:

@@ -116,7 +116,23 @@ STUDIO: dict[str, Code] = {
     "download": final("The video could not be saved: {detail}"),
     "download_attempts": final("The video could not be saved after {attempts} attempts: {detail}"),
     "image_missing": final("The picture this video starts from is no longer in storage."),
+    # docs/reliability.md R57: the row waits for an admin, nothing is sent meanwhile.
+    "unreconciled": final(
+        "The studio could not find out whether this video was created upstream: {detail} "
+        "It is not sent again on a guess.",
+        "Nothing more is sent or charged while it waits. An admin decides: retry it (the "
+        "studio looks it up once more, then sends it with the same id) or mark it failed.",
+    ),
+    "attention_failed": final(
+        "Marked failed by an admin: whether it was created upstream stayed unknown.",
+        "If it was made and charged, the upstream account's task list shows it. Use Run "
+        "again to make it anew.",
+    ),
 }
+UNRECONCILED_EMPTY = (
+    "{lookups} lookups by its id found nothing after an unclear answer ({last_error})."
+)
+UNRECONCILED_FAILED = "{lookups} lookups by its id failed ({last_error})."
 
 CODES: dict[str, Code] = {**KLING, **COMET, **CLIENT, **STUDIO}
 # What the client can be told or make: an upstream code never means a studio step.

@@ -40,6 +40,7 @@ def checks(now: datetime | None = None) -> list[Check]:
         queue_depth(),
         oldest_due(now),
         stalled(),
+        attention(),
         error_rate(now),
         last_poll(now),
         *disks(),

@@ -84,7 +84,7 @@ class ReviewedGenerationAdmin(GenerationAdmin):
 
     list_display = after(GenerationAdmin.list_display, "status", "review_verdict")
     list_filter = after(GenerationAdmin.list_filter, "status", ReviewStateFilter)
-    actions = ("approve", "reject")
+    actions = (*GenerationAdmin.actions, "approve", "reject")
     inlines = (DecisionInline,)
     fieldsets = (
         (

@@ -22,6 +22,8 @@ def failure_reason(generation: Generation) -> str:
     """Why it failed, or why the last attempt failed while it is still retrying."""
     if generation.status == Status.FAILED:
         return generation.status_msg or generation.last_error or "The upstream gave no reason."
+    if generation.status == Status.NEEDS_ATTENTION:
+        return generation.status_msg
     return generation.last_error if generation.is_active else ""
 
 

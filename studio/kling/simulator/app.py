@@ -219,6 +219,9 @@ class Simulator:
                 return kling_error(
                     400, 1201, f"external_task_id {external!r} already exists, it must be unique"
                 )
+            if self.config.lose_creates:
+                self._counts["fault:lose-creates"] += 1
+                return faults.response("ambiguous-504", self.config.retry_after)
             key = f"external:{external}" if external else f"prompt:{prompt}"
             self._attempts[key] += 1
             fault = faults.submit_fault(words, self._attempts[key])
@@ -327,6 +330,9 @@ class Simulator:
 
     def _query(self, action: str, ident: str, external_only: bool = False) -> Response:
         with self._lock:
+            if self.config.lookups_fail and (external_only or ident not in self.tasks):
+                self._counts["fault:lookups-fail"] += 1
+                return kling_error(500, 5000, "server internal error")
             task = None if external_only else self.tasks.get(ident)
             if task is None:
                 task = self.tasks.get(self._by_external.get(ident, ""))

@@ -57,6 +57,12 @@ class SimConfig:
     fault_rate: float = _option(0.0, "share of API requests that get a random fault")
     seed: int | None = _option(None, "seed for random faults and drops (repeatable runs)")
     slow_seconds: float = _option(30.0, "how long a slow fault sleeps (beyond a read timeout)")
+    lose_creates: bool = _option(
+        False, "every create answers 504/5002 and makes no task (a create lost on the way)"
+    )
+    lookups_fail: bool = _option(
+        False, "every lookup by external_task_id answers 500/5000 (polls by task id answer)"
+    )
     retry_after: int = _option(1, "the Retry-After header on 429 and 503 answers")
     list_endpoint: bool = _option(False, "serve GET .../text2video?pageNum=&pageSize=")
     public_url: str = _option("", "base of video URLs; serve() fills in its own URL")
