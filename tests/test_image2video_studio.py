@@ -340,7 +340,9 @@ def test_a_teammate_continuing_an_approved_shot_links_to_it(
 # ---------------------------------------------------------------- recipe, history, compare, presets
 
 
-def test_the_recipe_card_names_the_pictures_and_opens_the_form_with_them(client, owner, upstream, queue):
+def test_the_recipe_card_names_the_pictures_and_opens_the_form_with_them(
+    client, owner, upstream, queue
+):
     generate(client, image=upload(pictures.picture()))
     row = Generation.objects.get()
     card = json.loads(client.get(f"/library/recipes/{row.pk}/").content)

@@ -19,6 +19,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from studio.review import sharing
 from studio.review.models import Comment, Review
 from tests.factories import HTMX, make_generation, make_picture, make_user
 
@@ -52,6 +53,9 @@ class World:
     library: dict = field(default_factory=dict)
     note: object = None
     pictures: dict = field(default_factory=dict)
+    shared: object = None
+    share_token: str = ""
+    share_video: object = None
 
 
 @pytest.fixture
@@ -59,7 +63,7 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
     settings.MEDIA_ROOT = tmp_path
     (tmp_path / "videos").mkdir()
     (tmp_path / "posters").mkdir()
-    for name in ("pending", "approved", "approved_too"):
+    for name in ("pending", "approved", "approved_too", "shared"):
         (tmp_path / "videos" / f"{name}.mp4").write_bytes(VIDEO)
         (tmp_path / "posters" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + name.encode())
     users = {
@@ -97,6 +101,13 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
     world.note = Comment.objects.create(
         generation=world.pending, author=curator, author_name="cleo", body="Tilt", start_seconds=1
     )
+    # Shared outside the studio by a reviewer: a shot link guests may comment through, and
+    # a video link (revoked by the matrix: only its maker or an admin may).
+    world.shared = finished("shared", "SHARED swallow")
+    world.share_token = sharing.create(
+        curator, "shot", world.shared.shot_id, days=1, can_comment=True
+    )[1]
+    world.share_video = sharing.create(curator, "video", world.shared.pk, days=1)[0]
     Review.decide(world.approved, curator, "approved", "Good")
     Review.decide(world.approved_too, curator, "approved", "Good")
     if apps.is_installed("studio.library"):
@@ -353,6 +364,80 @@ CASES: dict[str, list[Case]] = {
         Case("shot in review", lambda w: f"/shots/{w.pending.shot_id}/", PENDING_VIEW),
         Case("shot running", lambda w: f"/shots/{w.running.shot_id}/", RUNNING_VIEW),
         Case("shot approved", lambda w: f"/shots/{w.approved.shot_id}/", APPROVED_VIEW),
+    ],
+    # Share links: reviewers and admins make and revoke them; a guest (anyone, signed in or
+    # not) reaches exactly what the token shares.
+    "share-create": [
+        Case(
+            "share a video in review",
+            lambda w: f"/review/share/?kind=video&id={w.pending.pk}",
+            codes(403, 403, 200, 403),
+        ),
+        Case(
+            "share a running video",
+            lambda w: f"/review/share/?kind=video&id={w.running.pk}",
+            codes(403, 403, 404, 403),
+        ),
+        Case(
+            "share with bad terms",
+            lambda w: f"/review/share/?kind=video&id={w.pending.pk}",
+            codes(403, 403, 400, 403),
+            "post",
+            data={"days": "0"},
+        ),
+    ],
+    "shares": [Case("share links", lambda w: "/review/shares/", codes(403, 403, 200, 403))],
+    "share-revoke": [
+        Case(
+            "revoke another reviewer's link",
+            lambda w: f"/review/shares/{w.share_video.pk}/revoke/",
+            codes(403, 403, 404, 403),
+            "post",
+        )
+    ],
+    "shared": [
+        Case("shared shot", lambda w: f"/s/{w.share_token}/", codes(200, 200, 200, 200, 200)),
+        Case("unknown token", lambda w: "/s/not-a-token/", codes(404, 404, 404, 404, 404)),
+    ],
+    "shared-video": [
+        Case(
+            "shared take",
+            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/",
+            codes(200, 200, 200, 200, 200),
+        ),
+        Case(
+            "a video the link does not share",
+            lambda w: f"/s/{w.share_token}/v/{w.pending.pk}/",
+            codes(404, 404, 404, 404, 404),
+        ),
+    ],
+    "shared-comment": [
+        Case(
+            "guest comment without a name",
+            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/comments/",
+            codes(400, 400, 400, 400, 400),
+            "post",
+            data={"body": "Nice", "start_seconds": "1"},
+        )
+    ],
+    "shared-video-file": [
+        Case(
+            "shared video file",
+            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/video.mp4",
+            codes(200, 200, 200, 200, 200),
+        ),
+        Case(
+            "another video's file",
+            lambda w: f"/s/{w.share_token}/v/{w.pending.pk}/video.mp4",
+            codes(404, 404, 404, 404, 404),
+        ),
+    ],
+    "shared-poster": [
+        Case(
+            "shared poster",
+            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/poster.jpg",
+            codes(200, 200, 200, 200, 200),
+        )
     ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db.models import QuerySet
 
 from studio.generations.models import Generation
@@ -201,4 +203,49 @@ class EditCommentForm(forms.Form):
         max_length=threads.COMMENT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Write the comment."},
+    )
+
+
+class ShareForm(forms.Form):
+    """A share link's terms: how long it lasts, an optional password, and whether guests
+    may comment."""
+
+    days = forms.IntegerField(
+        label="Expires after (days)",
+        initial=7,
+        min_value=1,
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    password = forms.CharField(
+        label="Password (optional)",
+        required=False,
+        max_length=128,
+        strip=False,
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+        help_text="Guests must type it before they see anything. Send it separately.",
+    )
+    can_comment = forms.BooleanField(
+        label="Guests may comment (they give a name)",
+        required=False,
+        help_text="Otherwise the link is view-only.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        most = settings.STUDIO_SHARE_MAX_DAYS
+        self.fields["days"].max_value = most
+        self.fields["days"].validators.append(MaxValueValidator(most))
+        self.fields["days"].widget.attrs["max"] = most
+        self.fields["days"].help_text = f"1 to {most} days."
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if password and len(password) < 8:
+            raise forms.ValidationError("Use at least 8 characters, or no password.")
+        return password
+
+
+class SharePasswordForm(forms.Form):
+    password = forms.CharField(
+        label="Password", max_length=128, strip=False, widget=forms.PasswordInput
     )
