@@ -269,6 +269,29 @@ def test_another_persons_batch_is_hidden_from_a_creator_who_also_reviews(
     assert Batch.objects.visible_to(admin).filter(pk=batch.pk).exists()
 
 
+def test_an_admin_sees_a_batch_without_its_private_prompt_title_and_preset_names(
+    client, owner, admin, queue
+) -> None:
+    version = make_prompt(owner, title="Secret fox", text=TEMPLATE).latest_version()
+    private = make_preset(owner, "Hidden pro", {"mode": "pro"})
+    shared = make_preset(owner, "Team tall", {"aspect_ratio": "9:16"}, visibility="team")
+    data = batch_data(prompt_version=version.pk, sweep_preset=[private.pk, shared.pk])
+    client.post("/library/batches/new/", data, **HTMX)
+    batch = Batch.objects.get()
+    mine = client.get(batch.get_absolute_url()).content.decode()
+    assert "Secret fox" in mine and "Hidden pro" in mine and "Team tall" in mine
+    client.force_login(admin)  # admins see every batch, not others' private library
+    for html in (
+        client.get(batch.get_absolute_url()).content.decode(),
+        client.get(batch.get_absolute_url(), HTTP_HX_TARGET="batch-live", **HTMX).content.decode(),
+    ):
+        assert "Secret fox" not in html and "Hidden pro" not in html
+        assert "Team tall" in html and "a private preset" in html
+    private.delete()  # a gone preset's name stays its owner's
+    html = client.get(batch.get_absolute_url()).content.decode()
+    assert "Hidden pro" not in html
+
+
 # ---------------------------------------------------------------------------- limits (issue 10 #2)
 
 

@@ -5,7 +5,7 @@ input: no 500 (tests/conftest.py fails the test on one too), an answer within SE
 nothing sent upstream unless the studio form accepts it (the queued submits are run
 against the simulator and its creates counted). docs/reliability.md R49.
 
-STUDIO_PROPERTY_EXAMPLES sets the examples per property (30 in `make test`)."""
+STUDIO_PROPERTY_EXAMPLES sets the examples per property (25 in `make test`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tests.factories import make_generation, make_preset, make_prompt, signed_in
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("STUDIO_PROPERTY_EXAMPLES", 30))
+EXAMPLES = int(os.environ.get("STUDIO_PROPERTY_EXAMPLES", 25))
 SECONDS = 10.0  # per request; generous for a loaded machine, far below a stuck thread
 PROPERTY = settings(
     max_examples=EXAMPLES,

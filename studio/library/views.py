@@ -351,7 +351,8 @@ def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     batch = get_object_or_404(
         Batch.objects.visible_to(request.user).select_related("prompt_version__prompt"), pk=pk
     )
-    context = {"batch": batch, **batch_progress(batch)}
+    sources = batch_sources(batch, request.user)
+    context = {"batch": batch, **sources, **batch_progress(batch, sources["hidden"])}
     status = 200
     if wants_fragment(request, "batch-live"):
         context["announce"] = request.GET.get("seen") != str(context["done"])
@@ -360,11 +361,35 @@ def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     return page_or_fragment(request, "library/batch.html", "batch-live", context, status)
 
 
-def batch_progress(batch: Batch) -> dict:
-    """The batch's tiles in the order it was planned, and how many are done."""
+PRIVATE_PRESET = "a private preset"
+
+
+def batch_sources(batch: Batch, user) -> dict:
+    """What the batch was made from, as far as `user` may see it: an admin sees every batch
+    but not the owner's private prompt (its title) or private presets (their names, also
+    in the tiles' labels); a gone preset's name stays the owner's (models.shown_presets)."""
+    version = batch.prompt_version
+    if version is not None and not PromptVersion.objects.visible_to(user).filter(pk=version.pk):
+        version = None
+    records = batch.sweep.get("presets") or []
+    shown = shown_presets(user, batch.owner_id, records)
+    hidden = {f"preset {r.get('name')}" for r in records if isinstance(r, dict) and r not in shown}
+    return {
+        "version": version,
+        "swept": [r.get("name") if r in shown else PRIVATE_PRESET for r in records],
+        "hidden": hidden,
+    }
+
+
+def batch_progress(batch: Batch, hidden: set[str] = frozenset()) -> dict:
+    """The batch's tiles in the order it was planned, and how many are done; the parts of
+    a label in `hidden` (a preset the viewer may not see) say only that it was one."""
     found = {str(g.pk): g for g in batch.generations.all()}
+    label = lambda text: " · ".join(  # noqa: E731
+        PRIVATE_PRESET if part in hidden else part for part in text.split(" · ")
+    )
     tiles = [
-        {"label": item["label"], "generation": found[item["generation"]]}
+        {"label": label(item["label"]), "generation": found[item["generation"]]}
         for item in batch.items
         if item["generation"] in found
     ]
