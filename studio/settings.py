@@ -146,6 +146,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "studio.accounts.context.studio",
+                "studio.generations.context.nav",
             ],
         },
     },

@@ -305,6 +305,15 @@ CASES: dict[str, list[Case]] = {
             codes(200, 404, 404, 403),
         ),
     ],
+    # Everyone signed in: their own jobs only (200 while one runs, else 286), and no tile
+    # of the owner's (the walk checks that no private text shows).
+    "activity": [
+        Case(
+            "nav activity watching the owner's job",
+            lambda w: f"/activity/?watch={w.running.pk}",
+            codes(200, {200, 286}, {200, 286}, 286),
+        )
+    ],
     "review": [Case("review queue", lambda w: "/review/", codes(403, 403, 200, 403))],
     "review-generation": [
         Case("review page", lambda w: f"/review/{w.pending.pk}/", codes(403, 403, 200, 403)),

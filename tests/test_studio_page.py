@@ -362,7 +362,10 @@ def test_the_queue_shows_the_users_cards_and_polls_only_while_one_is_active(
     assert 'hx-trigger="every 2s"' not in html
     make_generation(owner, status="processing", prompt="Running fox")
     html = client.get("/").content.decode()
-    assert 'hx-get="/queue/updates/" hx-trigger="every 2s" hx-include="#queue-cursor"' in html
+    assert (
+        'hx-get="/queue/updates/" hx-trigger="every 2s" hx-include="#queue-cursor, #activity-since"'
+        in html
+    )
 
 
 # Ids past what the database holds were an OverflowError (a 500) on SQLite (issue 10 #6);

@@ -253,6 +253,142 @@
     }
   });
 
+  // ------------------------------------------------------------------ running cards: the clock
+
+  var ticking = null;
+
+  function tick() {
+    var lines = document.querySelectorAll("[data-elapsed]");
+    if (!lines.length) {
+      window.clearInterval(ticking);
+      ticking = null;
+      return;
+    }
+    var now = Date.now();
+    lines.forEach(function (line) {
+      if (!line.renderedAt) line.renderedAt = now;
+      var took = parseInt(line.getAttribute("data-elapsed"), 10) + Math.floor((now - line.renderedAt) / 1000);
+      var clock = line.querySelector("[data-clock]");
+      if (clock) clock.textContent = formatTime(took);
+      var expected = parseInt(line.getAttribute("data-expected"), 10);
+      var bar = line.querySelector("progress");
+      if (bar && expected) {
+        bar.value = Math.min(took, expected);
+        var note = line.querySelector("[data-expected-note]");
+        if (took > expected && note) note.textContent = "taking longer than the usual " + Math.max(1, Math.round(expected / 60)) + " min";
+      }
+    });
+  }
+
+  function startTicking(root) {
+    if (!root.querySelector("[data-elapsed]")) return;
+    tick();
+    if (!ticking) ticking = window.setInterval(tick, 1000);
+  }
+
+  // ------------------------------------------------------------------ activity: title, favicon, notices
+
+  // #activity (base.html) carries your running and finished counts; it is swapped by the
+  // page's one poll. The counts go into the tab title and a badge on the favicon; the
+  // announcer speaks a change once; opted-in notifications say what finished.
+  var baseTitle = document.title;
+  var baseIcon = null;
+  var spoken = "";
+  var NOTIFY = "studio-notify";
+  var NOTIFIED = "studio-notified";
+
+  function showActivity(box) {
+    var running = parseInt(box.getAttribute("data-running"), 10) || 0;
+    var finished = parseInt(box.getAttribute("data-finished"), 10) || 0;
+    var parts = [];
+    if (running) parts.push(running + " running");
+    if (finished) parts.push(finished + " done");
+    document.title = (parts.length ? "(" + parts.join(", ") + ") " : "") + baseTitle;
+    badgeFavicon(running, finished);
+    var text = parts.length ? parts.join(", ").replace("done", "finished") + "." : "";
+    var announcer = document.getElementById("activity-announcer");
+    if (announcer && text !== spoken) {
+      if (spoken || finished) announcer.textContent = text;  // not on page load: nothing changed yet
+      spoken = text;
+    }
+    setUpNotifyToggle(box);
+    notifyFinished(box);
+  }
+
+  function badgeFavicon(running, finished) {
+    var link = document.querySelector('link[rel="icon"]');
+    if (!link) return;
+    if (!baseIcon) baseIcon = link.href;
+    if (!running && !finished) {
+      if (link.href !== baseIcon) link.href = baseIcon;
+      return;
+    }
+    var img = new Image();
+    img.onload = function () {
+      var canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 32;
+      var ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0, 32, 32);
+      ctx.beginPath();
+      ctx.arc(23, 9, 9, 0, 2 * Math.PI);
+      ctx.fillStyle = running ? "#2f5fd0" : "#1d7a46";
+      ctx.fill();
+      ctx.fillStyle = "#fff";
+      ctx.font = "bold 13px sans-serif";
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText(String(Math.min(running || finished, 9)), 23, 10);
+      link.href = canvas.toDataURL("image/png");
+      link.setAttribute("data-badge", running ? "running-" + running : "done-" + finished);
+    };
+    img.src = baseIcon;
+  }
+
+  function notifyOn() {
+    try { return window.localStorage.getItem(NOTIFY) === "on"; } catch (e) { return false; }
+  }
+
+  function setUpNotifyToggle(box) {
+    var toggle = box.querySelector("[data-notify-toggle]");
+    if (!toggle || !("Notification" in window) || Notification.permission === "denied") return;
+    var on = notifyOn() && Notification.permission === "granted";
+    toggle.hidden = false;
+    toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    toggle.textContent = on ? "Notifications on" : "Notify me when done";
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-notify-toggle]");
+    if (!toggle) return;
+    if (notifyOn() && Notification.permission === "granted") {
+      try { window.localStorage.setItem(NOTIFY, "off"); } catch (e) { /* private mode */ }
+      setUpNotifyToggle(toggle.closest("[data-activity]"));
+      return;
+    }
+    Notification.requestPermission().then(function (answer) {
+      try { window.localStorage.setItem(NOTIFY, answer === "granted" ? "on" : "off"); } catch (e) { /* private mode */ }
+      var box = document.getElementById("activity");
+      if (box) setUpNotifyToggle(box);
+    });
+  });
+
+  // Each finished job or batch is notified once, across tabs (ids kept in localStorage).
+  function notifyFinished(box) {
+    if (!notifyOn() || !("Notification" in window) || Notification.permission !== "granted") return;
+    var seen;
+    try { seen = JSON.parse(window.localStorage.getItem(NOTIFIED)) || []; } catch (e) { seen = []; }
+    box.querySelectorAll("[data-done]").forEach(function (item) {
+      var id = item.getAttribute("data-done");
+      if (seen.indexOf(id) >= 0) return;
+      seen.push(id);
+      var note = new Notification(item.getAttribute("data-done-title"), {
+        body: item.getAttribute("data-done-body"), tag: id
+      });
+      note.onclick = function () { window.focus(); window.location.href = item.getAttribute("data-done-url"); };
+    });
+    try { window.localStorage.setItem(NOTIFIED, JSON.stringify(seen.slice(-200))); } catch (e) { /* private mode */ }
+  }
+
   // ------------------------------------------------------------------ wiring
 
   function init(root) {
@@ -261,6 +397,9 @@
     root.querySelectorAll("[data-sync-group]").forEach(initSync);
     root.querySelectorAll("[data-inline-video]").forEach(initInline);
     if (root.querySelector("[data-compare-add], [data-compare-tray]")) showPicks();
+    startTicking(root);
+    var box = root.id === "activity" ? root : root.querySelector("#activity");
+    if (box) showActivity(box);
   }
 
   if (window.htmx) {

@@ -23,7 +23,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, resw
 from studio.accounts.decorators import member, submitter
 from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.composer import compose
-from studio.generations import pipeline
+from studio.generations import activity, pipeline
 from studio.generations.models import ACTIVE, Generation
 from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS
@@ -99,6 +99,7 @@ def studio_context(request: HttpRequest) -> dict:
     return {
         "generations": generations,
         "polling": any(g.is_active for g in generations),
+        "activity": activity.activity(request.user, since, carried=True),  # the queue poll's
         "since": to_cursor(since),
         "known": to_cursor(known),
         "capabilities": capabilities(),
@@ -216,10 +217,13 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
         mine = Generation.objects.owned_by(request.user).select_related("review")
         found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
         changed = sorted(found.values(), key=lambda g: g.updated_at)
+    opened = activity.from_cursor(request.GET.get("activity_since")) or since
     context = {
         "changed": changed,
         "news": [g for g in changed if g.updated_at > since],
         "since": to_cursor(max([since, *(g.updated_at for g in changed)])),
+        # Only a change to a card can change the nav's counts: most polls skip the query.
+        "activity": activity.activity(request.user, opened, carried=True) if changed else None,
     }
     status = 200 if active else HTMX_STOP_POLLING
     return TemplateResponse(request, f"{PAGE}#queue-updates", context, status=status)

@@ -18,4 +18,5 @@ urlpatterns = [
     path("shots/<uuid:pk>/", views.shot_detail, name="shot-detail"),
     path("history/", views.history, name="history"),
     path("compare/", views.compare, name="compare"),
+    path("activity/", views.activity_updates, name="activity"),
 ]

@@ -16,11 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 
 from studio.accounts.decorators import require, submitter
 from studio.accounts.roles import GALLERY
-from studio.generations import delivery, pictures, pipeline
+from studio.generations import activity, delivery, pictures, pipeline
 from studio.generations.forms import ALL_MODELS, HistoryFilterForm
 from studio.generations.models import Generation, InputImage
 from studio.generations.signals import CreateRefused
@@ -212,12 +212,33 @@ def history(request: HttpRequest) -> TemplateResponse:
     visible = Generation.objects.visible_to(request.user).select_related("owner", "review")
     generations = form.filter(visible)
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    view = "list" if request.GET.get("view") == "list" else "grid"
+    mine = [g for g in page.object_list if g.is_active and g.owner_id == request.user.pk]
     context = {
         "form": form,
         "page": page,
-        "view": "list" if request.GET.get("view") == "list" else "grid",
+        "view": view,
+        # The nav's poll brings these tiles' changes (activity_updates).
+        "activity_watch": ",".join(str(g.pk) for g in mine) if view == "grid" else "",
     }
     return page_or_fragment(request, "generations/history.html", "history-results", context)
+
+
+@require_safe
+def activity_updates(request: HttpRequest) -> TemplateResponse:
+    """The nav's poll on pages without one of their own: the user's activity since the page
+    opened, and on History the tiles of its running jobs (out of band) as they change.
+    HTTP 286 stops it once nothing runs."""
+    since = activity.from_cursor(request.GET.get("since")) or timezone.now()
+    tiles = activity.watched(request.user, request.GET.get("watch", ""))
+    context = {
+        "activity": activity.activity(request.user, since),
+        "tiles": tiles,
+        "activity_watch": ",".join(str(g.pk) for g in tiles if g.is_active),
+    }
+    status = 200 if context["activity"].running else HTMX_STOP_POLLING
+    page = "generations/history.html#activity-updates"
+    return TemplateResponse(request, page, context, status=status)
 
 
 @require_safe

@@ -22,6 +22,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from studio.accounts.decorators import member, require
 from studio.accounts.roles import GALLERY
+from studio.generations import activity
 from studio.generations.models import FINAL, Generation, Status
 from studio.library import importexport
 from studio.library.forms import ImportForm, LibraryFilterForm, PresetForm, PromptForm
@@ -353,8 +354,12 @@ def batch_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     )
     sources = batch_sources(batch, request.user)
     context = {"batch": batch, **sources, **batch_progress(batch, sources["hidden"])}
+    # While the batch runs its poll brings the nav's activity too (generations/activity.py).
+    opened = activity.from_cursor(request.GET.get("activity_since"))
+    context["activity"] = activity.activity(request.user, opened, carried=context["active"])
     status = 200
     if wants_fragment(request, "batch-live"):
+        context["activity_oob"] = True
         context["announce"] = request.GET.get("seen") != str(context["done"])
         if not context["active"]:
             status = HTMX_STOP_POLLING

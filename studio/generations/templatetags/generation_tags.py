@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
+from studio.generations import timing
 from studio.generations.models import Generation, Status
 from studio.kling import errors
 from studio.kling.capabilities import IMAGE_MODELS, MODELS
@@ -63,3 +65,20 @@ def input_pictures(generation: Generation) -> list[tuple]:
 def picture_of(form, name: str):
     """The picture a generate form shows and keeps for `name` ("image" or "image_tail")."""
     return form.picture(name)
+
+
+@register.filter
+def expected(generation: Generation) -> timing.Expected | None:
+    """How long a job like this one usually takes here (generations/timing.py)."""
+    return timing.expected(generation.model_name, generation.mode, generation.duration)
+
+
+@register.filter
+def elapsed_seconds(generation: Generation) -> int:
+    return max(0, int((timezone.now() - generation.created_at).total_seconds()))
+
+
+@register.filter
+def clock(seconds: int) -> str:
+    """m:ss, as the running card's clock shows it (studio.js keeps the same format)."""
+    return f"{seconds // 60}:{seconds % 60:02d}"

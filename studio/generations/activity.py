@@ -1,0 +1,94 @@
+"""What the nav says on every page about the signed-in person's own jobs (issue 12, 4): how
+many are running, and which jobs and batches finished since the page was opened. The page
+shows it in the nav, the tab title and the favicon (static/studio/studio.js), and may raise
+a browser notification for each finished one. One poll per page carries it, and only while
+something runs: the studio queue's and the batch page's own polls carry it out of band;
+every other page polls `activity` (generations/views.py), which on History also swaps the
+tiles of running jobs as they change (docs/reliability.md R88)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from studio.generations.models import ACTIVE, Generation, Status
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SHOWN = 5  # finished jobs and batches listed in the nav
+LOOKED_AT = 50  # finished rows read to find them
+WATCH_MAX = 50  # running tiles a History page may ask about
+
+
+@dataclass
+class Activity:
+    since: str  # the page's cursor: when it was opened
+    running: int = 0
+    finished: int = 0  # jobs finished since the page was opened
+    jobs: list[Generation] = field(default_factory=list)  # finished, not in a batch
+    batches: list[dict] = field(default_factory=list)  # {"batch", "total", "succeeded"}
+    carried: bool = False  # the page's own poll brings it (studio queue, batch page)
+
+    @property
+    def poll(self) -> bool:
+        return self.running > 0 and not self.carried
+
+
+def to_cursor(moment: datetime) -> str:
+    """Microseconds since the epoch, in whole numbers (as the studio queue's cursors)."""
+    return str((moment - EPOCH) // timedelta(microseconds=1))
+
+
+def from_cursor(raw: str | None) -> datetime | None:
+    if not raw or not raw.isdigit() or len(raw) > 19:
+        return None
+    return EPOCH + timedelta(microseconds=int(raw))
+
+
+def activity(user, since: datetime | None = None, carried: bool = False) -> Activity:
+    """The user's running count and what finished after `since` (None: now, a page being
+    opened). Nearly every poll finds nothing new: one aggregate over the owner's rows."""
+    since = since or timezone.now()
+    mine = Generation.objects.owned_by(user)
+    counts = mine.aggregate(
+        running=Count("pk", filter=Q(status__in=ACTIVE)),
+        finished=Count("pk", filter=Q(finished_at__gt=since)),
+    )
+    found = Activity(to_cursor(since), counts["running"], counts["finished"], carried=carried)
+    if found.finished:
+        done = list(mine.filter(finished_at__gt=since).order_by("-finished_at")[:LOOKED_AT])
+        found.jobs = [g for g in done if g.batch_id is None][:SHOWN]
+        found.batches = finished_batches(mine, {g.batch_id for g in done if g.batch_id})
+    return found
+
+
+def finished_batches(mine, batch_ids: set) -> list[dict]:
+    """Of these batches, the ones with no job left running, with their tallies."""
+    if not batch_ids:
+        return []
+    rows = (
+        mine.filter(batch_id__in=batch_ids)
+        .values("batch_id")
+        .annotate(
+            total=Count("pk"),
+            running=Count("pk", filter=Q(status__in=ACTIVE)),
+            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+        )
+    )
+    done = [row for row in rows if not row["running"]][:SHOWN]
+    return done
+
+
+def watched(user, raw: str) -> list[Generation]:
+    """The History page's running tiles it asks about (`watch`: ids), as they are now."""
+    ids = []
+    for part in raw.split(",")[:WATCH_MAX]:
+        try:
+            ids.append(uuid.UUID(part.strip()))
+        except ValueError:
+            continue  # a bad id names nothing
+    mine = Generation.objects.owned_by(user).select_related("owner", "review")
+    return list(mine.filter(pk__in=ids)) if ids else []
