@@ -71,11 +71,12 @@ def test_a_reviewer_approves_a_creators_video_for_the_team(page, second_page, st
         "v.addEventListener('seeked', ok, {once: true}); }; "
         "v.readyState ? seek() : v.addEventListener('loadedmetadata', seek, {once: true}); })"
     )
-    reviewer.get_by_role("button", name="Use current time").click()
-    expect(reviewer.get_by_label("At (seconds into the video)")).to_have_value("1.5")
-    reviewer.get_by_label("Approve for team use").check()
-    reviewer.get_by_label("Comment").fill("Lovely reflections on the glass")
-    reviewer.get_by_role("button", name="Save decision").click()
+    decision = reviewer.get_by_role("region", name="Your decision")
+    decision.get_by_role("button", name="Use current time", exact=True).click()
+    expect(decision.get_by_label("At (seconds into the video)")).to_have_value("1.5")
+    decision.get_by_label("Approve for team use").check()
+    decision.get_by_label("Comment", exact=True).fill("Lovely reflections on the glass")
+    decision.get_by_role("button", name="Save decision").click()
     expect(reviewer.locator(".messages")).to_contain_text("Approved: A glass whale")
 
     page.goto(generation_url)
