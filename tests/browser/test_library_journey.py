@@ -1,7 +1,7 @@
 """The library in a real browser: a prompt written, edited twice, diffed and run, its video
 filed under the version; two presets saved, stacked and submitted; a template with two
 variables × two values run as a 4-job batch that finishes; a library exported and
-imported again by a teammate."""
+imported again by a teammate; a recipe card opened in the studio form and run."""
 
 import json
 import re
@@ -183,3 +183,27 @@ def test_a_library_is_exported_and_imported_again(page, stack) -> None:
     )
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("not valid JSON")
+
+
+def test_a_recipe_card_opens_the_studio_form_priced_and_runs_only_on_generate(page, stack) -> None:
+    log_in(page, stack)
+    prompt = unique("A paper boat drifts down a rainy street")
+    request = {"model_name": "kling-v1-6", "prompt": prompt, "mode": "std", "duration": "10"}
+    card = {"format": "kling-prompt-studio.recipe", "version": 1, "request": request}
+    page.goto("/library/import/")
+    creates = stack.sim_stats()["creates"]
+    page.get_by_label("Recipe card (JSON)").set_input_files(
+        files=[
+            {"name": "r.json", "mimeType": "application/json", "buffer": json.dumps(card).encode()}
+        ]
+    )
+    page.get_by_role("button", name="Open in the studio").click()
+    expect(page.locator(".message")).to_contain_text("Nothing is queued yet")
+    expect(page.get_by_label("Prompt")).to_have_value(prompt)
+    expect(page.get_by_label("Duration")).to_have_value("10")
+    expect(page.locator("[data-estimate]")).to_have_text("4 units")
+    assert stack.sim_stats()["creates"] == creates  # opening it paid for nothing
+    page.get_by_role("button", name="Generate", exact=True).click()
+    card_in_queue = page.locator(".card", has_text=prompt)
+    expect(card_in_queue).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
+    assert stack.sim_stats()["creates"] == creates + 1
