@@ -448,6 +448,22 @@ CASES: dict[str, list[Case]] = {
             codes(200, 200, 200, 200, 200),
         )
     ],
+    "review-bulk": [
+        Case(
+            "bulk approve nothing ticked",
+            lambda w: "/review/bulk/",
+            codes(403, 403, 302, 403),
+            "post",
+            data={"verdict": "approved"},
+        ),
+        Case(
+            "bulk approve a running video",
+            lambda w: "/review/bulk/",
+            codes(403, 403, 302, 403),
+            "post",
+            data=lambda w: {"verdict": "approved", "ids": [w.running.pk]},
+        ),
+    ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
     "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],
     # The health page: admins only (studio/ops); none of these roles.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
@@ -249,3 +250,94 @@ class SharePasswordForm(forms.Form):
     password = forms.CharField(
         label="Password", max_length=128, strip=False, widget=forms.PasswordInput
     )
+
+
+WAITING_CHOICES = [
+    ("", "Any time"),
+    ("1", "Over an hour"),
+    ("24", "Over a day"),
+    ("72", "Over 3 days"),
+]
+BULK_MAX = 100
+
+
+class QueueFilterForm(forms.Form):
+    """The review queue's filters: who made it, its prompt, model, batch, how long it waits."""
+
+    owner = forms.ChoiceField(label="Creator", required=False)
+    q = forms.CharField(label="Prompt contains", required=False, max_length=200)
+    model_name = forms.ChoiceField(
+        label="Model",
+        choices=[("", "Any model"), *((n, s.label) for n, s in MODELS.items())],
+        required=False,
+    )
+    batch = forms.ChoiceField(label="Batch", required=False)
+    waiting = forms.ChoiceField(label="Waiting", choices=WAITING_CHOICES, required=False)
+
+    def __init__(self, *args, waiting: QuerySet[Generation], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        owners = waiting.order_by("owner__username").values_list("owner_id", "owner__username")
+        self.fields["owner"].choices = [("", "Anyone"), *dict.fromkeys(owners)]
+        batches = (
+            waiting.filter(batch__isnull=False)
+            .order_by("-batch__created_at")
+            .values_list("batch_id", "batch__template")
+            .distinct()[:50]
+        )
+        self.fields["batch"].choices = [
+            ("", "Any batch"),
+            *((str(pk), f"{template[:50]} ({str(pk)[:8]})") for pk, template in batches),
+        ]
+
+    def filter(self, generations: QuerySet[Generation]) -> QuerySet[Generation]:
+        if not self.is_valid():
+            return generations
+        data = self.cleaned_data
+        if data.get("owner"):
+            generations = generations.filter(owner_id=data["owner"])
+        if data.get("q"):
+            generations = generations.filter(prompt__icontains=data["q"])
+        if data.get("model_name"):
+            generations = generations.filter(model_name=data["model_name"])
+        if data.get("batch"):
+            generations = generations.filter(batch_id=data["batch"])
+        if data.get("waiting"):
+            before = timezone.now() - timedelta(hours=int(data["waiting"]))
+            generations = generations.filter(finished_at__lte=before)
+        return generations
+
+
+class BulkReviewForm(forms.Form):
+    """One verdict for the ticked videos of the queue: approve, or reject with a reason."""
+
+    ids = forms.ModelMultipleChoiceField(
+        queryset=Generation.objects.none(),
+        error_messages={
+            "required": "Tick the videos to decide on.",
+            "invalid_choice": "One of the ticked videos is no longer waiting; reload the queue.",
+            "invalid_pk_value": "One of the ticked videos is not a video id.",
+        },
+    )
+    verdict = forms.ChoiceField(
+        choices=[(Verdict.APPROVED, "Approve"), (Verdict.REJECTED, "Reject")],
+        error_messages={"required": "Choose approve or reject."},
+    )
+    comment = forms.CharField(required=False, max_length=2000, label="Reason (for a rejection)")
+
+    def __init__(self, *args, waiting: QuerySet[Generation] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if waiting is not None:
+            self.fields["ids"].queryset = waiting
+
+    def clean_ids(self):
+        ids = self.cleaned_data["ids"]
+        if len(ids) > BULK_MAX:
+            raise forms.ValidationError(f"Decide on at most {BULK_MAX} videos at once.")
+        return ids
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        rejecting = cleaned.get("verdict") == Verdict.REJECTED
+        if rejecting and not cleaned.get("comment", "").strip():
+            self.add_error("comment", "Say why they are rejected.")
+        return cleaned

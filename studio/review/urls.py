@@ -8,6 +8,7 @@ from studio.review import share_views, views
 urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("review/<uuid:pk>/", views.review_generation, name="review-generation"),
+    path("review/bulk/", views.review_bulk, name="review-bulk"),
     path("review/<uuid:pk>/comments/", views.comment_create, name="comment-create"),
     path("review/comments/<int:pk>/edit/", views.comment_edit, name="comment-edit"),
     path("review/comments/<int:pk>/resolve/", views.comment_resolve, name="comment-resolve"),

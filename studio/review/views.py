@@ -1,5 +1,5 @@
 """The review queue and a reviewer's page for one video, comments on the timeline (add,
-reply, edit, resolve), the team gallery, and the spend page. Share links: shares.py."""
+reply, edit, resolve), the team gallery, and the spend page. Share links: share_views.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -26,11 +27,13 @@ from studio.generations.templatetags.generation_tags import model_label
 from studio.partials import page_or_fragment
 from studio.review import budgets, threads
 from studio.review.forms import (
+    BulkReviewForm,
     CommentForm,
     DecisionForm,
     EditCommentForm,
     GalleryFilterForm,
     MonthForm,
+    QueueFilterForm,
 )
 from studio.review.models import Comment, Review, Verdict, reviewable
 
@@ -41,16 +44,64 @@ RECENT = 12
 @require_safe
 @require(REVIEW)
 def review_queue(request: HttpRequest) -> TemplateResponse:
-    """Finished videos waiting for a verdict, oldest first; then the latest verdicts."""
+    """Finished videos waiting for a verdict, oldest first, filtered; then the latest verdicts."""
     visible = Generation.objects.visible_to(request.user).select_related("owner")
     waiting = visible.filter(reviewable()).order_by("finished_at", "pk")
-    page = Paginator(waiting, PAGE_SIZE).get_page(request.GET.get("page"))
+    form = QueueFilterForm(request.GET or None, waiting=waiting)
+    page = Paginator(form.filter(waiting), PAGE_SIZE).get_page(request.GET.get("page"))
     recent = (
         Review.objects.visible_to(request.user)
         .select_related("generation__owner", "reviewer")
         .order_by("-decided_at")[:RECENT]
     )
-    return TemplateResponse(request, "review/queue.html", {"page": page, "recent": recent})
+    context = {"page": page, "recent": recent, "form": form, "bulk": BulkReviewForm()}
+    return TemplateResponse(request, "review/queue.html", context)
+
+
+@require_POST
+@require(REVIEW)
+def review_bulk(request: HttpRequest) -> HttpResponse:
+    """Approve or reject the ticked videos of the queue at once (a rejection says why)."""
+    waiting = Generation.objects.visible_to(request.user).filter(reviewable())
+    form = BulkReviewForm(request.POST, waiting=waiting)
+    if not form.is_valid():
+        for error in [e for errors in form.errors.values() for e in errors]:
+            messages.error(request, error)
+        return redirect(back_to(request) or reverse("review"))
+    done, refused = decide_all(request.user, form.cleaned_data)
+    if done:
+        label = Verdict(form.cleaned_data["verdict"]).label
+        messages.success(request, f"{label}: {done} video{'s' if done != 1 else ''}.")
+    for generation, why in refused:
+        messages.error(request, f"Not decided: {generation.prompt[:50]}: {why}")
+    return redirect(back_to(request) or reverse("review"))
+
+
+def decide_all(reviewer, data: dict) -> tuple[int, list[tuple[Generation, str]]]:
+    """Give one verdict to each video; a refused one (self-approval) is reported, not fatal."""
+    done, refused = 0, []
+    for generation in data["ids"]:
+        why = Review.refusal(generation, reviewer, data["verdict"])
+        if why:
+            refused.append((generation, why))
+            continue
+        Review.decide(generation, reviewer, data["verdict"], data.get("comment", ""))
+        done += 1
+    return done, refused
+
+
+def neighbours(finished, generation: Generation) -> dict:
+    """The waiting videos before and after this one in the queue's order (keys N and P)."""
+    waiting = finished.filter(reviewable()).exclude(pk=generation.pk)
+    at = generation.finished_at
+    if at is None:
+        return {"next": waiting.order_by("finished_at", "pk").first(), "previous": None}
+    later = Q(finished_at__gt=at) | Q(finished_at=at, pk__gt=generation.pk)
+    return {
+        "next": waiting.filter(later).order_by("finished_at", "pk").first()
+        or waiting.order_by("finished_at", "pk").first(),
+        "previous": waiting.exclude(later).order_by("-finished_at", "-pk").first(),
+    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -70,6 +121,7 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         "form": form,
         "decisions": generation.decisions.select_related("reviewer"),
         "waiting": finished.filter(reviewable()).count(),
+        **neighbours(finished, generation),
     }
     return TemplateResponse(request, "review/generation.html", context)
 
