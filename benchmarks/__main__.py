@@ -1,7 +1,8 @@
 """Run the benchmarks, each in its own process with its own throwaway data folder, then
 print every target and whether it was met.
 
-    python -m benchmarks                 # all of them (about 5 minutes on 2 cores)
+    python -m benchmarks                 # all of them (about 13 minutes on 2 cores)
+    python -m benchmarks soak            # the 1,000-job soak alone (about 5.5 minutes)
     python -m benchmarks queries web     # some of them
 """
 
@@ -22,6 +23,7 @@ ALL = {
     "sweep": "(a) poller sweep vs a naive poller, (e) worker memory",
     "latency": "(d) upstream change to the status response, polling and webhook",
     "viewers": "(f) 20 slow viewers of a 40 MB video: /healthz and status, new and old path",
+    "soak": "(g) 1,000 jobs through the worker with recycle and max_rss: memory, nothing lost",
 }
 
 

@@ -506,8 +506,10 @@ Q_CLUSTER = {
     "poll": 0.5,
     "catch_up": False,
     "scheduler_interval": 5,
-    "recycle": 200,
-    "max_rss": 400000,
+    # A worker process is replaced after this many tasks, or once its peak RSS passes
+    # max_rss (KB) (docs/reliability.md R9; the soak in BENCHMARKS.md runs with both).
+    "recycle": env_int("STUDIO_WORKER_RECYCLE", 200, minimum=1),
+    "max_rss": env_int("STUDIO_WORKER_MAX_RSS_MB", 400, minimum=50) * 1000,
     "save_limit": 1000,
     "label": "Task queue",
 }

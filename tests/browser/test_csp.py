@@ -30,6 +30,7 @@ PAGES = [
     "/password/",
     "/password/done/",
     "/ops/retention/?days=1",
+    "/ops/health/",
     "/admin/ops/backup/",
 ]
 
