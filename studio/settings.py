@@ -147,6 +147,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "studio.accounts.context.studio",
                 "studio.generations.context.nav",
+                "studio.review.context.review_news",
             ],
         },
     },

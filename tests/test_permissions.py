@@ -448,6 +448,7 @@ CASES: dict[str, list[Case]] = {
             codes(200, 200, 200, 200, 200),
         )
     ],
+    "review-news": [Case("review news", lambda w: "/review/news/", codes(200, 200, 200, 403))],
     "review-bulk": [
         Case(
             "bulk approve nothing ticked",

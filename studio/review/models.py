@@ -471,3 +471,15 @@ class ShareLink(models.Model):
         if self.kind == ShareKind.SHOT:
             return finished.filter(shot_id=self.shot_id).order_by("-take", "-created_at")
         return finished.filter(batch_id=self.batch_id).order_by("created_at", "pk")
+
+
+class ReviewSeen(models.Model):
+    """When a creator last looked at the review news on their work (news.py)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"review news seen at {self.seen_at:%Y-%m-%d %H:%M}"

@@ -9,6 +9,7 @@ urlpatterns = [
     path("review/", views.review_queue, name="review"),
     path("review/<uuid:pk>/", views.review_generation, name="review-generation"),
     path("review/bulk/", views.review_bulk, name="review-bulk"),
+    path("review/news/", views.review_news, name="review-news"),
     path("review/<uuid:pk>/comments/", views.comment_create, name="comment-create"),
     path("review/comments/<int:pk>/edit/", views.comment_edit, name="comment-edit"),
     path("review/comments/<int:pk>/resolve/", views.comment_resolve, name="comment-resolve"),

@@ -25,7 +25,7 @@ from studio.accounts.roles import GALLERY, REVIEW, SPEND
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
 from studio.partials import page_or_fragment
-from studio.review import budgets, threads
+from studio.review import budgets, news, threads
 from studio.review.forms import (
     BulkReviewForm,
     CommentForm,
@@ -127,6 +127,17 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 # ---------------------------------------------------------------------------- comments
+
+
+@require_safe
+@require(GALLERY)
+def review_news(request: HttpRequest) -> TemplateResponse:
+    """Verdicts and comments others left on one's own videos, newest first; opening the
+    page marks them seen."""
+    items = news.latest(request.user)
+    if items:
+        news.mark_seen(request.user, max(item["at"] for item in items))
+    return TemplateResponse(request, "review/news.html", {"items": items})
 
 
 @require_POST

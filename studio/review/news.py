@@ -1,0 +1,58 @@
+"""Review news for a creator: the verdicts and comments others left on their work since they
+last looked (the nav's notice and the news page). A verdict's comment counts once, as the
+verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from studio.review.models import Comment, Decision, ReviewSeen
+
+SHOWN = 50
+
+
+def seen_at(user) -> datetime:
+    seen = ReviewSeen.objects.filter(user=user).values_list("seen_at", flat=True).first()
+    return seen or user.date_joined
+
+
+def verdicts(user, since: datetime | None = None) -> QuerySet[Decision]:
+    found = Decision.objects.filter(generation__owner=user).exclude(reviewer=user)
+    return found.filter(created_at__gt=since) if since else found
+
+
+def comments(user, since: datetime | None = None) -> QuerySet[Comment]:
+    """Comments and replies by others (guests too), not those a verdict carried."""
+    found = Comment.objects.filter(generation__owner=user, verdict="").exclude(author=user)
+    return found.filter(created_at__gt=since) if since else found
+
+
+def unseen(user) -> int:
+    """How many, since the person last looked: two counts, each at most SHOWN + 1 rows."""
+    since = seen_at(user)
+    return min(
+        verdicts(user, since)[: SHOWN + 1].count() + comments(user, since)[: SHOWN + 1].count(),
+        SHOWN,
+    )
+
+
+def latest(user) -> list[dict]:
+    """The newest SHOWN items, verdicts and comments together, newest first."""
+    since = seen_at(user)
+    items = [
+        {"at": d.created_at, "decision": d, "generation": d.generation, "new": d.created_at > since}
+        for d in verdicts(user)
+        .select_related("generation", "reviewer")
+        .order_by("-created_at")[:SHOWN]
+    ]
+    items += [
+        {"at": c.created_at, "comment": c, "generation": c.generation, "new": c.created_at > since}
+        for c in comments(user).select_related("generation").order_by("-created_at")[:SHOWN]
+    ]
+    return sorted(items, key=lambda item: item["at"], reverse=True)[:SHOWN]
+
+
+def mark_seen(user, at: datetime) -> None:
+    ReviewSeen.objects.update_or_create(user=user, defaults={"seen_at": at})
