@@ -550,3 +550,14 @@ def test_a_recipe_opens_with_only_the_version_and_presets_the_user_may_see(
     assert client.post("/generations/new/", posted_by(html, "/generations/new/")).status_code == 302
     made = Generation.objects.get()
     assert made.prompt_version is None and made.presets == [shared.record()]
+
+
+@pytest.mark.parametrize("version_id", [True, -1, "1", 1.0])
+def test_a_recipe_whose_version_id_is_no_id_opens_without_a_version(
+    client, owner, queue, version_id
+) -> None:
+    make_prompt(owner, text="A red fox")  # version 1, which True would have named
+    card = recipe(prompt_version={"id": version_id})
+    response = client.post("/library/recipes/run/", {"file": upload(card)})
+    assert response.status_code == 200
+    assert response.context["form"]["prompt_version"].value() in ("", None)

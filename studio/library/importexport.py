@@ -467,7 +467,7 @@ def check_recipe(data: object) -> dict:
     version_id = version.get("id") if isinstance(version, dict) else None
     return {
         "params": params,
-        "prompt_version": version_id if isinstance(version_id, int) else None,
+        "prompt_version": row_id(version_id),  # true is no id, nor is 2**64
         "presets": recipe_presets(data.get("presets")),
     }
 
@@ -515,7 +515,7 @@ def check_image_recipe(data: dict, body: dict) -> dict:
     version_id = version.get("id") if isinstance(version, dict) else None
     return {
         "params": {"kind": Kind.IMAGE.value, **params},
-        "prompt_version": version_id if isinstance(version_id, int) else None,
+        "prompt_version": row_id(version_id),  # true is no id, nor is 2**64
         "presets": recipe_presets(data.get("presets")),
     }
 
