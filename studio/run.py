@@ -104,7 +104,12 @@ def main() -> int:
     )
     banner = (
         f"\n  Kling Prompt Studio is running at http://{args.host}:{args.port}/  [{mode}]\n"
-        "  Press Ctrl-C to stop the web server and the worker.\n"
+        + (
+            f"  Videos are sent from port {args.media_port} (the media process).\n"
+            if "media" in commands
+            else ""
+        )
+        + "  Press Ctrl-C to stop everything.\n"
     )
     # The worker's own stop grace, and a little more for the others.
     return supervise(commands, banner, grace=settings.WORKER_STOP_SECONDS + 5)
