@@ -243,3 +243,20 @@ def test_every_use_of_a_link_is_audited(owner, reviewer_client, media) -> None:
     assert actions == ["share.create", "share.view", "share.video"]
     listed = reviewer_client.get("/review/shares/").content.decode()
     assert "<td>2</td>" in listed and "Revoke" in listed
+
+
+def test_a_link_takes_a_bounded_number_of_guest_comments_an_hour(
+    owner, reviewer_client, media
+) -> None:
+    video = finished(owner, media, "one")
+    token = share(reviewer_client, "video", video.pk, can_comment="on")
+    link = ShareLink.objects.get()
+    Comment.objects.bulk_create(
+        Comment(generation=video, author_name="Gus", guest=True, share=link, body="Hi")
+        for _ in range(sharing.GUEST_COMMENTS_PER_HOUR)
+    )
+    response = Client().post(
+        f"/s/{token}/v/{video.pk}/comments/", {"name": "Gus", "body": "More", "start_seconds": "1"}
+    )
+    assert response.status_code == 429 and "as many comments" in response.content.decode()
+    assert Comment.objects.count() == sharing.GUEST_COMMENTS_PER_HOUR

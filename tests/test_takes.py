@@ -112,6 +112,7 @@ def test_a_note_becomes_a_retake_and_closes_when_a_later_take_is_approved(
     assert note.resolved_at is not None and note.closed_by_take == retake
     page = client.get(f"/generations/{first.pk}/").content.decode()
     assert "take 2</a> was approved" in page
+    assert f'approved: <a href="/generations/{retake.pk}/">take 2</a>' in page
     assert "Remix from this note" not in page
 
 

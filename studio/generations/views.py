@@ -54,6 +54,8 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
         "timings": timings(generation),
         "takes": Generation.objects.visible_to(request.user).filter(shot_id=generation.shot_id),
     }
+    # Which takes of the shot a reviewer approved ("approved" is review's verdict value).
+    context["approved_takes"] = context["takes"].filter(review__verdict="approved")
     if wants_fragment(request, "generation-live"):
         # `seen` is the status the page shows: announce only a change.
         context["announce"] = request.GET.get("seen") != generation.status

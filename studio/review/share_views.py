@@ -92,8 +92,8 @@ def open_link(request: HttpRequest, token: str) -> tuple[ShareLink | None, HttpR
     return link, None
 
 
-def gone(request: HttpRequest, status: int) -> TemplateResponse:
-    context = {"message": sharing.GONE}
+def gone(request: HttpRequest, status: int, message: str = sharing.GONE) -> TemplateResponse:
+    context = {"message": message}
     return TemplateResponse(request, "review/shared_gone.html", context, status=status)
 
 
@@ -170,6 +170,9 @@ def shared_comment(request: HttpRequest, token: str, pk: uuid.UUID) -> HttpRespo
     if not link.can_comment:
         sharing.used(request, link, "share.refused", why="view only", video=str(pk))
         return gone_view_only(request)
+    if sharing.guest_comments_full(link):
+        sharing.used(request, link, "share.refused", why="too many comments", video=str(pk))
+        return gone(request, 429, sharing.TOO_MANY_COMMENTS)
     form = CommentForm(request.POST, generation=video, guest=True)
     if not form.is_valid():
         url = reverse("shared-comment", args=[token, pk])

@@ -23,10 +23,12 @@ TOKEN_BYTES = 32  # 256 bits: secrets.token_urlsafe gives 43 characters
 TOKEN_MAX_CHARS = 64  # anything longer is not one of ours, and is not hashed
 SESSION_KEY = "share_links_unlocked"
 PASSWORD_TRIES_PER_HOUR = 10
+GUEST_COMMENTS_PER_HOUR = 60  # per link: a guest cannot flood the threads
 
 GONE = "This link has expired or was revoked. Ask the person who sent it for a new one."
 WRONG_PASSWORD = "That password is not right."
 TOO_MANY_TRIES = "Too many wrong passwords for this link: try again in an hour."
+TOO_MANY_COMMENTS = "This link has taken as many comments as it may in an hour: try again later."
 
 
 def digest(token: str) -> str:
@@ -129,6 +131,12 @@ def unlock(request: HttpRequest, link: ShareLink, password: str) -> str:
     request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, []), link.pk][-50:]
     used(request, link, "share.unlock")
     return ""
+
+
+def guest_comments_full(link: ShareLink) -> bool:
+    hour_ago = timezone.now() - timedelta(hours=1)
+    recent = link.comments.filter(created_at__gte=hour_ago)
+    return recent.count() >= GUEST_COMMENTS_PER_HOUR
 
 
 def used(request: HttpRequest, link: ShareLink, action: str, **facts) -> None:

@@ -32,6 +32,8 @@ PAGES = [
     "/ops/retention/?days=1",
     "/ops/health/",
     "/admin/ops/backup/",
+    "/review/shares/",
+    "/review/news/",
 ]
 
 
@@ -45,7 +47,16 @@ def test_every_page_works_under_the_policy_without_a_violation(page, stack) -> N
     expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
     detail = card.get_by_role("link", name=prompt).get_attribute("href")
     pk = detail.strip("/").split("/")[-1]
-    pages = [*PAGES, detail, f"/admin/generations/generation/{pk}/change/"]
+    page.goto(detail)
+    shot = page.locator('.take-line a[href^="/shots/"]').first.get_attribute("href")
+    pages = [
+        *PAGES,
+        detail,
+        f"/admin/generations/generation/{pk}/change/",
+        f"/review/{pk}/",
+        shot,
+        f"/review/share/?kind=video&id={pk}",
+    ]
     seen = []
     for url in pages:
         response = page.goto(url)
@@ -59,3 +70,16 @@ def test_every_page_works_under_the_policy_without_a_violation(page, stack) -> N
         assert page.evaluate("window.__csp") == [], url
         seen.append(url)
     assert len(seen) >= 8, seen
+    # A share link's signed-out pages, under the same policy.
+    page.goto(f"/review/share/?kind=video&id={pk}")
+    page.get_by_label("Guests may comment (they give a name)").check()
+    page.get_by_role("button", name="Make the link").click()
+    link = page.get_by_label("Link").input_value()
+    page.context.clear_cookies()
+    response = page.goto(link)
+    assert response.status == 200 and "unsafe" not in response.header_value(
+        "content-security-policy"
+    )
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__csp") == [], link
