@@ -237,8 +237,8 @@ def test_the_page_goes_red_when_the_worker_stops_and_green_when_it_is_back(syste
     worker = system.start_worker()
     system.wait(green, 60, "the page to go green with the worker running")
 
-    worker.kill()  # SIGKILL: no chance to say it stopped; the bound decides
     started = time.monotonic()
+    worker.kill()  # SIGKILL: no chance to say it stopped; the bound decides
     system.wait(red, 30, "the page to go red after the worker was killed")
     assert time.monotonic() - started >= 2  # red through the bound, not at once
     assert "no worker seen for" in worker_row()
