@@ -4,8 +4,10 @@ is stopped and green again once it is back."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -17,7 +19,7 @@ from studio.generations import vitals
 from studio.generations.models import Status
 from studio.ops.models import Backup
 from tests.factories import HTMX, make_generation
-from tests.system import sign_in
+from tests.system import running, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +213,33 @@ def system_env() -> dict[str, str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_page_goes_red_when_the_worker_stops_and_green_when_it_is_back(system):
+    red_while_stopped(system)
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")),
+    reason="the PostgreSQL + Redis pass",
+)
+def test_on_postgres_and_redis_too(tmp_path, system_env):
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    name = f"studio_health_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        database = f"{url.rsplit('/', 1)[0]}/{name}"
+        options = {"database_url": database, "redis_url": os.environ["REDIS_URL"]}
+        with running(tmp_path / "data", **options, **system_env) as system:
+            red_while_stopped(system)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def red_while_stopped(system) -> None:
+    """Red before a worker runs, green with it, red through the bound after a SIGKILL,
+    green again once another starts, and the job made meanwhile finishes."""
     system.start_simulator("--processing-after", "0.2", "--finish-after", "0.5")
     system.manage("migrate", "-v0")
     system.manage(
