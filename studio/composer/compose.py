@@ -257,6 +257,10 @@ def priced_plan(user, data: QueryDict) -> Plan:
     plan = plan_batch(user, data)
     if not plan.errors:  # every job was planned: price them all
         plan.units, plan.price_note = estimate(plan.jobs)
+    if plan.units is not None:  # what the budget leaves after it, or why it is refused
+        plan.left = budgets.summary(user)["left"]
+        tight = budgets.over(user, plan.units)
+        plan.refusal = tight.batch_refusal(plan.units, plan.size) if tight else ""
     return plan
 
 

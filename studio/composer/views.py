@@ -273,12 +273,16 @@ def batch_preview(request: HttpRequest) -> HttpResponse:
 def batch_create(request: HttpRequest) -> HttpResponse:
     plan = compose.priced_plan(request.user, request.POST)
     confirmed = request.POST.get("confirm") == str(plan.size)
+    if plan.ok and plan.refusal:  # over a budget as a whole: say so before making any job
+        plan.errors.append(plan.refusal)
     if plan.ok and (confirmed or not plan.needs_confirmation):
         batch_id = to_uuid(request.POST.get("batch_id"))
         try:
             batch = submit_batch(request.user, plan, client_request_id=batch_id)
         except CreateRefused as refusal:  # the whole batch was rolled back
-            plan.errors.append(str(refusal))
+            plan.errors.append(
+                compose.priced_plan(request.user, request.POST).refusal or str(refusal)
+            )
         else:
             messages.success(request, f"Queued a batch of {batch.size} jobs.")
             if request.htmx:

@@ -44,6 +44,16 @@ class Plan:
     price_note: str = ""
     version: PromptVersion | None = None
     confirm: bool = False  # ask the user to confirm this many jobs
+    # The composer fills these from the budgets (studio/review/budgets.py): the tightest
+    # budget's units left before the batch, and the refusal if the batch is over one.
+    left: Decimal | None = None
+    refusal: str = ""
+
+    @property
+    def left_after(self) -> Decimal | None:
+        if self.left is None or self.units is None:
+            return None
+        return max(Decimal(0), self.left - self.units)
 
     @property
     def ok(self) -> bool:

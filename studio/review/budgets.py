@@ -65,6 +65,22 @@ class Allowance:
             "the budget, or pick a shorter duration or std mode."
         )
 
+    def batch_refusal(self, units: Decimal, size: int) -> str:
+        """A batch over this budget: its whole cost, not one video's; nothing is queued."""
+        whose = "the team has" if self.team else "you have"
+        jobs = "1 job" if size == 1 else f"{size} jobs"
+        return (
+            f"Not sent: this batch of {jobs} would use about {fmt(units)} "
+            f"unit{pluralize(units)} in all, but {whose} {fmt(self.left)} of "
+            f"{fmt(self.limit)} monthly units left, so none was queued. Ask an admin to "
+            "raise the budget, or make fewer variations, a shorter duration or std mode."
+        )
+
+
+def over(user, units: Decimal) -> Allowance | None:
+    """The first budget `units` more would take past its limit (None: all would hold)."""
+    return next((a for a in allowances(user) if a.spent + units > a.limit), None)
+
 
 def pluralize(units: Decimal) -> str:
     return "" if units == 1 else "s"

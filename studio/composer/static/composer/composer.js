@@ -226,6 +226,19 @@
     panel.classList.toggle("is-over", over);
     var warning = panel.querySelector("[data-budget-over]");
     if (warning) warning.hidden = !over;
+    blockGenerate(form, over);
+  }
+
+  // What the panel says would be refused is not offered: Generate is disabled, with the
+  // panel's sentence as its description (the server refuses it anyway, R22).
+  function blockGenerate(form, over) {
+    var button = form.querySelector(".generate-row button[type=submit]");
+    var why = form.querySelector("[data-generate-blocked]");
+    if (!button) return;
+    button.disabled = over;
+    if (over) button.setAttribute("aria-describedby", "budget-over-reason");
+    else button.removeAttribute("aria-describedby");
+    if (why) why.hidden = !over;
   }
 
   // ------------------------------------------------------------------ wiring
@@ -263,7 +276,8 @@
     var form = event.target.closest && event.target.closest("#generate-form");
     if (!form) return;
     event.preventDefault();
-    var button = form.querySelector("button[type=submit]");
+    // Generate itself: disabled when the budget would refuse the video (blockGenerate).
+    var button = form.querySelector(".generate-row button[type=submit]") || form.querySelector("button[type=submit]");
     if (button && button.disabled) return;
     form.requestSubmit(button || undefined);
   });
