@@ -24,7 +24,7 @@ from studio.accounts.decorators import member, submitter
 from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.composer import compose
 from studio.generations import activity, pipeline
-from studio.generations.models import ACTIVE, Generation
+from studio.generations.models import ACTIVE, Generation, Status
 from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS
 from studio.library import importexport
@@ -88,13 +88,14 @@ def studio_page(
 
 
 def studio_context(request: HttpRequest) -> dict:
-    """The queue under the form: the user's latest cards plus every active one, and the
-    cursors its poll starts from."""
+    """The queue under the form: the user's latest cards plus every active one and every
+    one that needs attention (docs/reliability.md R57), and the cursors its poll starts from."""
     since = timezone.now()  # taken before the query: later changes reach the first poll
     mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
     mine = mine.select_related("review")  # the card shows the review state
     latest = mine.values("pk")[:QUEUE_SIZE]
-    generations = list(mine.filter(Q(status__in=ACTIVE) | Q(pk__in=latest))[:QUEUE_MAX])
+    waiting = Q(status__in=(*ACTIVE, Status.NEEDS_ATTENTION))
+    generations = list(mine.filter(waiting | Q(pk__in=latest))[:QUEUE_MAX])
     known = max((g.created_at for g in generations), default=since)
     return {
         "generations": generations,

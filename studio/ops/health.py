@@ -150,9 +150,10 @@ def stalled() -> Check:
 def attention() -> Check:
     count = Generation.objects.filter(status=Status.NEEDS_ATTENTION).count()
     if count:
+        many = "s wait" if count != 1 else " waits"
         reason = (
-            f"{count} generations wait for an admin: the studio could not find out whether "
-            "their create landed upstream. Decide in the admin (Generations, filter "
+            f"{count} generation{many} for an admin: the studio could not find out whether "
+            "a create landed upstream. Decide in the admin (Generations, filter "
             "Needs attention): mark failed or retry."
         )
         return Check("Needs attention", False, str(count), reason)
