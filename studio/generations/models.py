@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.models import Case, Count, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.roles import GALLERY, REVIEW, SEE_ALL
+from studio.generations.signals import generation_charged
 
 if TYPE_CHECKING:
     from studio.generations.media import StoredMedia
@@ -60,12 +61,27 @@ class GenerationQuerySet(models.QuerySet):
             return self.none()
         if user.has_perm(SEE_ALL):
             return self
-        seen = Q(owner=user)
-        if user.has_perm(REVIEW):
-            seen |= Q(status=Status.SUCCEEDED)
-        elif user.has_perm(GALLERY):
-            seen |= Q(status=Status.SUCCEEDED, review__verdict="approved")
+        parts = self.visible_parts(user)
+        seen = parts[0]
+        for part in parts[1:]:
+            seen |= part
         return self.filter(seen)
+
+    def visible_parts(self, user) -> list[Q]:
+        """visible_to as disjoint conditions, each one index range (studio/keyset.py pages
+        each on its own and merges): the user's own rows, and the others' they may see:
+        every finished one for reviewers, the team's approved ones (team_visible, kept by
+        review's verdicts) for everyone with a role. [Q()] for admins, [] for nobody."""
+        if not user.is_authenticated or not user.is_active:
+            return []
+        if user.has_perm(SEE_ALL):
+            return [Q()]
+        parts = [Q(owner=user)]
+        if user.has_perm(REVIEW):
+            parts.append(Q(status=Status.SUCCEEDED) & ~Q(owner=user))
+        elif user.has_perm(GALLERY):
+            parts.append(Q(team_visible=True, status=Status.SUCCEEDED) & ~Q(owner=user))
+        return parts
 
     def owned_by(self, user) -> GenerationQuerySet:
         """The user's own generations (their queue): seeing one's own needs no role, so
@@ -315,6 +331,11 @@ class Generation(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
     )
     continued_at = models.FloatField(null=True, blank=True)
+    # The review's facts the list pages look up by index (studio/review keeps them in step
+    # with its Review row through mark_reviewed): a verdict was given; it was "approved",
+    # so the whole team sees the video.
+    reviewed = models.BooleanField(default=False)
+    team_visible = models.BooleanField(default=False)
     batch = models.ForeignKey(
         "library.Batch",
         null=True,
@@ -341,6 +362,16 @@ class Generation(models.Model):
             # running" stay index lookups however long the user's history grows.
             models.Index(fields=["owner", "updated_at"], name="generation_owner_updated"),
             models.Index(fields=["owner", "status"], name="generation_owner_status"),
+            # Keyset pages (studio/keyset.py), newest first, one index range per part of
+            # visible_parts: the user's own, everyone's, the finished, the team's approved,
+            # and the review queue (finished, no verdict yet, oldest first).
+            models.Index(fields=["owner", "created_at", "id"], name="generation_owner_page"),
+            models.Index(fields=["created_at", "id"], name="generation_page"),
+            models.Index(fields=["status", "created_at", "id"], name="generation_status_page"),
+            models.Index(fields=["team_visible", "created_at", "id"], name="generation_team_page"),
+            models.Index(
+                fields=["status", "reviewed", "finished_at", "id"], name="generation_review_page"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -486,6 +517,16 @@ class Generation(models.Model):
             last_error="",
         )
 
+    def mark_reviewed(self, verdict: str | None) -> None:
+        """Keep reviewed and team_visible in step with the review's verdict ("approved",
+        another, or None when the verdict was removed). Only studio/review calls it, in the
+        transaction that writes its Review row; status does not change."""
+        self.reviewed = verdict is not None
+        self.team_visible = verdict == "approved" and self.status == Status.SUCCEEDED
+        Generation.objects.filter(pk=self.pk).update(
+            reviewed=self.reviewed, team_visible=self.team_visible
+        )
+
     def mark_failed(
         self,
         message: str,
@@ -584,18 +625,22 @@ class Generation(models.Model):
         if to == Status.FAILED and fields.get("units_charged", self.units_charged) is None:
             # Not charged unless the upstream said otherwise (final_unit_deduction).
             fields["units_charged"] = Decimal(0)
-        changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
-            status=to, **fields
-        )
-        if not changed:
-            return False
-        if to != self.status:
-            GenerationEvent.objects.create(
-                generation_id=self.pk, status=to, note=note[:500], at=now
+        with transaction.atomic(using=self._state.db):
+            changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
+                status=to, **fields
             )
-        self.status = to
-        for name, value in fields.items():
-            setattr(self, name, value)
+            if not changed:
+                return False
+            if to != self.status:
+                GenerationEvent.objects.create(
+                    generation_id=self.pk, status=to, note=note[:500], at=now
+                )
+            self.status = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+            if "units_charged" in fields:
+                # What the row counts for in spend changed: review's rollup follows, here.
+                generation_charged.send(sender=Generation, generation=self)
         return True
 
     def touch(self, **fields) -> bool:

@@ -1,5 +1,7 @@
-"""The hook that lets a higher app refuse a new generation: `generation_creating`, sent inside
-create_generation's transaction, and `CreateRefused`, the refusal a receiver raises.
+"""The hooks that let a higher app take part in a generation's writes: `generation_creating`,
+sent inside create_generation's transaction, and `CreateRefused`, the refusal a receiver
+raises; `generation_charged`, sent inside a transition's transaction when it wrote what the
+row counts for in spend (units_charged), so review's spend rollup stays exact.
 
 Why a signal. The budget guard belongs to review (budgets, pricing, charges), which sits
 above generations in the app graph (docs/architecture.md), yet it must run in the same
@@ -29,3 +31,8 @@ class CreateRefused(Exception):
 # Sent with sender=Generation and generation=<the row, saved in the open transaction, not
 # committed>. A receiver may write in that transaction; raising CreateRefused rolls it back.
 generation_creating = Signal()
+
+# Sent with sender=Generation and generation=<the row, its new units_charged and status set>
+# by a transition that wrote units_charged, inside the transaction of that write: a
+# receiver's writes commit or roll back with it (review keeps its spend rollup so).
+generation_charged = Signal()

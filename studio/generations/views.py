@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -24,11 +23,13 @@ from studio.generations import activity, delivery, pictures, pipeline
 from studio.generations.forms import ALL_MODELS, HistoryFilterForm
 from studio.generations.models import Generation, InputImage
 from studio.generations.signals import CreateRefused
+from studio.keyset import Keys, paginate
 from studio.kling.capabilities import ordered_body, ordered_image_body
 from studio.kling.images import ImageRefused
 from studio.partials import page_or_fragment, wants_fragment
 
 HISTORY_PAGE_SIZE = 24
+HISTORY_KEYS = Keys(("created_at", "id"), descending=True)  # newest first
 
 
 def parse_uuid(raw: str) -> uuid.UUID:
@@ -212,8 +213,8 @@ def media_file(
 def history(request: HttpRequest) -> TemplateResponse:
     form = HistoryFilterForm(request.GET or None, user=request.user)
     visible = Generation.objects.visible_to(request.user).select_related("owner", "review")
-    generations = form.filter(visible)
-    page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    parts = Generation.objects.visible_parts(request.user)
+    page = paginate(request.GET, form.filter(visible), HISTORY_KEYS, HISTORY_PAGE_SIZE, parts)
     view = "list" if request.GET.get("view") == "list" else "grid"
     mine = [g for g in page.object_list if g.is_active and g.owner_id == request.user.pk]
     context = {

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
-from django.db.models import Q
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from studio.generations.models import Generation
 from studio.generations.signals import CreateRefused
 from studio.review import audit
-from studio.review.models import Budget, Charge
+from studio.review.models import Budget, Charge, SpendMonth, month_of
 from studio.review.pricing import PriceUnknown, estimate_units
 
 WARN_AT = Decimal("0.8")
@@ -109,12 +111,12 @@ def allowances(user, now: datetime | None = None, *, lock: bool = False) -> list
     budgets = Budget.objects.filter(Q(user=user) | Q(user__isnull=True)).order_by("user")
     if lock and connection.features.has_select_for_update:
         budgets = budgets.select_for_update()
-    start, end = month_range(now)
-    month = Charge.objects.between(start, end)
+    month = SpendMonth.objects.filter(month=month_of(now or timezone.now()))
     found = []
     for budget in budgets:
         team = budget.user_id is None
-        spent = (month if team else month.filter(owner=user)).units()
+        rows = month if team else month.filter(owner=user)
+        spent = rows.aggregate(units=Sum("units", default=Decimal(0)))["units"]
         found.append(Allowance(team=team, limit=budget.monthly_units, spent=spent))
     return sorted(found, key=lambda a: a.team)
 
@@ -143,6 +145,7 @@ def reserve(sender: type, generation: Generation, **kwargs) -> Charge:
         model_name=generation.model_name,
         estimated_units=units,
     )
+    SpendMonth.add(charge, charge.counts(), videos=1)
     body = generation.request_body
     audit.record(
         owner,
@@ -170,29 +173,17 @@ def summary(user, now: datetime | None = None) -> dict:
     }
 
 
-def month_spend(start: datetime, end: datetime) -> dict:
-    """The spend page's numbers for [start, end): per person and per model, each with the
-    units the upstream charged, the estimates still reserved, and the count of videos."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
-
-    from studio.generations.models import Status
-    from studio.review.models import SPENT, UNITS
-
-    reported = Q(generation__units_charged__isnull=False)
-    failed = Q(generation__status=Status.FAILED)
-    reserved = Case(
-        When(reported | failed, then=Value(Decimal(0))),
-        default=F("estimated_units"),
-        output_field=DecimalField(**UNITS),
-    )
+def month_spend(start: datetime) -> dict:
+    """The spend page's numbers for the month starting at `start`: per person and per model,
+    each with the units the upstream charged, the estimates still reserved, and the count
+    of videos; read from the rollup (SpendMonth), a few rows whatever the history."""
     sums = {
-        "units": Sum(SPENT),
-        "charged": Sum("generation__units_charged", default=Decimal(0)),
-        "reserved": Sum(reserved),
-        "videos": Count("pk"),
+        "units": Sum("units"),
+        "charged": Sum("charged"),
+        "reserved": Sum("reserved"),
+        "videos": Sum("videos"),
     }
-    month = Charge.objects.between(start, end)
+    month = SpendMonth.objects.filter(month=month_of(start), videos__gt=0)
     people = list(month.values("owner").annotate(**sums).order_by("-units", "owner"))
     users = get_user_model().objects.in_bulk([row["owner"] for row in people])
     limits = dict(Budget.objects.filter(user__in=users).values_list("user", "monthly_units"))
@@ -207,3 +198,35 @@ def month_spend(start: datetime, end: datetime) -> dict:
         "total": sum((row["units"] for row in people), Decimal(0)),
         "team_budget": team.monthly_units if team else None,
     }
+
+
+def recount(sender: type, generation: Generation, **kwargs) -> None:
+    """The receiver of generation_charged: the generation's charge and its month's rollup
+    take the new figure, in the transition's transaction (PostgreSQL: the charge's row
+    locked, so two reports of one task count once)."""
+    charges = Charge.objects.filter(generation_id=generation.pk)
+    if connection.features.has_select_for_update:
+        charges = charges.select_for_update()
+    charge = charges.first()
+    if charge is not None:
+        charge.recount(generation)
+
+
+def forget(sender: type, instance: Charge, **kwargs) -> None:
+    """A charge deleted (with its generation) leaves its month's rollup."""
+    counts = instance.counts()
+    SpendMonth.add(instance, {key: -value for key, value in counts.items()}, videos=-1)
+
+
+def rebuild_rollup() -> int:
+    """Count every charge into SpendMonth afresh (after charges were changed outside the
+    studio, e.g. by hand in the database); the same sums migration review/0007 made.
+    Returns the number of rows written."""
+    from studio.review.migrations import _rollup
+
+    with transaction.atomic():
+        SpendMonth.objects.all().delete()
+        return _rollup.fill_rollup(Charge, Generation, SpendMonth)
+
+
+post_delete.connect(forget, sender=Charge, dispatch_uid="review-spend-forget")

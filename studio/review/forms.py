@@ -6,8 +6,9 @@ from datetime import date, timedelta
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from studio.generations.models import Generation
@@ -276,13 +277,19 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, waiting: QuerySet[Generation], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        owners = waiting.order_by("owner__username").values_list("owner_id", "owner__username")
-        self.fields["owner"].choices = [("", "Anyone"), *dict.fromkeys(owners)]
+        # One EXISTS per person and per (latest) batch, not a read of every waiting row:
+        # the queue may hold tens of thousands. Batches are reached through the relation
+        # on Generation (review does not import library, docs/architecture.md).
+        owners = get_user_model().objects.filter(Exists(waiting.filter(owner=OuterRef("pk"))))
+        self.fields["owner"].choices = [
+            ("", "Anyone"),
+            *owners.order_by("username").values_list("pk", "username"),
+        ]
+        batch_model = Generation._meta.get_field("batch").related_model
         batches = (
-            waiting.filter(batch__isnull=False)
-            .order_by("-batch__created_at")
-            .values_list("batch_id", "batch__template")
-            .distinct()[:50]
+            batch_model.objects.filter(Exists(waiting.filter(batch=OuterRef("pk"))))
+            .order_by("-created_at")
+            .values_list("pk", "template")[:50]
         )
         self.fields["batch"].choices = [
             ("", "Any batch"),

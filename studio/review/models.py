@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
-from django.db.models import Case, F, Q, Sum, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -37,8 +37,10 @@ class SelfApprovalRefused(ValueError):
 
 class ReviewQuerySet(models.QuerySet):
     def visible_to(self, user) -> ReviewQuerySet:
-        """Reviews of the generations `user` may see."""
-        return self.filter(generation__in=Generation.objects.visible_to(user))
+        """Reviews of the generations `user` may see: checked row by row (EXISTS on the
+        generation's primary key), so the latest few cost a few lookups at any size."""
+        seen = Generation.objects.visible_to(user).filter(pk=OuterRef("generation_id"))
+        return self.filter(Exists(seen))
 
 
 class Review(models.Model):
@@ -59,6 +61,10 @@ class Review(models.Model):
     objects = ReviewQuerySet.as_manager()
 
     class Meta:
+        # The gallery's keyset pages: the latest approvals first (studio/keyset.py).
+        indexes = [
+            models.Index(fields=["verdict", "decided_at", "generation"], name="review_gallery_page")
+        ]
         permissions = [
             ("review_generation", "Can review finished videos and curate the team gallery"),
             ("view_team_gallery", "Can see the team gallery (approved videos)"),
@@ -101,6 +107,7 @@ class Review(models.Model):
                     "decided_at": timezone.now(),
                 },
             )
+            generation.mark_reviewed(verdict.value)
             Decision.objects.create(
                 generation=generation,
                 reviewer=reviewer,
@@ -248,6 +255,10 @@ class Charge(models.Model):
     created_at = models.DateTimeField(db_index=True)
     model_name = models.CharField(max_length=40)
     estimated_units = models.DecimalField(**UNITS)
+    # What the generation said when its spend was last counted into SpendMonth (copied in
+    # the transaction of each change): the upstream's charge, and whether it failed.
+    units_charged = models.DecimalField(**UNITS, null=True, blank=True)
+    failed = models.BooleanField(default=False)
 
     objects = ChargeQuerySet.as_manager()
 
@@ -256,6 +267,73 @@ class Charge(models.Model):
 
     def __str__(self) -> str:
         return f"{Decimal(str(self.estimated_units)).normalize():f} units for {self.generation_id}"
+
+    def counts(self) -> dict[str, Decimal]:
+        """What this charge adds to its SpendMonth row, as SPENT says: units, the upstream's
+        charge, the estimate still reserved."""
+        reported = self.units_charged is not None
+        units = self.units_charged if reported else Decimal(0) if self.failed else None
+        reserved = Decimal(0) if reported or self.failed else self.estimated_units
+        return {
+            "units": self.estimated_units if units is None else units,
+            "charged": self.units_charged or Decimal(0),
+            "reserved": reserved,
+        }
+
+    def recount(self, generation: Generation) -> None:
+        """Take the generation's new charge (or failure) into this charge and its month's
+        rollup, in the caller's transaction (a transition's, via generation_charged)."""
+        before = self.counts()
+        self.units_charged = generation.units_charged
+        self.failed = generation.status == Status.FAILED
+        Charge.objects.filter(pk=self.pk).update(
+            units_charged=self.units_charged, failed=self.failed
+        )
+        after = self.counts()
+        SpendMonth.add(self, {key: after[key] - before[key] for key in after}, videos=0)
+
+
+def month_of(moment: datetime):
+    """The first day of the month `moment` falls in, in the studio's time zone."""
+    return timezone.localtime(moment).date().replace(day=1)
+
+
+class SpendMonth(models.Model):
+    """One person's spend on one model in one month: the sums of their charges' counts
+    (Charge.counts), kept in step in the transaction of every charge and every change to
+    one, so the spend page and the budget check read a few rows, not every charge."""
+
+    month = models.DateField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model_name = models.CharField(max_length=40)
+    units = models.DecimalField(**UNITS, default=Decimal(0))
+    charged = models.DecimalField(**UNITS, default=Decimal(0))
+    reserved = models.DecimalField(**UNITS, default=Decimal(0))
+    videos = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "owner", "model_name"], name="one_spend_row_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.model_name}: {self.units} units"
+
+    @classmethod
+    def add(cls, charge: Charge, deltas: dict[str, Decimal], videos: int) -> None:
+        """Add `deltas` (and `videos`) to the row of the charge's month, owner and model."""
+        if not videos and not any(deltas.values()):
+            return
+        key = {
+            "month": month_of(charge.created_at),
+            "owner_id": charge.owner_id,
+            "model_name": charge.model_name,
+        }
+        row, _ = cls.objects.get_or_create(**key)
+        changes = {name: F(name) + delta for name, delta in deltas.items()}
+        cls.objects.filter(pk=row.pk).update(videos=F("videos") + videos, **changes)
 
 
 # ---------------------------------------------------------------------------- audit
@@ -328,8 +406,9 @@ class AuditEntry(models.Model):
 
 
 def reviewable() -> Q:
-    """Generations waiting for a verdict: finished, stored, not yet reviewed."""
-    return Q(status=Status.SUCCEEDED, review__isnull=True)
+    """Generations waiting for a verdict: finished, stored, not yet reviewed (the flag
+    Review.decide keeps, so the queue is one index range: generation_review_page)."""
+    return Q(status=Status.SUCCEEDED, reviewed=False)
 
 
 # ---------------------------------------------------------------------------- timeline

@@ -13,9 +13,10 @@ from django.dispatch import receiver
 
 from studio.accounts import roles
 from studio.accounts.signals import admin_changed
+from studio.generations.models import Generation
 from studio.review import audit
 from studio.review.budgets import fmt
-from studio.review.models import Budget
+from studio.review.models import Budget, Review
 
 User = get_user_model()
 
@@ -161,3 +162,12 @@ for label in SHARED_MODELS:
 @receiver(admin_changed, dispatch_uid="review-admin-change")
 def admin_change(sender, request, action: str, target, before=None, after=None, **kw) -> None:
     audit.record(request.user, f"admin.{action}", target, before=before, after=after)
+
+
+@receiver(post_delete, sender=Review, dispatch_uid="review-verdict-removed")
+def verdict_removed(sender, instance: Review, origin=None, **kwargs) -> None:
+    """A Review deleted on its own (the admin) puts its video back in the queue and out of
+    the gallery; deleted with its generation, there is nothing left to update."""
+    generation = Generation.objects.filter(pk=instance.generation_id).first()
+    if generation is not None:
+        generation.mark_reviewed(None)

@@ -10,7 +10,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -24,6 +23,7 @@ from studio.accounts.decorators import require
 from studio.accounts.roles import GALLERY, REVIEW, SPEND
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label
+from studio.keyset import Keys, paginate
 from studio.partials import page_or_fragment
 from studio.review import budgets, news, threads
 from studio.review.forms import (
@@ -39,16 +39,18 @@ from studio.review.models import Comment, Review, Verdict, reviewable
 
 PAGE_SIZE = 24
 RECENT = 12
+QUEUE_KEYS = Keys(("finished_at", "id"), descending=False)  # oldest first
+GALLERY_KEYS = Keys(("review__decided_at", "review__generation_id"), descending=True)
 
 
 @require_safe
 @require(REVIEW)
 def review_queue(request: HttpRequest) -> TemplateResponse:
     """Finished videos waiting for a verdict, oldest first, filtered; then the latest verdicts."""
-    visible = Generation.objects.visible_to(request.user).select_related("owner")
-    waiting = visible.filter(reviewable()).order_by("finished_at", "pk")
+    waiting = Generation.objects.visible_to(request.user).filter(reviewable())
     form = QueueFilterForm(request.GET or None, waiting=waiting)
-    page = Paginator(form.filter(waiting), PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = form.filter(waiting.select_related("owner"))
+    page = paginate(request.GET, shown, QUEUE_KEYS, PAGE_SIZE)
     recent = (
         Review.objects.visible_to(request.user)
         .select_related("generation__owner", "reviewer")
@@ -218,11 +220,11 @@ def back(request: HttpRequest, generation: Generation, comment: Comment) -> str:
 def gallery(request: HttpRequest) -> TemplateResponse:
     """Approved videos, for the whole team: filter by prompt text, tag and model."""
     approved = Generation.objects.visible_to(request.user).filter(
-        status=Status.SUCCEEDED, review__verdict=Verdict.APPROVED
+        status=Status.SUCCEEDED, team_visible=True, review__verdict=Verdict.APPROVED
     )
     form = GalleryFilterForm(request.GET or None, approved=approved)
-    shown = approved.select_related("owner", "review").order_by("-review__decided_at", "-pk")
-    page = Paginator(form.filter(shown), PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = form.filter(approved.select_related("owner", "review"))
+    page = paginate(request.GET, shown, GALLERY_KEYS, PAGE_SIZE)
     context = {"form": form, "page": page}
     return page_or_fragment(request, "review/gallery.html", "gallery-results", context)
 
@@ -236,7 +238,7 @@ def spend(request: HttpRequest) -> TemplateResponse:
     zone = timezone.get_current_timezone()
     start = datetime.combine(first, time.min, tzinfo=zone)
     end = budgets.month_range(start)[1]
-    report = budgets.month_spend(start, end)
+    report = budgets.month_spend(start)
     previous = (first - timedelta(days=1)).replace(day=1)
     context = {
         **report,
