@@ -101,7 +101,8 @@ def test_a_missing_file_is_404(client, stored, media) -> None:
 @pytest.fixture
 def media_server(settings, media, tmp_path) -> Iterator[str]:
     """`python -m studio.generations.mediaserver` on a free loopback port, with the test's
-    SECRET_KEY and media folder; the studio's settings point at it."""
+    SECRET_KEY and media folder, cutting any download at SEND_SECONDS; the studio's
+    settings point at it."""
     port = free_port()
     env = {
         "DJANGO_SETTINGS_MODULE": "studio.settings",
@@ -112,6 +113,7 @@ def media_server(settings, media, tmp_path) -> Iterator[str]:
         "PATH": "/usr/bin:/bin",
     }
     command = [sys.executable, "-m", "studio.generations.mediaserver", "--port", str(port)]
+    command += ["--send-seconds", str(SEND_SECONDS)]
     process = Proc("media", command, env, tmp_path / "media.log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -128,6 +130,11 @@ def media_server(settings, media, tmp_path) -> Iterator[str]:
         yield url
     finally:
         process.stop()
+    log = (tmp_path / "media.log").read_text()
+    assert "Traceback" not in log and " 500 " not in log, log  # no request failed in there
+
+
+SEND_SECONDS = 4
 
 
 def link(client: Client, path: str, **query) -> str:
@@ -192,6 +199,26 @@ def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
 
 def _seconds_ago(seconds: int) -> str:
     return signing.b62_encode(int(time.time()) - seconds)
+
+
+def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
+    client, owner, media, media_server, tmp_path
+) -> None:
+    (media / "videos" / "big.mp4").write_bytes(bytes(range(256)) * (24 * 4096))  # 24 MB
+    row = make_generation(owner, status="succeeded", video="videos/big.mp4")
+    url = urlsplit(link(client, f"/generations/{row.pk}/video.mp4"))
+    stalled = socket.create_connection((url.hostname, url.port), timeout=30)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    stalled.sendall(f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+    time.sleep(SEND_SECONDS + 2)  # reads nothing meanwhile
+    received = b""
+    while chunk := stalled.recv(1 << 20):  # what was in flight, then the end
+        received += chunk
+    stalled.close()
+    assert received.startswith(b"HTTP/1.1 200") and len(received) < 24 * 1024 * 1024
+    again = link(client, f"/generations/{row.pk}/video.mp4")  # the server goes on
+    assert httpx.get(again, headers={"Range": "bytes=0-99"}).content == bytes(range(100))
+    assert "took over" in (tmp_path / "media.log").read_text()
 
 
 @pytest.mark.parametrize("delivery", ["app", "server"])
@@ -417,3 +444,15 @@ def test_a_delivery_that_cannot_work_refuses_to_start(tmp_path, env) -> None:
     done = probe(tmp_path, **env)
     assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr
     assert "STUDIO_MEDIA" in done.stderr
+
+
+def test_a_media_server_on_every_address_is_linked_under_the_name_the_browser_used(
+    client, stored, settings
+) -> None:
+    settings.MEDIA_DELIVERY = "server"
+    settings.MEDIA_SERVER_URL = "http://0.0.0.0:8002"
+    settings.ALLOWED_HOSTS = ["studio.lan"]
+    answer = client.get(f"/generations/{stored.pk}/video.mp4", HTTP_HOST="studio.lan:8000")
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("http://studio.lan:8002/media/")
+    assert answer["Location"].endswith(f"/kling-{stored.pk}.mp4")

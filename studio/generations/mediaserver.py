@@ -10,6 +10,7 @@ holds a socket here, never a thread (docs/architecture.md "Media delivery", R74-
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 logger = logging.getLogger("studio.mediaserver")
 CHUNK = 256 * 1024
+SEND_SECONDS = 3600.0  # the longest one download may take: 40 MB at 11 KB/s
 TOKEN = re.compile(r"/media/[^/]+/")
 
 
@@ -41,9 +43,10 @@ class RedactingAccessLogger(AbstractAccessLogger):
         )
 
 
-def make_app(root: Path) -> web.Application:
+def make_app(root: Path, send_seconds: float = SEND_SECONDS) -> web.Application:
     app = web.Application()
     app["root"] = root.resolve()
+    app["send_seconds"] = send_seconds
     app.router.add_get("/media/{token}/{filename}", send_file)
     app.router.add_get("/healthz", healthz)
     return app
@@ -71,14 +74,34 @@ async def send_file(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": media.disposition,
         "Cache-Control": CACHE_CONTROL,
     }
-    response = web.FileResponse(path, chunk_size=CHUNK, headers=headers)
+    response = BoundedFileResponse(path, chunk_size=CHUNK, headers=headers)
     if stale_range(request, path):
         # aiohttp reads If-Range as a date only; an entity tag of an older copy must get
         # the whole file, not a range of the new one (RFC 9110 13.1.5).
         plain = request.headers.copy()
         plain.popall("Range", None)
-        await response.prepare(request.clone(headers=plain))
+        request = request.clone(headers=plain)
+    try:
+        # Bounded: a viewer that stops reading holds a socket here, never for ever.
+        await asyncio.wait_for(response.prepare(request), request.app["send_seconds"])
+    except TimeoutError:
+        logger.warning(
+            "A download took over %s s; its connection is closed.", request.app["send_seconds"]
+        )
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPRequestTimeout() from None
     return response
+
+
+class BoundedFileResponse(web.FileResponse):
+    """A FileResponse that send_file sends itself (within its time bound): aiohttp's own
+    call to prepare() afterwards finds it sent and does nothing."""
+
+    async def prepare(self, request: web.BaseRequest):
+        if self.prepared:
+            return None
+        return await super().prepare(request)
 
 
 def stale_range(request: web.Request, path: Path) -> bool:
@@ -94,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002)
+    parser.add_argument("--send-seconds", type=float, default=SEND_SECONDS)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
     import django
@@ -102,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     web.run_app(
-        make_app(Path(settings.MEDIA_ROOT)),
+        make_app(Path(settings.MEDIA_ROOT), args.send_seconds),
         host=args.host,
         port=args.port,
         access_log=logging.getLogger("studio.mediaserver.access"),
