@@ -94,6 +94,7 @@ def test_only_the_creator_and_reviewers_write_on_a_video(client, owner, teammate
         ({"start_seconds": "2", "end_seconds": "1"}, "end_seconds", "after the in point"),
         ({}, "start_seconds", "Pick the moment"),
         ({"start_seconds": "1", "drawing": "not json"}, "drawing", "not JSON"),
+        ({"start_seconds": "1", "drawing": "[" * 19000 + "]" * 19000}, "drawing", "too deeply"),
         (
             {"start_seconds": "1", "drawing": json.dumps([{"tool": "pen", "color": "pink"}])},
             "drawing",

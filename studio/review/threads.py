@@ -82,6 +82,8 @@ def parse_drawing(raw: str) -> list[dict] | None:
         shapes = json.loads(raw)
     except json.JSONDecodeError:
         raise ValueError("it is not JSON") from None
+    except RecursionError:  # thousands of nested brackets: no drawing is that deep
+        raise ValueError("it is nested too deeply") from None
     if not isinstance(shapes, list) or not 1 <= len(shapes) <= DRAWING_MAX_SHAPES:
         raise ValueError(f"it must be a list of 1 to {DRAWING_MAX_SHAPES} shapes")
     checked = [check_shape(shape) for shape in shapes]
