@@ -282,3 +282,10 @@ def red_while_stopped(system) -> None:
     assert job not in clusters  # finished: no longer the oldest due row
     assert "silent (killed, or its machine is down)" in clusters and "running" in clusters
     browser.close()
+
+
+def test_a_media_folder_not_made_yet_is_measured_on_its_disk(admin_client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "not" / "yet"
+    settings.STUDIO_HEALTH_DISK_FREE_MB = 1
+    media = row(page(admin_client), "Disk free: media")
+    assert "health-row-ok" in media and "GB free of" in media

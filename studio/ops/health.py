@@ -49,7 +49,10 @@ def checks(now: datetime | None = None) -> list[Check]:
 
 
 def ago(when: datetime, now: datetime) -> str:
-    return f"{timesince(when, now)} ago" if when < now else "just now"
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f} s ago"
+    return f"{timesince(when, now)} ago"
 
 
 def worker(now: datetime) -> Check:
@@ -213,6 +216,8 @@ def _local_media() -> bool:
 def _disk(title: str, path: Path | None) -> Check:
     if path is None:
         return Check(title, True, "not local", "Media are on object storage, not this disk.")
+    while not path.exists() and path != path.parent:
+        path = path.parent  # a studio with no video yet has no media folder yet
     try:
         usage = shutil.disk_usage(path)
     except OSError as error:
