@@ -134,3 +134,18 @@ def test_the_migration_gives_every_older_generation_a_shot(owner) -> None:
     migration.shots_for_every_generation(global_apps, None)
     old.refresh_from_db()
     assert old.shot is not None and old.take == 1 and old.shot.takes_made == 1
+
+
+def test_any_open_note_on_a_video_sent_back_for_changes_can_become_a_retake(
+    client, owner, reviewer, reviewer_client
+) -> None:
+    video = finished(owner)
+    reviewer_client.post(
+        f"/review/{video.pk}/comments/", {"body": "Frame left", "start_seconds": "1"}
+    )
+    plain = Comment.objects.get()
+    page = client.get(f"/generations/{video.pk}/").content.decode()
+    assert f"note={plain.pk}" not in page  # no verdict yet: a plain comment
+    Review.decide(video, reviewer, Verdict.CHANGES, "Warmer")
+    page = client.get(f"/generations/{video.pk}/").content.decode()
+    assert f"note={plain.pk}" in page

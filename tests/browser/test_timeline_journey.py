@@ -90,9 +90,11 @@ def test_a_note_on_the_timeline_becomes_an_approved_retake(page, second_page, st
     range_thread.get_by_role("button", name="Send reply").click()
     expect(page.locator(".replies")).to_contain_text("I will widen the shot")
 
-    note = page.locator(".thread", has_text="Keep the boat centred")
+    # The range note (with its drawing) on a video sent back for changes becomes the retake.
+    note = range_thread
     note.get_by_role("link", name="Remix from this note").click()
-    expect(page.locator(".note-beside")).to_contain_text("Keep the boat centred")
+    expect(page.locator(".note-beside")).to_contain_text("The boat drifts out of frame here")
+    expect(page.locator(".note-beside")).to_contain_text("with a drawing")
     page.get_by_label("Prompt").fill(prompt + ", centred")
     page.get_by_role("button", name="Generate", exact=True).click()
     card = page.locator(".card", has_text=prompt + ", centred")
@@ -116,4 +118,6 @@ def test_a_note_on_the_timeline_becomes_an_approved_retake(page, second_page, st
     expect(page.locator(".approved-take")).to_contain_text("take 2")
     page.goto(take_one)
     expect(note).to_contain_text("was approved")
-    expect(note.get_by_role("link", name="Remix from this note")).to_have_count(0)
+    expect(page.get_by_role("link", name="Remix from this note")).to_have_count(0)
+    changes = page.locator(".thread", has_text="Keep the boat centred")
+    expect(changes).to_contain_text("was approved")  # every earlier note of the shot closed

@@ -95,6 +95,8 @@ def timeline_context(
         "can_comment": writes,
         "can_resolve": share is None and writes,
         "can_remix": share is None and threads.may_remix(user, generation),
+        # Any open note on a video sent back for changes can become a retake.
+        "review_state": review_state(generation),
         "form": CommentForm(generation=generation, guest=share is not None),
         "viewer": user,
         "share": share,
