@@ -6,6 +6,8 @@ by external_task_id answers 500), over real HTTP in-process and with a real work
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -88,9 +90,16 @@ def test_it_shows_on_the_generation_page_the_queue_card_and_history(lost, client
 
 
 def test_an_admin_sees_the_way_to_decide(lost, client, admin):
+    from tests.factories import make_generation
+
+    make_generation(admin, prompt="an unrelated finished one", status=Status.SUCCEEDED)
     client.force_login(admin)
     page = client.get(lost.get_absolute_url()).content.decode()
     assert "/admin/generations/generation/?status__exact=attention" in page
+    link = re.search(r'href="(/admin/generations/generation/\?[^"]+)"', page)[1]
+    listing = client.get(link.replace("&amp;", "&")).content.decode()
+    assert lost.prompt in listing and "retry_attention" in listing and "fail_attention" in listing
+    assert "an unrelated finished one" not in listing
     assert "1 generation waits for an admin" in client.get("/ops/health/").content.decode()
 
 
