@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, QueryDict
 
 from studio.generations.models import IMAGE_REFERENCE, Generation, InputImage, Kind
 from studio.ids import parse_id
-from studio.kling.capabilities import IMAGE_MODELS
+from studio.kling.capabilities import IMAGE_MODELS, MODELS
 from studio.library.batches import MAX_SWEEP, Job, Plan, plan_batch
 from studio.library.forms import FilledGenerateForm
 from studio.library.models import DefaultPreset, Preset, PromptVersion
@@ -197,10 +197,23 @@ def sources(form: FilledGenerateForm, presets: list[Preset]) -> list[dict]:
                     continue
                 claimed[name] = preset
     return [
-        {"field": name, "label": label, "value": shown[name], "preset": claimed[name]}
+        {
+            "field": name,
+            "label": label,
+            "value": shown_value(name, shown[name]),
+            "preset": claimed[name],
+        }
         for name, label in SOURCE_FIELDS.items()
         if name in claimed
     ]
+
+
+def shown_value(name: str, value: str) -> str:
+    """A preset's value as the form shows it: a model by its label, not its id."""
+    if name == "model_name":
+        spec = MODELS.get(value) or IMAGE_MODELS.get(value)
+        return spec.label if spec else value
+    return value
 
 
 def links(user, form: FilledGenerateForm) -> dict:

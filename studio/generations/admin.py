@@ -24,12 +24,27 @@ from studio.accounts.admin import StudioAdmin
 from studio.accounts.roles import RESOLVE
 from studio.generations import pipeline
 from studio.generations.models import Generation, Status
-from studio.generations.templatetags.generation_tags import shape
+from studio.generations.templatetags.generation_tags import model_label, shape
 from studio.kling import errors
+from studio.kling.capabilities import IMAGE_MODELS, MODELS
 
 # The library's links: shown by its own fragment, which hides someone else's private prompt
 # version and presets (a raw field would show their names and values to every viewer).
 LINKS = ("prompt_version", "presets", "batch")
+
+
+class ModelFilter(admin.SimpleListFilter):
+    """The model filter by label ("Kling 2.6"), not by id ("kling-v2-6")."""
+
+    title = "model"
+    parameter_name = "model_name"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        specs = {**IMAGE_MODELS, **MODELS}
+        return [(name, spec.label) for name, spec in specs.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(model_name=self.value()) if self.value() else queryset
 
 
 @admin.register(Generation)
@@ -48,7 +63,7 @@ class GenerationAdmin(StudioAdmin):
     list_display_links = ("thumbnail", "short_prompt")
     list_filter = (
         "status",
-        "model_name",
+        ModelFilter,
         ("owner", admin.RelatedOnlyFieldListFilter),
         "created_at",
     )
@@ -206,7 +221,7 @@ class GenerationAdmin(StudioAdmin):
 
     @admin.display(description="Model", ordering="model_name")
     def settings(self, generation: Generation) -> str:
-        parts = [generation.model_name, generation.mode, f"{generation.duration} s"]
+        parts = [model_label(generation.model_name), generation.mode, f"{generation.duration} s"]
         return " · ".join(part for part in parts if part)
 
     @admin.display(description="Video")

@@ -24,7 +24,7 @@ from studio.generations.forms import ALL_MODELS, HistoryFilterForm
 from studio.generations.models import Generation, InputImage
 from studio.generations.signals import CreateRefused
 from studio.keyset import Keys, paginate
-from studio.kling.capabilities import ordered_body, ordered_image_body
+from studio.kling.capabilities import describe_camera, ordered_body, ordered_image_body
 from studio.kling.images import ImageRefused
 from studio.partials import page_or_fragment, wants_fragment
 
@@ -267,9 +267,6 @@ def compare(request: HttpRequest) -> HttpResponse:
 def compare_rows(generations: list[Generation]) -> list[dict]:
     """The parameter table of a comparison; `differs` marks a row whose values are not all equal."""
 
-    def camera(g: Generation) -> str:
-        return json.dumps(g.camera_control, sort_keys=True) if g.camera_control else "none"
-
     fields = [
         ("Made from", lambda g: g.get_kind_display()),
         ("Model", lambda g: ALL_MODELS.get(g.model_name, g.model_name)),
@@ -279,7 +276,7 @@ def compare_rows(generations: list[Generation]) -> list[dict]:
         ("Start image", lambda g: picture_words(g.image)),
         ("End image", lambda g: picture_words(g.image_tail)),
         ("cfg_scale", lambda g: "default" if g.cfg_scale is None else f"{g.cfg_scale:g}"),
-        ("Camera control", camera),
+        ("Camera control", lambda g: describe_camera(g.camera_control)),
         ("Prompt", lambda g: g.prompt),
         ("Negative prompt", lambda g: g.negative_prompt or "none"),
         ("Status", lambda g: g.get_status_display()),

@@ -21,6 +21,12 @@ CAMERA_PRESETS: tuple[str, ...] = (
     "left_turn_forward",
 )
 CAMERA_TYPES: tuple[str, ...] = ("simple", *CAMERA_PRESETS)
+CAMERA_PRESET_LABELS = {
+    "down_back": "Down and back",
+    "forward_up": "Forward and up",
+    "right_turn_forward": "Right turn, forward",
+    "left_turn_forward": "Left turn, forward",
+}
 CAMERA_AXES: tuple[str, ...] = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 CAMERA_AXIS_RANGE: tuple[float, float] = (-10.0, 10.0)
 CFG_SCALE_RANGE: tuple[float, float] = (0.0, 1.0)
@@ -551,3 +557,20 @@ def any_problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
     if kind != TEXT2VIDEO:
         return {"kind": f"kind must be one of {', '.join(KINDS)}."}
     return problems(params, shape)
+
+
+def describe_camera(camera_control: dict | None) -> str:
+    """A camera_control body in words for people: "Zoom +5", "Pan −3, Tilt +2", or a
+    preset's name ("Down and back"); "none" when there is none."""
+    if not camera_control:
+        return "none"
+    kind = str(camera_control.get("type") or "")
+    if kind != "simple":
+        return CAMERA_PRESET_LABELS.get(kind, kind or "none")
+    config = camera_control.get("config") or {}
+    moves = [
+        f"{axis.capitalize()} {'+' if value > 0 else '−'}{abs(value):g}"
+        for axis in CAMERA_AXES
+        if isinstance(value := config.get(axis), int | float) and value
+    ]
+    return ", ".join(moves) or "Simple, no movement"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import template
 from django.utils import timezone
 
 from studio.generations import timing
 from studio.generations.models import Generation, Status
 from studio.kling import errors
-from studio.kling.capabilities import IMAGE_MODELS, MODELS
+from studio.kling.capabilities import IMAGE_MODELS, MODELS, describe_camera
 
 register = template.Library()
 
@@ -82,3 +84,38 @@ def elapsed_seconds(generation: Generation) -> int:
 def clock(seconds: int) -> str:
     """m:ss, as the running card's clock shows it (studio.js keeps the same format)."""
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@register.filter
+def camera(camera_control: dict | None) -> str:
+    """camera_control in words: "Zoom +5" (kling/capabilities.describe_camera)."""
+    return describe_camera(camera_control)
+
+
+@register.filter
+def ago(moment) -> str:
+    """A time as people say it: "just now", "3 min ago", "2 h ago", "yesterday", then the
+    date; the exact time goes in the <time> element's title."""
+    if moment is None:
+        return ""
+    seconds = (timezone.now() - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    return timezone.localtime(moment).strftime("%-d %b %Y")
+
+
+@register.filter
+def units(value) -> str:
+    """7.500 -> "7.5", 2.000 -> "2" (as review_tags.units, for pages of the lower apps)."""
+    if value is None:
+        return ""
+    number = Decimal(value)
+    return (
+        f"{number.normalize():f}" if number == number.to_integral() else f"{number:.3f}".rstrip("0")
+    )
