@@ -150,9 +150,16 @@ def test_a_drawing_is_stored_as_vectors_and_drawn_over_the_video(
     assert thread.drawing == shapes
     page = client.get(f"/generations/{video.pk}/").content.decode()
     assert f'data-drawing="{thread.pk}"' in page
-    assert '<rect class="ink ink-yellow" x="100.0" y="200.0" width="500.0" height="200.0">' in page
-    assert 'points="500.0,500.0 750.0,250.0"' in page
-    assert 'points="100.0,900.0 200.0,800.0 300.0,850.0"' in page
+    # In the layer's viewBox, the video's own shape (16:9: 1778 by 1000 units).
+    assert 'viewBox="0 0 1778 1000" preserveAspectRatio="xMidYMid meet"' in page
+    assert '<rect class="ink ink-yellow" x="177.8" y="200.0" width="889.0" height="200.0">' in page
+    assert 'points="889.0,500.0 1333.5,250.0"' in page
+    assert 'points="177.8,900.0 355.6,800.0 533.4,850.0"' in page
+    portrait = finished(owner, aspect_ratio="9:16", video_width=720, video_height=1280)
+    comment(reviewer_client, portrait, start_seconds="1", drawing=json.dumps(shapes[:1]))
+    tall = client.get(f"/generations/{portrait.pk}/").content.decode()
+    assert 'viewBox="0 0 562 1000"' in tall
+    assert 'x="56.2" y="200.0" width="281.0" height="200.0"' in tall
 
 
 def test_the_author_edits_within_the_window_and_no_one_else_may(

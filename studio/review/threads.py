@@ -128,11 +128,25 @@ def timecode(seconds: float | None, fps: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}:{frame:02d}"
 
 
-def shapes_svg(drawing: list[dict] | None) -> list[dict]:
-    """A drawing as SVG elements in the layer's VIEWBOX units (no styles: CSP)."""
+def frame_box(generation: Generation) -> tuple[int, int]:
+    """The drawing layer's SVG viewBox (width, height): the video's own shape, so that
+    the layer letterboxes exactly as the video does and a shape covers the same part of
+    the frame on every screen. The stored size, else the aspect ratio asked for."""
+    width, height = generation.video_width, generation.video_height
+    if not (width and height):
+        try:
+            width, height = (int(part) for part in generation.aspect_ratio.split(":"))
+        except ValueError:
+            width, height = 16, 9
+    return round(VIEWBOX * width / height), VIEWBOX
+
+
+def shapes_svg(drawing: list[dict] | None, box: tuple[int, int] = (VIEWBOX, VIEWBOX)) -> list:
+    """A drawing as SVG elements in the layer's viewBox units `box` (no styles: CSP)."""
     laid = []
+    width, height = box
     for shape in drawing or []:
-        points = [(x * VIEWBOX, y * VIEWBOX) for x, y in shape["points"]]
+        points = [(x * width, y * height) for x, y in shape["points"]]
         item = {"tool": shape["tool"], "color": shape["color"]}
         if shape["tool"] == "box":
             (x1, y1), (x2, y2) = points
@@ -257,7 +271,9 @@ def markers(found: list[Comment], generation: Generation) -> list[dict]:
         end = thread.end_seconds if thread.end_seconds is not None else thread.start_seconds
         width = max(6.0, min(VIEWBOX - x, (end - thread.start_seconds) / length * VIEWBOX))
         kind = thread.verdict or ("guest" if thread.guest else "note")
+        shapes = shapes_svg(thread.drawing, frame_box(generation))
         laid.append({"thread": thread, "x": round(x, 1), "width": round(width, 1), "kind": kind})
+        laid[-1]["shapes"] = shapes
     return laid
 
 

@@ -84,7 +84,15 @@ def test_a_note_on_the_timeline_becomes_an_approved_retake(page, second_page, st
     expect(range_thread).to_contain_text("with a drawing")
     markers.nth(1).click()  # markers in time order: the range comment is second
     expect(page.locator("#generation-player")).to_have_js_property("currentTime", 1.1)
-    expect(page.locator(".drawing.is-shown[data-drawing]")).to_have_count(1)
+    drawn = page.locator(".drawing.is-shown[data-drawing] rect.ink-yellow")
+    expect(drawn).to_have_count(1)
+    # The box covers the same part of the frame it was drawn on: 20-60 % across, 20-50 % down.
+    frame = page.locator("#generation-player").bounding_box()
+    box = drawn.bounding_box()
+    assert abs((box["x"] - frame["x"]) / frame["width"] - 0.2) < 0.03
+    assert abs((box["x"] + box["width"] - frame["x"]) / frame["width"] - 0.6) < 0.03
+    assert abs((box["y"] - frame["y"]) / frame["height"] - 0.2) < 0.03
+    assert abs((box["y"] + box["height"] - frame["y"]) / frame["height"] - 0.5) < 0.03
     range_thread.get_by_text("Reply", exact=True).click()
     range_thread.get_by_label(re.compile("Reply to rhea")).fill("I will widen the shot")
     range_thread.get_by_role("button", name="Send reply").click()

@@ -59,11 +59,6 @@ def timecode(seconds: float | None, fps: float) -> str:
     return threads.timecode(seconds, fps)
 
 
-@register.filter
-def shapes(drawing: list[dict] | None) -> list[dict]:
-    return threads.shapes_svg(drawing)
-
-
 @register.inclusion_tag("review/_timeline.html", takes_context=True)
 def timeline(context, generation: Generation, video_id: str = "player") -> dict:
     """The player with frame stepping and timecodes, the comment markers and the threads,
@@ -92,6 +87,7 @@ def timeline_context(
         "length": generation.length,
         "threads": found,
         "marks": threads.markers(found, generation),
+        "frame": threads.frame_box(generation),
         "can_comment": writes,
         "can_resolve": share is None and writes,
         "can_remix": share is None and threads.may_remix(user, generation),

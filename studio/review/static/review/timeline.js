@@ -73,18 +73,18 @@
     return form._drawing;
   }
 
-  function shapeNode(shape) {
+  function shapeNode(shape, w, h) {
     var pts = shape.points.map(function (p) {
-      return (p[0] * VIEWBOX).toFixed(1) + "," + (p[1] * VIEWBOX).toFixed(1);
+      return (p[0] * w).toFixed(1) + "," + (p[1] * h).toFixed(1);
     });
     var node;
     if (shape.tool === "box") {
       var a = shape.points[0], b = shape.points[shape.points.length - 1];
       node = document.createElementNS(SVG, "rect");
-      node.setAttribute("x", String(Math.min(a[0], b[0]) * VIEWBOX));
-      node.setAttribute("y", String(Math.min(a[1], b[1]) * VIEWBOX));
-      node.setAttribute("width", String(Math.abs(b[0] - a[0]) * VIEWBOX));
-      node.setAttribute("height", String(Math.abs(b[1] - a[1]) * VIEWBOX));
+      node.setAttribute("x", String(Math.min(a[0], b[0]) * w));
+      node.setAttribute("y", String(Math.min(a[1], b[1]) * h));
+      node.setAttribute("width", String(Math.abs(b[0] - a[0]) * w));
+      node.setAttribute("height", String(Math.abs(b[1] - a[1]) * h));
     } else {
       node = document.createElementNS(SVG, "polyline");
       node.setAttribute("points", shape.tool === "arrow" ? [pts[0], pts[pts.length - 1]].join(" ") : pts.join(" "));
@@ -100,7 +100,8 @@
     var state = drawingState(form);
     while (draft.firstChild) draft.removeChild(draft.firstChild);
     var all = state.shapes.concat(state.current ? [state.current] : []);
-    all.forEach(function (shape) { draft.appendChild(shapeNode(shape)); });
+    var box = draft.ownerSVGElement.viewBox.baseVal;
+    all.forEach(function (shape) { draft.appendChild(shapeNode(shape, box.width, box.height)); });
     var field = form.querySelector('input[name="drawing"]');
     if (field) field.value = state.shapes.length ? JSON.stringify(state.shapes) : "";
     var count = form.querySelector("[data-draw-count]");
@@ -110,12 +111,16 @@
     }
   }
 
+  // Where the pointer is on the frame, 0..1 each way: through the layer's own transform,
+  // so the letterboxing around the video (viewBox in the video's shape) is left out.
   function pointIn(layer, event) {
-    var box = layer.getBoundingClientRect();
-    var x = (event.clientX - box.left) / box.width;
-    var y = (event.clientY - box.top) / box.height;
+    var point = layer.createSVGPoint();
+    point.x = event.clientX;
+    point.y = event.clientY;
+    var at = point.matrixTransform(layer.getScreenCTM().inverse());
+    var box = layer.viewBox.baseVal;
     var clamp = function (v) { return Math.round(Math.max(0, Math.min(1, v)) * 10000) / 10000; };
-    return [clamp(x), clamp(y)];
+    return [clamp(at.x / box.width), clamp(at.y / box.height)];
   }
 
   function wireDrawing(form) {
