@@ -2,7 +2,7 @@
 gunicorn, beside /healthz in the same run.
 
 gunicorn runs as `make run` starts it (3 workers of 4 threads). The history grows by bulk
-inserts (generations, their charges and reviews: 90 % one creator's, the rest a
+inserts (generations, their charges, reviews and decisions: 90 % one creator's, the rest a
 teammate's; of the finished ones 40 % approved, 10 % rejected, the rest waiting), with a
 library of 10,000 prompts and 1,000 tags and a 12-video batch from the start. At each size
 every page is loaded by 8 keep-alive clients in short rounds interleaved with /healthz;
@@ -198,10 +198,10 @@ def grow(people: dict, count: int) -> None:
     from django.db.models import F, Min
     from django.utils import timezone
 
-    from studio.generations.models import Generation, Status
+    from studio.generations.models import Generation, Status, StorageMonth
     from studio.library.models import Batch, PromptVersion
     from studio.review import budgets
-    from studio.review.models import Charge, Review
+    from studio.review.models import Charge, Decision, Review
 
     rng = random.Random(count)
     oldest = Generation.objects.aggregate(at=Min("created_at"))["at"]
@@ -233,12 +233,24 @@ def grow(people: dict, count: int) -> None:
         item.failed = row.status == Status.FAILED
     Charge.objects.bulk_create(charges, batch_size=2000)
     Review.objects.bulk_create(reviews, batch_size=2000)
+    decisions = [
+        Decision(
+            generation=r.generation,
+            reviewer=r.reviewer,
+            verdict=r.verdict,
+            comment="" if r.verdict == "approved" else "Not this one",
+            created_at=r.decided_at,
+        )
+        for r in reviews
+    ]
+    Decision.objects.bulk_create(decisions, batch_size=2000)
     if fresh:
         batch.items = [
             {"generation": str(r.pk), "label": f"take {n}"} for n, r in enumerate(rows[5:17])
         ]
         batch.save(update_fields=["items"])
     budgets.rebuild_rollup()
+    StorageMonth.rebuild()
 
 
 def generation(people: dict, rng: random.Random, n: int, created):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.db.models import Count, Sum
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from studio import keyset
 from studio.generations import pipeline
-from studio.generations.models import Generation
+from studio.generations.models import Generation, StorageMonth
 from studio.review import budgets
 from studio.review.models import SPENT, Charge, Review, SpendMonth
 from tests.factories import finish, make_generation, make_task, make_user
@@ -313,3 +314,70 @@ def test_an_approved_video_from_someone_new_shows_in_the_gallery(client, owner, 
     video = make_generation(maker, status="succeeded", prompt="Approved far away")
     Review.decide(video, reviewer, "approved")
     assert "Approved far away" in client.get("/gallery/").content.decode()
+
+
+# ---------------------------------------------------------------- the storage rollup
+
+
+def storage_rows() -> dict:
+    return {
+        (r.owner_id, r.month): (r.bytes, r.videos)
+        for r in StorageMonth.objects.exclude(bytes=0, videos=0)
+    }
+
+
+def storage_aggregate() -> dict:
+    return {
+        (r["owner_id"], timezone.localtime(r["month"]).date()): (r["bytes"], r["videos"])
+        for r in Generation.objects.storage_use()
+        if r["bytes"] or r["videos"]
+    }
+
+
+def test_the_storage_rollup_follows_stored_videos_retention_and_deletes(
+    owner, teammate, settings, tmp_path
+) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    from studio.generations.media import StoredMedia
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STUDIO_RETENTION_ARCHIVE_DIR = tmp_path / "archive"
+    settings.STUDIO_RETENTION_ACTION = "archive"
+    old = timezone.now() - timedelta(days=90)
+    made = {"status": "succeeded", "video_bytes": 3000, "poster_bytes": 100}
+    make_generation(owner, video="videos/a.mp4", poster="posters/a.jpg", **made)
+    make_generation(teammate, video="videos/b.mp4", poster="", created_at=old, **made)
+    video = default_storage.save("videos/c.mp4", ContentFile(b"v" * 500))
+    poster = default_storage.save("posters/c.jpg", ContentFile(b"p" * 50))
+    aged = make_generation(
+        owner, status="succeeded", created_at=old, video=video, poster=poster, video_bytes=500
+    )
+    assert StorageMonth.rebuild() == 3 and storage_rows() == storage_aggregate()
+    running = make_generation(owner, status="processing")
+    files = StoredMedia("videos/d.mp4", "posters/d.jpg", 7000, "", 5.0, 1280, 720, 200)
+    running.mark_storing(make_task("succeed", video_url="https://x.test/v.mp4"), next_poll_at=old)
+    assert running.mark_succeeded(files)
+    assert storage_rows() == storage_aggregate()
+    call_command("retention", "--days", "30", stdout=StringIO())
+    aged.refresh_from_db()
+    assert aged.video == "" and aged.video_removed_at is not None  # retention took it
+    assert storage_rows() == storage_aggregate()
+    running.delete()
+    assert storage_rows() == storage_aggregate()
+    assert StorageMonth.objects.filter(owner=owner).count() == 2
+
+
+def test_the_spend_page_reads_disk_use_from_the_rollup(
+    client, admin, owner, django_assert_max_num_queries
+) -> None:
+    for n in range(5):
+        make_generation(owner, status="succeeded", video=f"videos/{n}.mp4", video_bytes=1000)
+    client.force_login(admin)
+    client.get("/spend/")
+    with django_assert_max_num_queries(20) as queries:
+        html = client.get("/spend/").content.decode()
+    assert "<strong>4.9\xa0KB</strong>" in html.split('id="storage-title"')[1]
+    assert not [q for q in queries.captured_queries if "video_bytes" in q["sql"]]

@@ -4,7 +4,7 @@ state machine; InputImage, a picture a job starts or ends on."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import connections, models, transaction
 from django.db.models import Case, Count, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -372,6 +374,8 @@ class Generation(models.Model):
             models.Index(
                 fields=["status", "reviewed", "finished_at", "id"], name="generation_review_page"
             ),
+            # The nav's "what finished since the page opened" (generations/activity.py).
+            models.Index(fields=["owner", "finished_at"], name="generation_owner_finished"),
         ]
 
     def __str__(self) -> str:
@@ -517,6 +521,13 @@ class Generation(models.Model):
             last_error="",
         )
 
+    def stored(self) -> tuple[int, int]:
+        """(bytes our storage holds for this row, videos still there): what it counts for
+        in StorageMonth, from the byte counts saved with each file."""
+        video = (self.video_bytes or 0) if self.video else 0
+        poster = (self.poster_bytes or 0) if self.poster else 0
+        return video + poster, 1 if self.video else 0
+
     def mark_reviewed(self, verdict: str | None) -> None:
         """Keep reviewed and team_visible in step with the review's verdict ("approved",
         another, or None when the verdict was removed). Only studio/review calls it, in the
@@ -641,6 +652,8 @@ class Generation(models.Model):
             if "units_charged" in fields:
                 # What the row counts for in spend changed: review's rollup follows, here.
                 generation_charged.send(sender=Generation, generation=self)
+            if to == Status.SUCCEEDED:  # its video and poster are stored now
+                StorageMonth.add(self, *self.stored())
         return True
 
     def touch(self, **fields) -> bool:
@@ -692,6 +705,73 @@ class Shot(models.Model):
         Shot.objects.filter(pk=self.pk).update(takes_made=models.F("takes_made") + 1)
         self.refresh_from_db(fields=["takes_made"])
         return self.takes_made
+
+
+def month_of(moment: datetime) -> date:
+    """The first day of the month `moment` falls in, in the studio's time zone."""
+    return timezone.localtime(moment).date().replace(day=1)
+
+
+class StorageMonth(models.Model):
+    """What our storage holds for one person's generations made in one month: bytes of
+    videos and posters, and the videos still there. Changed in the transaction of each
+    change to a stored file (a video stored, a row written with files, retention taking a
+    video, a row deleted), so the spend page reads a few rows, not every generation."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()
+    bytes = models.BigIntegerField(default=0)
+    videos = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "month"], name="one_storage_row_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.bytes} bytes"
+
+    @classmethod
+    def add(cls, generation: Generation, size: int, videos: int) -> None:
+        """Add `size` bytes and `videos` to the row of the generation's owner and month."""
+        if not size and not videos:
+            return
+        key = {"owner_id": generation.owner_id, "month": month_of(generation.created_at)}
+        row, _ = cls.objects.get_or_create(**key)
+        cls.objects.filter(pk=row.pk).update(
+            bytes=models.F("bytes") + size, videos=models.F("videos") + videos
+        )
+
+    @classmethod
+    def rebuild(cls) -> int:
+        """Count every generation's files afresh (Generation.objects.storage_use, the exact
+        aggregate); after files were changed outside the studio. Rows written."""
+        with transaction.atomic():
+            cls.objects.all().delete()
+            rows = [
+                cls(
+                    owner_id=row["owner_id"],
+                    month=timezone.localtime(row["month"]).date(),
+                    bytes=row["bytes"],
+                    videos=row["videos"],
+                )
+                for row in Generation.objects.storage_use()
+            ]
+            cls.objects.bulk_create(rows, batch_size=1000)
+        return len(rows)
+
+
+@receiver(post_save, sender=Generation, dispatch_uid="generation-storage-made")
+def storage_made(sender, instance: Generation, created: bool, raw: bool = False, **kw) -> None:
+    """A row written with its files already there (an import, a test's factory) counts."""
+    if created and not raw:
+        StorageMonth.add(instance, *instance.stored())
+
+
+@receiver(post_delete, sender=Generation, dispatch_uid="generation-storage-gone")
+def storage_gone(sender, instance: Generation, **kwargs) -> None:
+    size, videos = instance.stored()
+    StorageMonth.add(instance, -size, -videos)
 
 
 class GenerationEvent(models.Model):

@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from studio.generations.models import Generation, Status
+from studio.generations.models import Generation, Status, StorageMonth
 from studio.library.models import Star
 from studio.ops import files
 from studio.review import audit
@@ -97,7 +98,11 @@ def remove(generation: Generation, plan: Plan, action: str, actor) -> bool:
         missing = True  # gone already; the row still forgets it
     now = timezone.now()
     still = candidates(plan.cutoff).filter(pk=generation.pk, video=name)
-    if not still.update(video="", video_removed_at=now):
+    with transaction.atomic():
+        forgot = still.update(video="", video_removed_at=now)
+        if forgot:  # the disk use the spend page shows drops with it
+            StorageMonth.add(generation, -(generation.video_bytes or 0), -1)
+    if not forgot:
         if archived:
             archived.unlink(missing_ok=True)
         return False

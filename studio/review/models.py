@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studio.accounts.roles import APPROVE_OWN
-from studio.generations.models import Generation, Status
+from studio.generations.models import Generation, Status, month_of
 
 UNITS = {"max_digits": 10, "decimal_places": 3}
 
@@ -181,6 +181,8 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        # The nav's unseen verdicts (review/news.py): the ones since a moment, by index.
+        indexes = [models.Index(fields=["created_at"], name="decision_created")]
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()} by {self.reviewer}"
@@ -291,11 +293,6 @@ class Charge(models.Model):
         )
         after = self.counts()
         SpendMonth.add(self, {key: after[key] - before[key] for key in after}, videos=0)
-
-
-def month_of(moment: datetime):
-    """The first day of the month `moment` falls in, in the studio's time zone."""
-    return timezone.localtime(moment).date().replace(day=1)
 
 
 class SpendMonth(models.Model):
