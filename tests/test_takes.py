@@ -6,9 +6,11 @@ links to it, and the thread closes when a later take is approved."""
 from __future__ import annotations
 
 import importlib
+import threading
 
 import pytest
 from django.apps import apps as global_apps
+from django.db import connection, transaction
 from django.utils import timezone
 
 from studio.generations.models import Generation, Shot
@@ -149,3 +151,25 @@ def test_any_open_note_on_a_video_sent_back_for_changes_can_become_a_retake(
     Review.decide(video, reviewer, Verdict.CHANGES, "Warmer")
     page = client.get(f"/generations/{video.pk}/").content.decode()
     assert f"note={plain.pk}" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_takes_made_at_once_get_different_numbers(owner) -> None:
+    first = finished(owner)
+    start = threading.Barrier(6)
+    numbers: list[int] = []
+
+    def take() -> None:
+        try:
+            start.wait(timeout=30)
+            with transaction.atomic():
+                numbers.append(Shot.objects.get(pk=first.shot_id).next_take())
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=take) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(numbers) == [2, 3, 4, 5, 6, 7]
