@@ -140,8 +140,13 @@ class GenerateForm(CameraAxesForm):
     duration = forms.ChoiceField(
         label="Duration", choices=[(d, f"{d} s") for d in ALL_DURATIONS], initial="5"
     )
+    # Not required: image to video has none (the page disables it there); text to video
+    # without one is sent with Kling's default, 16:9 (capabilities.build_body).
     aspect_ratio = forms.ChoiceField(
-        label="Aspect ratio", choices=[(r, r) for r in ASPECT_RATIOS], initial="16:9"
+        label="Aspect ratio",
+        choices=[(r, r) for r in ASPECT_RATIOS],
+        initial="16:9",
+        required=False,
     )
     cfg_scale = cfg_scale_field("0 to 1: how closely the video follows the prompt.")
     # Not left to the upstream's "model default" (docs/upstream.md §15): the body always
@@ -325,7 +330,7 @@ class GenerateForm(CameraAxesForm):
             # A model without a std/pro split takes no mode; the select cannot be emptied.
             "mode": (data.get("mode") or "std") if spec.modes else None,
             "duration": data.get("duration"),
-            "aspect_ratio": data.get("aspect_ratio"),
+            "aspect_ratio": data.get("aspect_ratio") or "16:9",
             "cfg_scale": data.get("cfg_scale"),
             "camera_control": self.camera_control(),
             "sound": data.get("sound") or None,
