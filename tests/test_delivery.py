@@ -22,6 +22,7 @@ import pytest
 from django.core import signing
 from django.test import Client
 
+from studio.generations import delivery
 from studio.generations.delivery import LINK_SALT
 from studio.generations.models import Generation
 from tests.factories import make_generation
@@ -183,7 +184,8 @@ def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
     forged = good.replace(token, token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb"))
     other = signing.dumps(["videos/fox.mp4", "video/mp4", "x.mp4", False], salt="another")
     with monkeypatch.context() as past:  # a link made 61 s ago, beyond its 60 s
-        past.setattr(signing.TimestampSigner, "timestamp", lambda self: _seconds_ago(61))
+        then = time.time() - 61
+        past.setattr(delivery.time, "time", lambda: then)
         expired = link(client, f"/generations/{stored.pk}/video.mp4")
     for url in (forged, expired, f"{media_server}/media/{other}/x.mp4"):
         refused = httpx.get(url, headers={"Range": "bytes=0-"})
@@ -195,10 +197,6 @@ def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
         answer = httpx.get(f"{media_server}{path}")
         assert answer.status_code in (403, 404) and VIDEO[:16] not in answer.content
     assert httpx.get(good).content == VIDEO  # the good link still works
-
-
-def _seconds_ago(seconds: int) -> str:
-    return signing.b62_encode(int(time.time()) - seconds)
 
 
 def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
@@ -219,6 +217,17 @@ def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
     again = link(client, f"/generations/{row.pk}/video.mp4")  # the server goes on
     assert httpx.get(again, headers={"Range": "bytes=0-99"}).content == bytes(range(100))
     assert "took over" in (tmp_path / "media.log").read_text()
+
+
+def test_the_same_file_asked_again_soon_gets_the_same_link_for_the_browsers_cache(
+    client, stored, media_server, settings
+) -> None:
+    first = link(client, f"/generations/{stored.pk}/video.mp4")
+    assert link(client, f"/generations/{stored.pk}/video.mp4") == first
+    assert link(client, f"/generations/{stored.pk}/video.mp4", download="1") != first
+    assert link(client, f"/generations/{stored.pk}/poster.jpg") != first
+    settings.MEDIA_LINK_SECONDS = 1_000_000  # another window
+    assert link(client, f"/generations/{stored.pk}/video.mp4") != first
 
 
 @pytest.mark.parametrize("delivery", ["app", "server"])

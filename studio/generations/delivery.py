@@ -11,6 +11,7 @@ Every path keeps byte ranges, Cache-Control, ETag and Last-Modified with 304s, a
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -80,11 +81,22 @@ def redirect_to(url: str) -> HttpResponse:
 # ---------------------------------------------------------------- server: a signed link
 
 
+class WindowSigner(signing.TimestampSigner):
+    """Stamps the start of the current third of STUDIO_MEDIA_LINK_SECONDS instead of the
+    second: the same file asked for again within it gets the same link, so the browser
+    plays it from its cache (the file is `private, max-age=3600`) instead of fetching it
+    again. A link then works for two thirds to all of STUDIO_MEDIA_LINK_SECONDS."""
+
+    def timestamp(self) -> str:
+        step = max(1, settings.MEDIA_LINK_SECONDS // 3)
+        return signing.b62_encode(int(time.time()) // step * step)
+
+
 def make_link(media: Media) -> str:
     """A token naming the file and how to send it, signed with SECRET_KEY and stamped with
     the time: read_link accepts it for STUDIO_MEDIA_LINK_SECONDS."""
     fields = [media.name, media.content_type, media.filename, media.download]
-    return signing.dumps(fields, salt=LINK_SALT)
+    return WindowSigner(salt=LINK_SALT).sign_object(fields)
 
 
 def read_link(token: str) -> Media:
