@@ -436,3 +436,11 @@ def test_prepared_pictures_decode_to_the_upload_pixels() -> None:
     original = Image.open(io.BytesIO(data)).convert("RGB")
     again = Image.open(io.BytesIO(prepared.data)).convert("RGB")
     assert original.tobytes() == again.tobytes()  # PNG stays lossless
+
+
+def test_a_batch_in_image_mode_is_refused_with_the_reason(client, owner, upstream, queue):
+    picture = make_picture(owner)
+    data = image_form(image_id=str(picture.pk), prompt="A {colour} lantern", var_colour="red\nblue")
+    page = client.post("/library/batches/new/", data, **HTMX).content.decode()
+    assert "run one at a time, not as a batch" in page
+    assert not Generation.objects.exists() and upstream.create_count() == 0

@@ -246,16 +246,16 @@ class GenerateForm(CameraAxesForm):
 
     def _clean_pictures(self) -> None:
         """Each picture: a new upload (checked, re-encoded and saved), else the one the
-        hidden id keeps. A refused upload is a field error; the kept one stays."""
+        hidden id keeps. A refused upload is a field error; the kept one stays. A form with
+        no owner (a batch's job, library/batches.py) takes no pictures."""
+        if self.owner is None:
+            self.add_error("image", "Image-to-video jobs run one at a time, not as a batch.")
+            return
         for name in ("image", "image_tail"):
             upload = self.cleaned_data.get(name)
             kept = self.cleaned_data.get(f"{name}_id")
             if name == "image_tail" and self.cleaned_data.get("drop_image_tail"):
                 upload = kept = None
-            if self.owner is None:
-                if upload or kept:
-                    self.add_error(name, "Image-to-video jobs run one at a time, not as a batch.")
-                continue
             if upload:
                 try:
                     self.pictures[name] = pictures.from_upload(self.owner, upload)

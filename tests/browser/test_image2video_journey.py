@@ -113,3 +113,22 @@ def test_upload_generate_play_continue_and_follow_the_link_back(page, stack, tmp
     expect(page.locator(".continuations")).to_contain_text(second)
     page.locator(".continuations").get_by_role("link", name=second).click()
     page.wait_for_url(second_url)
+
+
+def test_start_from_this_frame_takes_the_frame_the_player_shows(page, stack, tmp_path):
+    log_in(page, stack)
+    prompt = "A kite climbs over the dunes"
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt").press("Control+Enter")
+    wait_for_card(page, prompt).get_by_role("link", name=prompt).click()
+    video = page.locator("video").first
+    assert video.evaluate(VIDEO_READY) > 0
+    video.evaluate(
+        """v => new Promise(ok => { v.addEventListener('seeked', ok, {once: true});
+        v.currentTime = 2.05; })"""
+    )
+    page.get_by_role("button", name="Start from this frame").click()
+    page.wait_for_url(re.compile(r"/\?image=[0-9a-f-]+$"))
+    expect(page.get_by_label("An image")).to_be_checked()
+    seconds = float(page.locator("[data-frame-seconds]").inner_text())
+    assert 1.9 <= seconds <= 2.05, seconds  # the frame shown at 2.05 s (10 fps)
