@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -243,3 +244,10 @@ def test_the_migration_backfills_frame_rates_from_the_stored_files(settings, tmp
     old.refresh_from_db()
     broken.refresh_from_db()
     assert (old.video_fps, broken.video_fps, broken.fps) == (30.0, None, 24.0)
+
+
+def test_the_review_page_has_no_duplicate_ids(reviewer_client, owner) -> None:
+    video = finished(owner)
+    page = reviewer_client.get(f"/review/{video.pk}/").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})

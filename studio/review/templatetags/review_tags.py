@@ -93,7 +93,8 @@ def timeline_context(
         "can_remix": share is None and threads.may_remix(user, generation),
         # Any open note on a video sent back for changes can become a retake.
         "review_state": review_state(generation),
-        "form": CommentForm(generation=generation, guest=share is not None),
+        # Its own ids: the review page's decision form has fields of the same names.
+        "form": CommentForm(generation=generation, guest=share is not None, auto_id="new-%s"),
         "viewer": user,
         "share": share,
         "colours": threads.COLOURS,
