@@ -1,8 +1,8 @@
 """(f) Slow viewers: 20 people downloading a 40 MB video at 64 KB/s while `/healthz` and the
 live status endpoint are timed, on the new path (`make run`'s: gunicorn checks access and
-redirects, the media process sends the bytes) and on the old one (the video streamed by
-gunicorn's own threads), one after the other in the same run, each beside its idle
-baseline measured just before the viewers start.
+redirects, the media process sends the bytes), behind nginx (X-Accel-Redirect, when
+Debian's nginx is installed) and on the old one (the video streamed by gunicorn's own
+threads), one after the other in the same run, each beside its idle baseline.
 
 The web server is gunicorn exactly as `make run` starts it (studio.run.web_command: 3
 workers of 4 threads); the media process is studio.run.media_command. Each viewer is a
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,7 +40,7 @@ from benchmarks.harness import (
 )
 from benchmarks.queries import grow
 from benchmarks.web import cpu_seconds
-from tests.system import free_port, sign_in
+from tests.system import NGINX, free_port, nginx_command, sign_in
 
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", 20))
 VIDEO_MB = int(os.environ.get("BENCH_VIEWERS_VIDEO_MB", 40))
@@ -69,7 +71,10 @@ def main() -> int:
         f"/queue/updates/?since={to_cursor(timezone.now())}&known={to_cursor(newest.created_at)}"
     )
     figures = []
-    for name, delivery in (("new path (media process)", "server"), ("old path (gunicorn)", "app")):
+    paths = [("new path (media process)", "server"), ("old path (gunicorn)", "app")]
+    if NGINX.exists():  # `make nginx` installs it; the proxy's path is shown beside
+        paths.insert(1, ("behind nginx (X-Accel-Redirect)", "nginx"))
+    for name, delivery in paths:
         phases = measure(data, delivery, f"/generations/{row.pk}/video.mp4", status_path)
         figures += summarise(name, phases, targeted=delivery == "server")
     report("(f) slow viewers", figures)
@@ -79,20 +84,7 @@ def main() -> int:
 
 def measure(data: Path, delivery: str, video: str, status: str) -> dict:
     """Start the studio with `delivery`, time it idle, then with the viewers downloading."""
-    from studio.run import media_command, web_command
-
-    port, media_port = free_port(), free_port()
-    env = {
-        "STUDIO_MEDIA_DELIVERY": delivery,
-        "STUDIO_MEDIA_SERVER_URL": f"http://127.0.0.1:{media_port}",
-        "LOG_LEVEL": "WARNING",
-    }
-    web = Process("web", web_command("127.0.0.1", port, 3), data / f"web-{delivery}.log", env)
-    media = Process("media", media_command("127.0.0.1", media_port), data / "media.log", env)
-    url = f"http://127.0.0.1:{port}"
-    with running(media, web):
-        wait_for_http(f"{url}/healthz", web)
-        wait_for_http(f"http://127.0.0.1:{media_port}/healthz", media)
+    with studio(data, delivery) as (url, sender):
         session = sign_in(url, "bench", "a-long-bench-password")
         cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
         session.close()
@@ -100,21 +92,47 @@ def measure(data: Path, delivery: str, video: str, status: str) -> dict:
         time_requests(url, paths, cookie, 50, 10)  # warm every worker up
         # Idle and loaded rounds take turns, so the machine's other work (it is shared)
         # falls on both alike.
-        rounds = {"idle": [], "loaded": [], "viewers": [], "media_cpu": []}
-        for _ in range(ROUNDS if delivery == "server" else 1):
+        rounds = {"idle": [], "loaded": [], "viewers": [], "sender_cpu": []}
+        for _ in range(ROUNDS if delivery != "app" else 1):
             rounds["idle"].append(time_requests(url, paths, cookie, SAMPLES // ROUNDS, WINDOW))
-            cpu, started = cpu_seconds(media.group_pids()), time.monotonic()
+            cpu, started = cpu_seconds(sender.group_pids()), time.monotonic()
             viewers, timed = with_viewers(
                 url + video,
                 cookie,
                 lambda: time_requests(url, paths, cookie, SAMPLES // ROUNDS, WINDOW),
             )
-            rounds["media_cpu"].append(
-                (cpu_seconds(media.group_pids()) - cpu) / (time.monotonic() - started)
+            rounds["sender_cpu"].append(
+                (cpu_seconds(sender.group_pids()) - cpu) / (time.monotonic() - started)
             )
             rounds["loaded"].append(timed)
             rounds["viewers"].append(viewers)
     return rounds
+
+
+@contextmanager
+def studio(data: Path, delivery: str) -> Iterator[tuple[str, Process]]:
+    """gunicorn as `make run` starts it and what sends the files: the media process, or
+    nginx in front with docs/nginx.conf. Yields (the URL people use, the sender)."""
+    from studio.run import media_command, web_command
+
+    port, side = free_port(), free_port()
+    env = {
+        "STUDIO_MEDIA_DELIVERY": delivery,
+        "STUDIO_MEDIA_SERVER_URL": f"http://127.0.0.1:{side}",
+        "LOG_LEVEL": "WARNING",
+    }
+    web = Process("web", web_command("127.0.0.1", port, 3), data / f"web-{delivery}.log", env)
+    if delivery == "nginx":
+        command = nginx_command(data / "nginx", port, side, data / "media")
+        sender = Process("nginx", command, data / "nginx.log")
+        url = f"http://127.0.0.1:{side}"
+    else:
+        sender = Process("media", media_command("127.0.0.1", side), data / "media.log", env)
+        url = f"http://127.0.0.1:{port}"
+    with running(sender, web):
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", web)
+        wait_for_http(f"http://127.0.0.1:{side}/healthz", sender)
+        yield url, sender
 
 
 def with_viewers(url: str, cookie: str, timed) -> tuple[list, dict]:
@@ -276,8 +294,8 @@ def summarise(name: str, phases: dict, targeted: bool) -> list[dict]:
         {
             "name": f"{name}: viewers receiving data, of {VIEWERS} at {RATE // 1024} KB/s "
             f"({VIDEO_MB} MB video; received {mb[0]:.1f}-{mb[-1]:.1f} MB each; "
-            f"{len(failed)} failed{': ' + failed[0] if failed else ''}; the media process used "
-            f"{max(phases['media_cpu']) * 100:.1f} % of a core at most)",
+            f"{len(failed)} failed{': ' + failed[0] if failed else ''}; what sends the files used "
+            f"{max(phases['sender_cpu']) * 100:.1f} % of a core at most)",
             "value": served,
             "unit": "viewers",
         }

@@ -328,3 +328,37 @@ def running(data: Path, **options) -> Iterator[System]:
         yield system
     finally:
         system.stop()
+
+
+# ---------------------------------------------------------------- nginx in front
+
+NGINX = Path("/usr/sbin/nginx")  # Debian's (`make nginx`)
+
+
+def nginx_command(conf: Path, gunicorn_port: int, nginx_port: int, media: Path) -> list[str]:
+    """Debian's nginx in the foreground with docs/nginx.conf, the file the README shows,
+    its three marked lines pointed at these ports and this media folder; its pid, logs
+    and temp files in `conf` (made here)."""
+    text = (ROOT / "docs" / "nginx.conf").read_text()
+    changes = {
+        "server 127.0.0.1:8000;": f"server 127.0.0.1:{gunicorn_port};",
+        "listen 80;": f"listen 127.0.0.1:{nginx_port};",
+        "alias /srv/studio/data/media/;": f"alias {media}/;",
+    }
+    for line, value in changes.items():
+        assert text.count(line) == 1, f"docs/nginx.conf should have {line!r} once"
+        text = text.replace(line, value)
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "studio.conf").write_text(text)
+    temp = " ".join(
+        f"{kind}_temp_path {conf}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (conf / "nginx.conf").write_text(
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+        "user root;\n"  # the files are root's here; nginx runs as root in CI and here
+        f"pid {conf}/nginx.pid;\nerror_log {conf}/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{ access_log {conf}/access.log; {temp} include {conf}/studio.conf; }}\n"
+    )
+    return [str(NGINX), "-p", str(conf), "-c", str(conf / "nginx.conf")]

@@ -16,9 +16,8 @@ import pytest
 from django.test import Client
 
 from tests.factories import make_generation
-from tests.system import ROOT, System, free_port, running, sign_in
+from tests.system import NGINX, System, free_port, nginx_command, running, sign_in
 
-NGINX = Path("/usr/sbin/nginx")
 VIDEO = bytes(range(256)) * 4000  # 1,024,000 bytes standing in for an MP4
 MAKE_WORLD = """
 from pathlib import Path
@@ -36,20 +35,6 @@ print(row.pk)
 """
 
 
-def studio_conf(gunicorn_port: int, nginx_port: int, media: Path) -> str:
-    """docs/nginx.conf with its three marked lines pointed at this test's processes."""
-    text = (ROOT / "docs" / "nginx.conf").read_text()
-    changes = {
-        "server 127.0.0.1:8000;": f"server 127.0.0.1:{gunicorn_port};",
-        "listen 80;": f"listen 127.0.0.1:{nginx_port};",
-        "alias /srv/studio/data/media/;": f"alias {media}/;",
-    }
-    for line, value in changes.items():
-        assert text.count(line) == 1, f"docs/nginx.conf should have {line!r} once"
-        text = text.replace(line, value)
-    return text
-
-
 @pytest.fixture
 def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
     """(system, nginx URL, gunicorn URL, generation id): gunicorn with
@@ -62,15 +47,9 @@ def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
         web = system.start_web()
         port = free_port()
         conf = tmp_path / "nginx"
-        conf.mkdir()
-        (conf / "studio.conf").write_text(
-            studio_conf(int(web.rsplit(":", 1)[1]), port, data / "media")
-        )
-        (conf / "nginx.conf").write_text(main_conf(conf))
+        command = nginx_command(conf, int(web.rsplit(":", 1)[1]), port, data / "media")
         nginx = subprocess.Popen(
-            [str(NGINX), "-p", str(conf), "-c", str(conf / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=(conf / "stderr.log").open("w"),
+            command, stdout=subprocess.DEVNULL, stderr=(conf / "stderr.log").open("w")
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -79,21 +58,6 @@ def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
-
-
-def main_conf(conf: Path) -> str:
-    temp = " ".join(
-        f"{kind}_temp_path {conf}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-    )
-    return (
-        "daemon off;\nmaster_process on;\nworker_processes 1;\n"
-        "user root;\n"  # the test's files are root's; nginx runs as root in CI and here
-        f"pid {conf}/nginx.pid;\nerror_log {conf}/error.log;\n"
-        "events { worker_connections 64; }\n"
-        f"http {{ access_log {conf}/access.log; {temp} "
-        f"uwsgi_temp_path {conf}/uwsgi; scgi_temp_path {conf}/scgi; "
-        f"include {conf}/studio.conf; }}\n"
-    )
 
 
 def wait_for(url: str, nginx: subprocess.Popen, conf: Path) -> None:
