@@ -82,7 +82,10 @@ class GenerationQuerySet(models.QuerySet):
         if user.has_perm(REVIEW):
             parts.append(Q(status=Status.SUCCEEDED) & ~Q(owner=user))
         elif user.has_perm(GALLERY):
-            parts.append(Q(team_visible=True, status=Status.SUCCEEDED) & ~Q(owner=user))
+            # team_visible is only ever set on a succeeded row (mark_reviewed), so no status
+            # term competes for the index; `__in`, not `=True`: Django writes that as a
+            # bare column, which SQLite cannot look up in generation_team_page.
+            parts.append(Q(team_visible__in=[True]) & ~Q(owner=user))
         return parts
 
     def owned_by(self, user) -> GenerationQuerySet:
@@ -376,6 +379,8 @@ class Generation(models.Model):
             ),
             # The nav's "what finished since the page opened" (generations/activity.py).
             models.Index(fields=["owner", "finished_at"], name="generation_owner_finished"),
+            # The review queue's batch filter: "has this batch a video waiting?" by index.
+            models.Index(fields=["batch", "status", "reviewed"], name="generation_batch_review"),
         ]
 
     def __str__(self) -> str:

@@ -404,8 +404,10 @@ class AuditEntry(models.Model):
 
 def reviewable() -> Q:
     """Generations waiting for a verdict: finished, stored, not yet reviewed (the flag
-    Review.decide keeps, so the queue is one index range: generation_review_page)."""
-    return Q(status=Status.SUCCEEDED, reviewed=False)
+    Review.decide keeps, so the queue is one index range: generation_review_page). `__in`
+    on purpose: Django writes `reviewed=False` as `NOT reviewed`, which SQLite cannot look
+    up by index."""
+    return Q(status=Status.SUCCEEDED, reviewed__in=[False])
 
 
 # ---------------------------------------------------------------------------- timeline

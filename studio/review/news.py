@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
+from studio.generations.models import Generation
 from studio.review.models import Comment, Decision, ReviewSeen
 
 SHOWN = 50
@@ -19,8 +20,14 @@ def seen_at(user) -> datetime:
 
 
 def verdicts(user, since: datetime | None = None) -> QuerySet[Decision]:
-    found = Decision.objects.filter(generation__owner=user).exclude(reviewer=user)
-    return found.filter(created_at__gt=since) if since else found
+    if since is None:
+        return Decision.objects.filter(generation__owner=user).exclude(reviewer=user)
+    # Since a moment: the decisions after it by index (decision_created), each checked
+    # against its generation's owner; a join on the owner read all their generations.
+    theirs = Generation.objects.filter(pk=OuterRef("generation_id"), owner=user)
+    return (
+        Decision.objects.filter(created_at__gt=since).filter(Exists(theirs)).exclude(reviewer=user)
+    )
 
 
 def comments(user, since: datetime | None = None) -> QuerySet[Comment]:

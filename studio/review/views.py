@@ -220,7 +220,7 @@ def back(request: HttpRequest, generation: Generation, comment: Comment) -> str:
 def gallery(request: HttpRequest) -> TemplateResponse:
     """Approved videos, for the whole team: filter by prompt text, tag and model."""
     approved = Generation.objects.visible_to(request.user).filter(
-        status=Status.SUCCEEDED, team_visible=True, review__verdict=Verdict.APPROVED
+        team_visible__in=[True], review__verdict=Verdict.APPROVED
     )
     form = GalleryFilterForm(request.GET or None, approved=approved)
     shown = form.filter(approved.select_related("owner", "review"))
