@@ -118,7 +118,7 @@ def media_server(settings, media, tmp_path) -> Iterator[str]:
     process = Proc("media", command, env, tmp_path / "media.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        for _ in range(1200):  # up to a minute on a loaded machine
             try:
                 httpx.get(f"{url}/healthz", timeout=1)
                 break

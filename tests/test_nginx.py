@@ -61,7 +61,7 @@ def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
 
 
 def wait_for(url: str, nginx: subprocess.Popen, conf: Path) -> None:
-    for _ in range(100):
+    for _ in range(600):  # up to a minute on a loaded machine
         if nginx.poll() is not None:
             raise AssertionError(
                 (conf / "stderr.log").read_text() + (conf / "error.log").read_text()

@@ -38,7 +38,7 @@ def s3(tmp_path) -> Iterator[str]:
     process = Proc("s3", command, {"PATH": "/usr/bin:/bin"}, tmp_path / "s3.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(1200):  # up to a minute on a loaded machine
             try:
                 httpx.get(url, timeout=1)
                 break
