@@ -444,3 +444,12 @@ def test_a_batch_in_image_mode_is_refused_with_the_reason(client, owner, upstrea
     page = client.post("/library/batches/new/", data, **HTMX).content.decode()
     assert "run one at a time, not as a batch" in page
     assert not Generation.objects.exists() and upstream.create_count() == 0
+
+
+def test_a_job_without_a_prompt_is_named_in_lists_and_headings(client, owner, upstream, queue):
+    response = generate(client, prompt="", image=upload(pictures.picture()))
+    assert not errors_of(response)
+    row = Generation.objects.get()
+    assert row.request_body.get("prompt") is None  # §15.1: optional, left out when empty
+    for page in ("/", "/history/", row.get_absolute_url()):
+        assert "From an image, no prompt" in client.get(page).content.decode(), page

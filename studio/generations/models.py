@@ -421,6 +421,13 @@ class Generation(models.Model):
     def from_image(self) -> bool:
         return self.kind == Kind.IMAGE
 
+    @property
+    def title(self) -> str:
+        """What lists and headings call it: the prompt, which image to video may leave out."""
+        if self.prompt.strip() or not self.from_image:
+            return self.prompt
+        return "From an image, no prompt"
+
     def params(self) -> dict:
         """The user's parameters in request-body form, for run again, remix and presets;
         an image2video job's pictures as their InputImage ids (never the bytes)."""
