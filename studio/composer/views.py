@@ -24,7 +24,7 @@ from studio.accounts.decorators import member, submitter
 from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.composer import compose
 from studio.generations import activity, pipeline
-from studio.generations.models import ACTIVE, Generation, Status
+from studio.generations.models import ACTIVE, Generation, GenerationEvent, Status
 from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS
 from studio.library import importexport
@@ -221,13 +221,28 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     opened = activity.from_cursor(request.GET.get("activity_since")) or since
     context = {
         "changed": changed,
-        "news": [g for g in changed if g.updated_at > since],
+        "news": status_news(changed, since),
         "since": to_cursor(max([since, *(g.updated_at for g in changed)])),
         # Only a change to a card can change the nav's counts: most polls skip the query.
         "activity": activity.activity(request.user, opened, carried=True) if changed else None,
     }
     status = 200 if active else HTMX_STOP_POLLING
     return TemplateResponse(request, f"{PAGE}#queue-updates", context, status=status)
+
+
+def status_news(changed: list[Generation], since: datetime) -> list[Generation]:
+    """The cards whose status moved after `since`: what the live region says. A row also
+    changes when only its bookkeeping does (the next poll time): saying its unchanged
+    status again made the announcer repeat itself every poll."""
+    fresh = [g for g in changed if g.updated_at > since]
+    if not fresh:
+        return []
+    moved = set(
+        GenerationEvent.objects.filter(generation__in=fresh, at__gt=since).values_list(
+            "generation_id", flat=True
+        )
+    )
+    return [g for g in fresh if g.pk in moved]
 
 
 def to_cursor(moment: datetime) -> str:
