@@ -35,14 +35,15 @@ test: $(STAMP) chromium nginx
 
 # Mutation testing (docs/reliability.md R48): mutmut breaks studio/generations/ and
 # studio/kling/client.py one small change at a time and runs their fast tests against each;
-# a change no test notices survives. Not part of `make test` (an hour or more on 2 cores).
+# a change no test notices survives. Not part of `make test` (hours on 2 busy cores).
 # `make mutate MUTANTS='studio.generations.models*'` runs a subset; `mutmut results` lists
 # the survivors, `mutmut show NAME` one of them. One kept test database (--reuse-db).
 MUTANTS ?=
+MUTATE_CHILDREN ?= 2
 mutate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,mutate]'
 	rm -f mutants/test.sqlite3
-	STUDIO_TEST_SQLITE=$(CURDIR)/mutants/test.sqlite3 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	STUDIO_TEST_SQLITE=$(CURDIR)/mutants/test.sqlite3 $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
 
 bench: $(STAMP)
