@@ -22,7 +22,7 @@ ALL = {
     "web": "(b) status endpoint and history page under gunicorn vs /healthz",
     "sweep": "(a) poller sweep vs a naive poller, (e) worker memory",
     "latency": "(d) upstream change to the status response, polling and webhook",
-    "lists": "(g) list pages at 1,000 / 10,000 / 100,000 generations: CPU per request",
+    "lists": "(h) list pages at 1,000 / 10,000 / 100,000 generations: CPU per request",
     "viewers": "(f) 20 slow viewers of a 40 MB video: /healthz and status, new and old path",
     "soak": "(g) 1,000 jobs through the worker with recycle and max_rss: memory, nothing lost",
 }

@@ -1,4 +1,4 @@
-"""(g) The list pages at 1,000 / 10,000 / 100,000 generations: server CPU per request under
+"""(h) The list pages at 1,000 / 10,000 / 100,000 generations: server CPU per request under
 gunicorn, beside /healthz in the same run.
 
 gunicorn runs as `make run` starts it (3 workers of 4 threads). The history grows by bulk
@@ -53,7 +53,7 @@ def main() -> int:
             for name, found in measure(url, web.group_pids(), cookies, batch).items():
                 cpu.setdefault(name, {})[size] = found[0]
                 rates.setdefault(name, {})[size] = found[1]
-    report("(g) list pages, server CPU per request", figures(cpu, rates))
+    report("(h) list pages, server CPU per request", figures(cpu, rates))
     cleanup(data)
     return 0
 

@@ -128,8 +128,13 @@ def make_page(rows: QuerySet, parts: list[Q], shown: list, size: int, number: in
 
 
 def capped_count(rows: QuerySet, parts: list[Q]) -> tuple[int, bool]:
-    """(the number of rows, whether it is more than CAP): each part counted up to CAP + 1."""
-    total = sum(rows.filter(part).order_by()[: CAP + 1].count() for part in parts)
+    """(the number of rows, whether it is more than CAP): each part counted up to what is
+    left of CAP + 1, and none once the cap is reached (a creator's own rows usually are)."""
+    total = 0
+    for part in parts:
+        if total > CAP:
+            break
+        total += rows.filter(part).order_by()[: CAP + 1 - total].count()
     return min(total, CAP), total > CAP
 
 
