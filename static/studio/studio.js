@@ -389,6 +389,49 @@
     try { window.localStorage.setItem(NOTIFIED, JSON.stringify(seen.slice(-200))); } catch (e) { /* private mode */ }
   }
 
+  // ------------------------------------------------------------------ keyboard shortcuts
+
+  // Listed in the ? dialog (base.html). Never while typing in a field, nor with Ctrl/Alt/Meta.
+  function typing(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+
+  function toggleShortcuts() {
+    var dialog = document.getElementById("shortcuts");
+    if (!dialog || !dialog.showModal) return;
+    if (dialog.open) dialog.close(); else dialog.showModal();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-shortcuts-open]")) toggleShortcuts();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
+    var dialog = document.getElementById("shortcuts");
+    if (event.key === "?") {
+      event.preventDefault();
+      toggleShortcuts();
+    } else if (event.key === "/" && dialog && dialog.hasAttribute("data-can-write")) {
+      var prompt = document.getElementById("id_prompt");
+      var home = document.querySelector("a.brand");
+      event.preventDefault();
+      if (prompt) prompt.focus();
+      else if (home) window.location.href = home.href + "#id_prompt";
+    } else if (event.key === "h") {
+      var history = document.querySelector('.nav-links a[href$="/history/"]');
+      if (history) window.location.href = history.href;
+    }
+  });
+
+  // Arriving at the studio from "/" elsewhere: the prompt takes the focus.
+  if (window.location.hash === "#id_prompt") {
+    document.addEventListener("DOMContentLoaded", function () {
+      var prompt = document.getElementById("id_prompt");
+      if (prompt) prompt.focus();
+    });
+  }
+
   // ------------------------------------------------------------------ wiring
 
   function init(root) {

@@ -148,3 +148,29 @@ def test_the_live_regions_say_each_change_once(page, stack) -> None:
     assert [s for s in said if s.startswith("activity-announcer")][-1:] == [
         "activity-announcer: 1 finished."
     ], said
+
+
+def test_keyboard_shortcuts_are_listed_and_work(page, stack) -> None:
+    log_in(page, stack)
+    page.goto("/library/")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_hidden()
+    page.keyboard.press("?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Write a prompt")
+    assert not serious(page)
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.keyboard.press("/")  # from any page: the studio, the prompt focused
+    expect(page.get_by_label("Prompt")).to_be_focused()
+    page.keyboard.type("A heron lifts off a grey river")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".card", has_text="A heron lifts off a grey river")).to_have_count(1)
+    page.get_by_label("Prompt").focus()
+    page.keyboard.type("h")  # typing in the prompt: not a shortcut
+    expect(page.get_by_label("Prompt")).to_have_value(re.compile(r"h$"))
+    page.wait_for_timeout(500)
+    expect(page).to_have_url(re.compile(r"/(#id_prompt)?$"))
+    page.locator("h1").click()
+    page.keyboard.press("h")
+    expect(page).to_have_url(re.compile(r"/history/$"))
