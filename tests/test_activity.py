@@ -121,3 +121,16 @@ def test_a_running_card_shows_its_clock_and_the_usual_time(client, owner) -> Non
     assert "usually 4 min for this model, mode and length" in html
     assert "usually about 4 min" in html  # too few of that kind: a rough figure, no bar
     assert html.count("<progress") == 1
+
+
+def test_a_running_videos_page_carries_the_nav_in_its_own_poll(client, owner) -> None:
+    job = make_generation(owner, status="processing")
+    html = client.get(job.get_absolute_url()).content.decode()
+    assert "/activity/?since" not in html and 'hx-include="#activity-since"' in html
+    live = client.get(job.get_absolute_url(), HTTP_HX_TARGET="generation-live", **HTMX)
+    assert '<div id="activity"' in live.content.decode()
+    other = make_generation(owner, status="processing")
+    Generation.objects.filter(pk=job.pk).update(status="succeeded", finished_at=timezone.now())
+    done = client.get(job.get_absolute_url(), HTTP_HX_TARGET="generation-live", **HTMX)
+    # Its poll ends; another job still runs, so the nav now polls by itself.
+    assert 'hx-get="/activity/?since=' in done.content.decode() and other.is_active

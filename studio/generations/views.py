@@ -57,9 +57,13 @@ def generation_detail(request: HttpRequest, pk: uuid.UUID) -> TemplateResponse:
     }
     # Which takes of the shot a reviewer approved ("approved" is review's verdict value).
     context["approved_takes"] = context["takes"].filter(review__verdict="approved")
+    # While this video runs its poll brings the nav's activity too (one poll, R88).
+    opened = activity.from_cursor(request.GET.get("activity_since"))
+    context["activity"] = activity.activity(request.user, opened, carried=generation.is_active)
     if wants_fragment(request, "generation-live"):
         # `seen` is the status the page shows: announce only a change.
         context["announce"] = request.GET.get("seen") != generation.status
+        context["activity_oob"] = True
     else:
         order = ordered_image_body if generation.from_image else ordered_body
         context["recipe"] = json.dumps(order(generation.request_body), indent=2, ensure_ascii=False)
