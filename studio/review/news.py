@@ -32,8 +32,14 @@ def verdicts(user, since: datetime | None = None) -> QuerySet[Decision]:
 
 def comments(user, since: datetime | None = None) -> QuerySet[Comment]:
     """Comments and replies by others (guests too), not those a verdict carried."""
-    found = Comment.objects.filter(generation__owner=user, verdict="").exclude(author=user)
-    return found.filter(created_at__gt=since) if since else found
+    if since is None:
+        found = Comment.objects.filter(generation__owner=user, verdict="")
+        return found.exclude(author=user)
+    # As verdicts(): the comments after `since` by their created_at index, each checked
+    # against its generation's owner, not a read of all the owner's generations.
+    theirs = Generation.objects.filter(pk=OuterRef("generation_id"), owner=user)
+    found = Comment.objects.filter(created_at__gt=since, verdict="").filter(Exists(theirs))
+    return found.exclude(author=user)
 
 
 def unseen(user) -> int:
