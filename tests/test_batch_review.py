@@ -54,3 +54,21 @@ def test_the_batch_page_compares_finished_videos_and_reviewers_approve(
     client.force_login(admin)  # an admin reviews, and sees every batch
     html = client.get(batch.get_absolute_url()).content.decode()
     assert f'href="/review/{done[0].pk}/" aria-label="Review and approve: x: 0"' in html
+
+
+def test_a_reviewer_approves_the_best_from_the_batch_page(client, owner, admin) -> None:
+    from studio.review.models import Review
+
+    batch = Batch.objects.create(owner=owner, template="A {x}", variables={"x": ["a"]}, size=1)
+    best = make_generation(owner, status="succeeded", video="v.mp4", batch=batch)
+    batch.items = [{"label": "x: a", "generation": str(best.pk)}]
+    batch.save()
+    client.force_login(admin)
+    html = client.get(batch.get_absolute_url()).content.decode()
+    assert 'aria-label="Approve as the best: x: a"' in html
+    data = {"verdict": "approved", "next": batch.get_absolute_url()}
+    response = client.post(f"/review/{best.pk}/", data)
+    assert response.status_code == 302 and response["Location"] == batch.get_absolute_url()
+    assert Review.objects.get(generation=best).verdict == "approved"
+    elsewhere = client.post(f"/review/{best.pk}/", {**data, "next": "https://evil.example/"})
+    assert "evil" not in elsewhere["Location"]  # only back into the studio

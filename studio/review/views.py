@@ -116,6 +116,9 @@ def review_generation(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         review = Review.decide(generation, request.user, **form.cleaned_data)
         messages.success(request, f"{review.get_verdict_display()}: {generation.prompt[:60]}")
+        back = request.POST.get("next", "")  # approved from its batch page: back there
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            return redirect(back)
         following = finished.filter(reviewable()).exclude(pk=pk).order_by("finished_at").first()
         return redirect("review-generation", following.pk) if following else redirect("review")
     context = {

@@ -33,6 +33,11 @@ def test_a_batch_is_listed_before_it_is_sent_and_compared_after(page, stack) -> 
     page.get_by_role("button", name="Generate batch").click()
     expect(page).to_have_url(re.compile(r"/library/batches/[0-9a-f-]+/$"))
     expect(page.locator("[data-batch-finished]")).to_be_visible(timeout=60_000)
+    batch_url = page.url
+    # The reviewer picks the best: approved from the batch page, and back on it.
+    page.get_by_role("button", name="Approve as the best: animal: owl").click()
+    expect(page.locator(".messages")).to_contain_text("Approved: A owl crossing a rope bridge")
+    assert page.url == batch_url
     for tile in page.locator("#batch-live .tile").all():
         expect(tile.get_by_role("link", name=re.compile("^Review and approve"))).to_be_visible()
         tile.get_by_label("Compare").check()
