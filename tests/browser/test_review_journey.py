@@ -64,6 +64,9 @@ def test_a_reviewer_approves_a_creators_video_for_the_team(page, second_page, st
     reviewer = second_page
     log_in(reviewer, stack, "rex", PASSWORD)
     expect(reviewer).to_have_url(re.compile(r"/review/$"))  # the reviewer's home
+    # The queue is oldest first, and earlier journeys left videos waiting: find this one.
+    reviewer.get_by_label("Prompt contains").fill("glass whale")
+    reviewer.get_by_label("Prompt contains").press("Enter")
     reviewer.get_by_role("link", name=prompt).first.click()
     video = reviewer.locator("#review-video")
     video.evaluate(
@@ -123,7 +126,12 @@ def test_a_creator_over_budget_is_refused_before_anything_is_sent(page, second_p
 
     creates = stack.sim_stats()["creates"]
     page.get_by_label("Prompt").fill("A marble statue blinks slowly")
-    page.get_by_role("button", name="Generate", exact=True).click()
+    generate = page.get_by_role("button", name="Generate", exact=True)
+    expect(generate).to_be_disabled()  # the panel already says it would be refused
+    expect(generate).to_have_accessible_description(re.compile("would go over the budget"))
+    # The server refuses it on its own too (a page opened before the budget was set): the
+    # form sent as a stale page would send it, past the disabled button.
+    page.locator("#generate-form").evaluate("form => form.requestSubmit()")
     alert = page.locator(".form-errors")
     expect(alert).to_contain_text("Not sent: this video would use about 3.5 units")
     expect(alert).to_contain_text("you have 1 of 1 monthly units left")
