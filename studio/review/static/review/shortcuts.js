@@ -49,11 +49,7 @@
   function handle(event, keys) {
     var video = document.getElementById(keys.getAttribute("data-video"));
     var dialog = document.getElementById("shortcuts");
-    var key = event.key;
-    if (key === "?") {
-      if (dialog.open) { dialog.close(); } else { dialog.showModal(); }
-      return true;
-    }
+    var key = event.key;  // "?" opens the page's list: studio.js, for every page
     if (dialog && dialog.open) return false;
     if (!video) return false;
     var step = window.studioTimeline && window.studioTimeline.step;
@@ -93,11 +89,6 @@
     var keys = document.querySelector("[data-review-keys]");
     if (!keys || typing(event) || event.ctrlKey || event.metaKey || event.altKey) return;
     if (handle(event, keys)) event.preventDefault();
-  });
-
-  document.addEventListener("click", function (event) {
-    var open = event.target.closest && event.target.closest("[data-shortcuts-open]");
-    if (open) document.getElementById("shortcuts").showModal();
   });
 
   document.addEventListener("change", function (event) {
