@@ -4,6 +4,7 @@ state machine; InputImage, a picture a job starts or ends on."""
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -648,7 +649,10 @@ class Generation(models.Model):
         if to == Status.FAILED and fields.get("units_charged", self.units_charged) is None:
             # Not charged unless the upstream said otherwise (final_unit_deduction).
             fields["units_charged"] = Decimal(0)
-        with transaction.atomic(using=self._state.db):
+        # A rollup written beside the row (spend, storage) must commit with it; a plain move
+        # stays two statements (a savepoint per row would double a sweep's writes).
+        rolls_up = "units_charged" in fields or to == Status.SUCCEEDED
+        with transaction.atomic(using=self._state.db) if rolls_up else nullcontext():
             changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
                 status=to, **fields
             )
