@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, log_in
+from tests.browser.conftest import ARTIFACTS, Stack, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +27,24 @@ window.Notification = FakeNotification;
 """
 
 
+PASSWORD = "a-long-activity-password"
+
+
+def add_creator(stack: Stack, username: str) -> None:
+    """A creator of their own: the nav counts only their jobs, not other journeys'."""
+    code = (
+        "from django.contrib.auth import get_user_model\n"
+        f"get_user_model().objects.create_user({username!r}, password={PASSWORD!r})\n"
+    )
+    stack.manage("shell", "-c", code)
+
+
 def test_a_finished_job_is_announced_on_every_page(page, stack) -> None:
     page.add_init_script(FAKE_NOTIFICATION)
     polls: list[int] = []
     page.on("response", lambda r: "/activity/" in r.url and polls.append(r.status))
-    log_in(page, stack)
+    add_creator(stack, "notified")
+    log_in(page, stack, "notified", PASSWORD)
     nav = page.locator("#activity")
     prompt = "A heron waits in the reeds"
     httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 12}).raise_for_status()
