@@ -129,7 +129,14 @@ LISTEN = """() => { window.said = [];
 
 
 def test_the_live_regions_say_each_change_once(page, stack) -> None:
-    log_in(page, stack)
+    # A creator of their own: the nav counts only their jobs, not other journeys' ones.
+    stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model\n"
+        "get_user_model().objects.create_user('listener', password='a-long-listener-password')",
+    )
+    log_in(page, stack, "listener", "a-long-listener-password")
     page.evaluate(LISTEN)
     httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 8}).raise_for_status()
     prompt = "A kestrel hovers over a motorway verge"
