@@ -392,36 +392,13 @@ def recipe(generation: Generation) -> dict:
         "generation": str(pk),
         "created_at": generation.created_at.isoformat(),
         "owner": generation.owner.get_username(),
-        "prompt_version": None
-        if version is None
-        else {
-            "id": version.pk,
-            "prompt_id": version.prompt_id,
-            "title": version.prompt.title,
-            "number": version.number,
-            "text": version.text,
-            "negative_prompt": version.negative_prompt,
-            "notes": version.notes,
-        },
+        "prompt_version": None if version is None else recipe_version(version),
         "presets": generation.presets,
         "batch": str(generation.batch_id) if generation.batch_id else None,
         "kind": generation.kind,
         "params": generation.params(),
         "request": generation.request_body,
-        # An image-to-video job's pictures (named in `request` as studio-image:<id>): what
-        # they are and where the studio serves them; the bytes stay in its storage.
-        "images": {
-            name: {
-                "id": str(picture.pk),
-                **picture.record(),
-                "url": reverse("input-image", args=[picture.pk]),
-            }
-            for name, picture in (
-                ("image", generation.image),
-                ("image_tail", generation.image_tail),
-            )
-            if picture is not None
-        },
+        "images": recipe_images(generation),
         "upstream": {
             "external_task_id": generation.external_task_id,
             "task_id": generation.task_id,
@@ -443,6 +420,33 @@ def recipe(generation: Generation) -> dict:
             "height": generation.video_height,
             "error": generation.last_error or None,
         },
+    }
+
+
+def recipe_version(version) -> dict:
+    """The prompt version a recipe's text came from, as the card records it."""
+    return {
+        "id": version.pk,
+        "prompt_id": version.prompt_id,
+        "title": version.prompt.title,
+        "number": version.number,
+        "text": version.text,
+        "negative_prompt": version.negative_prompt,
+        "notes": version.notes,
+    }
+
+
+def recipe_images(generation: Generation) -> dict:
+    """An image-to-video job's pictures (named in the request as studio-image:<id>): what
+    they are and where the studio serves them; the bytes stay in its storage."""
+    return {
+        name: {
+            "id": str(picture.pk),
+            **picture.record(),
+            "url": reverse("input-image", args=[picture.pk]),
+        }
+        for name, picture in (("image", generation.image), ("image_tail", generation.image_tail))
+        if picture is not None
     }
 
 

@@ -86,10 +86,9 @@ class Review(models.Model):
         at_seconds: float | None = None,
         end_seconds: float | None = None,
     ) -> Review:
-        """Record a verdict on a succeeded generation: the current Review, its Decision, and
-        an audit entry, in one transaction. A comment opens a thread on the timeline (at
-        `at_seconds`, to `end_seconds` for a range); an approval closes the open notes on
-        the shot's earlier takes."""
+        """Record a verdict on a succeeded generation in one transaction: the current Review,
+        its Decision, an audit entry, a thread for a comment (at `at_seconds`, to
+        `end_seconds` for a range), and what an approval closes (approved)."""
         if generation.status != Status.SUCCEEDED:
             raise ValueError("Only a finished video can be reviewed.")
         verdict = Verdict(verdict)
@@ -123,24 +122,35 @@ class Review(models.Model):
                 after={"verdict": verdict.value, "comment": comment, "at_seconds": at_seconds},
             )
             if comment:
-                Comment.objects.create(
-                    generation=generation,
-                    author=reviewer,
-                    author_name=reviewer.get_username() if reviewer else "",
-                    body=comment,
-                    verdict=verdict,
-                    start_seconds=at_seconds,
-                    end_seconds=end_seconds,
-                )
+                cls.open_thread(generation, reviewer, verdict, comment, at_seconds, end_seconds)
             if verdict == Verdict.APPROVED:
-                close_earlier_notes(generation, reviewer)
-            if verdict == Verdict.APPROVED and reviewer and reviewer.pk == generation.owner_id:
-                allowed_by = "admin" if reviewer.has_perm(APPROVE_OWN) else "setting"
-                AuditEntry.record(
-                    reviewer, "review.self_approval", generation, after={"allowed_by": allowed_by}
-                )
+                cls.approved(generation, reviewer)
         generation.review = review  # the cached relation is stale otherwise
         return review
+
+    @staticmethod
+    def open_thread(generation, reviewer, verdict, comment, at_seconds, end_seconds) -> None:
+        """A decision's comment starts a thread on the timeline, at its moment or range."""
+        Comment.objects.create(
+            generation=generation,
+            author=reviewer,
+            author_name=reviewer.get_username() if reviewer else "",
+            body=comment,
+            verdict=verdict,
+            start_seconds=at_seconds,
+            end_seconds=end_seconds,
+        )
+
+    @staticmethod
+    def approved(generation: Generation, reviewer) -> None:
+        """What an approval does besides the verdict: the open notes on the shot's earlier
+        takes close, and approving one's own video is audited with what allowed it."""
+        close_earlier_notes(generation, reviewer)
+        if reviewer and reviewer.pk == generation.owner_id:
+            allowed_by = "admin" if reviewer.has_perm(APPROVE_OWN) else "setting"
+            AuditEntry.record(
+                reviewer, "review.self_approval", generation, after={"allowed_by": allowed_by}
+            )
 
     @staticmethod
     def refusal(generation: Generation, reviewer, verdict: Verdict | str) -> str:
