@@ -14,25 +14,27 @@ pytestmark = pytest.mark.browser
 
 def test_the_form_adapts_to_the_model(page, stack) -> None:
     log_in(page, stack)
-    model = page.get_by_label("Model")
+    # Inside the form: the queue beside it holds other journeys' cards ("...camera zooms...").
+    form = page.locator("#generate-form")
+    model = form.get_by_label("Model")
     model.select_option("kling-v1")
-    expect(page.get_by_label("cfg_scale")).to_be_enabled()
-    expect(page.get_by_label("Movement")).to_be_enabled()
-    page.get_by_label("Movement").select_option("simple")
-    expect(page.get_by_label("Zoom")).to_be_visible()
+    expect(form.get_by_label("cfg_scale")).to_be_enabled()
+    expect(form.get_by_label("Movement")).to_be_enabled()
+    form.get_by_label("Movement").select_option("simple")
+    expect(form.get_by_label("Zoom")).to_be_visible()
     model.select_option("kling-v2-master")
-    expect(page.get_by_label("Mode", exact=True)).to_be_disabled()
-    expect(page.locator('[data-reason-for="mode"]')).to_contain_text("no std/pro")
-    expect(page.get_by_label("cfg_scale")).to_be_disabled()
-    expect(page.get_by_label("Movement")).to_be_disabled()
+    expect(form.get_by_label("Mode", exact=True)).to_be_disabled()
+    expect(form.locator('[data-reason-for="mode"]')).to_contain_text("no std/pro")
+    expect(form.get_by_label("cfg_scale")).to_be_disabled()
+    expect(form.get_by_label("Movement")).to_be_disabled()
     model.select_option("kling-v3")
-    expect(page.get_by_label("Duration").locator("option")).to_have_count(2)
-    page.get_by_label("Prompt").fill("x" * 501)
+    expect(form.get_by_label("Duration").locator("option")).to_have_count(2)
+    form.get_by_label("Prompt").fill("x" * 501)
     expect(page.locator('[data-count-for="id_prompt"]')).to_have_text("501 / 500")
-    page.get_by_label("Prompt").press("Control+Enter")
+    form.get_by_label("Prompt").press("Control+Enter")
     expect(page.locator("#id_prompt_error")).to_contain_text("the limit is 500")
-    expect(page.get_by_label("Model")).to_have_value("kling-v3")  # kept, and still adapted
-    expect(page.get_by_label("Duration").locator("option")).to_have_count(2)
+    expect(form.get_by_label("Model")).to_have_value("kling-v3")  # kept, and still adapted
+    expect(form.get_by_label("Duration").locator("option")).to_have_count(2)
 
 
 def test_the_sound_choice_shows_its_price_and_is_sent(page, stack) -> None:
