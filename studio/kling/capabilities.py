@@ -48,14 +48,14 @@ class ModelSpec:
 
     name: str
     label: str
-    modes: tuple[str, ...]  # empty: no std/pro split, `mode` is omitted from the body
-    durations: tuple[str, ...]  # what Kling officially takes; see Shape.durations
-    cfg_scale: bool
+    modes: tuple[str, ...] = MODES  # empty: no std/pro split, `mode` is omitted from the body
+    durations: tuple[str, ...] = ("5", "10")  # what Kling officially takes; see Shape
+    cfg_scale: bool = False
     camera_control: tuple[tuple[str, str], ...] = ()  # allowed (mode, duration) pairs
     sound_modes: tuple[str, ...] = ()
     fps: int = 24
     # output height by mode ("" when the model has no mode split)
-    heights: dict[str, int] = field(default_factory=dict)
+    heights: dict[str, int] = field(default_factory=lambda: {"std": 720, "pro": 1080})
     note: str = ""
 
     def allows_camera(self, mode: str, duration: str) -> bool:
@@ -69,72 +69,32 @@ class ModelSpec:
         return self.heights.get(mode) or self.heights.get("", 720)
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "kling-v1",
-            "Kling 1.0",
-            MODES,
-            ("5", "10"),
-            cfg_scale=True,
-            camera_control=(("std", "5"),),
-            fps=30,
-            heights={"std": 720, "pro": 720},
-        ),
-        ModelSpec(
-            "kling-v1-6",
-            "Kling 1.6",
-            MODES,
-            ("5", "10"),
-            cfg_scale=True,
-            heights={"std": 720, "pro": 1080},
-        ),
-        ModelSpec(
-            "kling-v2-master",
-            "Kling 2.0 Master",
-            (),
-            ("5", "10"),
-            cfg_scale=False,
-            heights={"": 720},
-        ),
-        ModelSpec(
-            "kling-v2-1-master",
-            "Kling 2.1 Master",
-            (),
-            ("5", "10"),
-            cfg_scale=False,
-            heights={"": 1080},
-        ),
-        ModelSpec(
-            "kling-v2-5-turbo",
-            "Kling 2.5 Turbo",
-            MODES,
-            ("5", "10"),
-            cfg_scale=False,
-            heights={"std": 720, "pro": 1080},
-            note="CometAPI prices only pro for 2.5 Turbo; std may be rejected.",
-        ),
-        ModelSpec(
-            "kling-v2-6",
-            "Kling 2.6",
-            MODES,
-            ("5", "10"),
-            cfg_scale=False,
-            sound_modes=("pro",),
-            heights={"std": 720, "pro": 1080},
-        ),
-        ModelSpec(
-            "kling-v3",
-            "Kling 3.0",
-            MODES,
-            tuple(str(s) for s in range(3, 16)),
-            cfg_scale=False,
-            sound_modes=MODES,
-            heights={"std": 720, "pro": 1080},
-        ),
-    )
-}
+def by_name(*specs):
+    """A model table: the specs keyed by model name, in the order given."""
+    return {spec.name: spec for spec in specs}
+
+
+# kling-v3 officially takes any whole length from 3 to 15 s (§4).
+V3_DURATIONS: tuple[str, ...] = tuple(str(s) for s in range(3, 16))
+TURBO_NOTE = "CometAPI prices only pro for 2.5 Turbo; std may be rejected."
+# Each model names only what sets it apart from the defaults of ModelSpec (std and pro,
+# 5 or 10 s, no cfg_scale, no camera control or sound, 24 fps, 720p std and 1080p pro).
+MODELS: dict[str, ModelSpec] = by_name(
+    ModelSpec(
+        "kling-v1",
+        "Kling 1.0",
+        cfg_scale=True,
+        camera_control=(("std", "5"),),
+        fps=30,
+        heights={"std": 720, "pro": 720},
+    ),
+    ModelSpec("kling-v1-6", "Kling 1.6", cfg_scale=True),
+    ModelSpec("kling-v2-master", "Kling 2.0 Master", modes=(), heights={"": 720}),
+    ModelSpec("kling-v2-1-master", "Kling 2.1 Master", modes=(), heights={"": 1080}),
+    ModelSpec("kling-v2-5-turbo", "Kling 2.5 Turbo", note=TURBO_NOTE),
+    ModelSpec("kling-v2-6", "Kling 2.6", sound_modes=("pro",)),
+    ModelSpec("kling-v3", "Kling 3.0", durations=V3_DURATIONS, sound_modes=MODES),
+)
 
 DEFAULT_MODEL = "kling-v2-6"
 
@@ -173,23 +133,38 @@ def problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
     `params` uses the request body's field names and types: duration is a string,
     cfg_scale a number, camera_control a dict. Missing optional fields are fine.
     """
-    errors = _text_problems(params, shape.limits)
+    found = _model_problems(params, shape, MODELS, "Unknown model {!r}.", _text_fields)
+    return _text_problems(params, shape.limits) | found
+
+
+def _model_problems(
+    params: dict, shape: Shape, table: Mapping[str, AnySpec], unknown: str, fields
+) -> dict[str, str]:
+    """What the model named in `params` refuses, by the rows of `table` (either endpoint's):
+    the model itself (`unknown` names it), then its mode and duration, then what `fields`
+    (spec, mode, duration, params, shape) finds in that endpoint's own fields."""
     name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
-    spec = MODELS.get(name)
+    spec = table.get(name)
     if spec is None:
-        errors["model_name"] = f"Unknown model {name!r}."
-        return errors
+        return {"model_name": unknown.format(name)}
     mode, duration = params.get("mode"), params.get("duration", "5")
     found = {
         "mode": _mode_problem(spec, mode),
         "duration": _duration_problem(spec, duration, shape),
+        **fields(spec, mode, duration, params, shape),
+    }
+    return {key: message for key, message in found.items() if message}
+
+
+def _text_fields(
+    spec: ModelSpec, mode: object, duration: object, params: dict, shape: Shape
+) -> dict[str, str]:
+    return {
         "aspect_ratio": _ratio_problem(params.get("aspect_ratio")),
         "cfg_scale": _cfg_problem(spec, params.get("cfg_scale")),
         "sound": _sound_problem(spec, mode, params.get("sound")),
         "camera_control": _camera_fit_problem(spec, mode, duration, params.get("camera_control")),
     }
-    errors.update((key, message) for key, message in found.items() if message)
-    return errors
 
 
 def _text_problems(params: dict, limits: Mapping[str, int]) -> dict[str, str]:
@@ -367,9 +342,9 @@ class ImageModelSpec:
 
     name: str
     label: str
-    modes: tuple[str, ...]  # empty: no std/pro split, `mode` is omitted
-    durations: tuple[str, ...]  # what Kling officially takes; see Shape.durations
-    cfg_scale: bool
+    modes: tuple[str, ...] = MODES  # empty: no std/pro split, `mode` is omitted
+    durations: tuple[str, ...] = ("5", "10")  # what Kling officially takes; see Shape
+    cfg_scale: bool = False
     image_tail: tuple[tuple[str, str], ...] = ()  # (mode, duration) pairs that take an end frame
     # Official only (§10): camera_control on image2video, and the motion-brush masks.
     camera_control: tuple[tuple[str, str], ...] = ()
@@ -381,59 +356,37 @@ class ImageModelSpec:
 
 
 _PRO_TAIL = (("pro", "5"), ("pro", "10"))
-IMAGE_MODELS: dict[str, ImageModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ImageModelSpec(
-            "kling-v1",
-            "Kling 1.0",
-            MODES,
-            ("5", "10"),
-            cfg_scale=True,
-            image_tail=(("std", "5"), ("pro", "5")),
-            camera_control=(("std", "5"),),
-            masks=(("std", "5"), ("pro", "5")),
-        ),
-        ImageModelSpec(
-            "kling-v1-5",
-            "Kling 1.5",
-            MODES,
-            ("5", "10"),
-            cfg_scale=True,
-            image_tail=_PRO_TAIL,
-            camera_control=(("pro", "5"),),
-            masks=(("pro", "5"),),
-        ),
-        ImageModelSpec(
-            "kling-v1-6", "Kling 1.6", MODES, ("5", "10"), cfg_scale=True, image_tail=_PRO_TAIL
-        ),
-        ImageModelSpec("kling-v2-master", "Kling 2.0 Master", (), ("5", "10"), cfg_scale=False),
-        ImageModelSpec(
-            "kling-v2-1", "Kling 2.1", MODES, ("5", "10"), cfg_scale=False, image_tail=_PRO_TAIL
-        ),
-        ImageModelSpec("kling-v2-1-master", "Kling 2.1 Master", (), ("5", "10"), cfg_scale=False),
-        ImageModelSpec(
-            "kling-v2-5-turbo",
-            "Kling 2.5 Turbo",
-            MODES,
-            ("5", "10"),
-            cfg_scale=False,
-            image_tail=_PRO_TAIL,
-            note="CometAPI prices only pro for 2.5 Turbo; std may be rejected.",
-        ),
-        ImageModelSpec(
-            "kling-v2-6", "Kling 2.6", MODES, ("5", "10"), cfg_scale=False, image_tail=_PRO_TAIL
-        ),
-        ImageModelSpec(
-            "kling-v3",
-            "Kling 3.0",
-            MODES,
-            tuple(str(s) for s in range(3, 16)),
-            cfg_scale=False,
-            image_tail=tuple((m, str(s)) for m in MODES for s in range(3, 16)),
-        ),
-    )
-}
+# As MODELS: each model names what sets it apart from the defaults of ImageModelSpec.
+IMAGE_MODELS: dict[str, ImageModelSpec] = by_name(
+    ImageModelSpec(
+        "kling-v1",
+        "Kling 1.0",
+        cfg_scale=True,
+        image_tail=(("std", "5"), ("pro", "5")),
+        camera_control=(("std", "5"),),
+        masks=(("std", "5"), ("pro", "5")),
+    ),
+    ImageModelSpec(
+        "kling-v1-5",
+        "Kling 1.5",
+        cfg_scale=True,
+        image_tail=_PRO_TAIL,
+        camera_control=(("pro", "5"),),
+        masks=(("pro", "5"),),
+    ),
+    ImageModelSpec("kling-v1-6", "Kling 1.6", cfg_scale=True, image_tail=_PRO_TAIL),
+    ImageModelSpec("kling-v2-master", "Kling 2.0 Master", modes=()),
+    ImageModelSpec("kling-v2-1", "Kling 2.1", image_tail=_PRO_TAIL),
+    ImageModelSpec("kling-v2-1-master", "Kling 2.1 Master", modes=()),
+    ImageModelSpec("kling-v2-5-turbo", "Kling 2.5 Turbo", image_tail=_PRO_TAIL, note=TURBO_NOTE),
+    ImageModelSpec("kling-v2-6", "Kling 2.6", image_tail=_PRO_TAIL),
+    ImageModelSpec(
+        "kling-v3",
+        "Kling 3.0",
+        durations=V3_DURATIONS,
+        image_tail=tuple((m, s) for m in MODES for s in V3_DURATIONS),
+    ),
+)
 DEFAULT_IMAGE_MODEL = "kling-v2-6"
 AnySpec = ModelSpec | ImageModelSpec
 # The fields an image2video body may carry, in the order of docs/upstream.md §15.1.
@@ -460,21 +413,18 @@ def image_problems(params: dict, shape: Shape = COMET) -> dict[str, str]:
     errors = _text_problems({**params, "prompt": params.get("prompt") or "-"}, shape.limits)
     if not (params.get("image") or params.get("image_tail")):
         errors["image"] = "Choose a start image."
-    name = params.get("model_name") or "kling-v1"  # §3: an omitted model means kling-v1
-    spec = IMAGE_MODELS.get(name)
-    if spec is None:
-        errors["model_name"] = f"{name!r} does not make videos from images."
-        return errors
-    mode, duration = params.get("mode"), params.get("duration", "5")
-    found = {
-        "mode": _mode_problem(spec, mode),
-        "duration": _duration_problem(spec, duration, shape),
+    unknown = "{!r} does not make videos from images."
+    return errors | _model_problems(params, shape, IMAGE_MODELS, unknown, _image_fields)
+
+
+def _image_fields(
+    spec: ImageModelSpec, mode: object, duration: object, params: dict, shape: Shape
+) -> dict[str, str]:
+    return {
         "cfg_scale": _cfg_problem(spec, params.get("cfg_scale")),
         "image_tail": _tail_problem(spec, mode, duration, params),
+        **_foreign_fields(spec, mode, duration, params, shape),
     }
-    errors.update((key, message) for key, message in found.items() if message)
-    errors.update(_foreign_fields(spec, mode, duration, params, shape))
-    return errors
 
 
 def _tail_problem(spec: ImageModelSpec, mode: object, duration: object, params: dict) -> str:
