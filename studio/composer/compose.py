@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, QueryDict
 
 from studio.generations.models import IMAGE_REFERENCE, Generation, InputImage, Kind
 from studio.ids import parse_id
-from studio.kling.capabilities import IMAGE_MODELS, MODELS
+from studio.kling.capabilities import IMAGE_MODELS, MODELS, PARAM_FIELDS
 from studio.library.batches import MAX_SWEEP, Job, Plan, plan_batch
 from studio.library.forms import FilledGenerateForm
 from studio.library.models import DefaultPreset, Preset, PromptVersion
@@ -35,16 +35,9 @@ SOURCE_FIELDS = {
 }
 
 
-# The request-body parameters a recipe fills in as they are (text).
-RECIPE_TEXT = (
-    "model_name",
-    "prompt",
-    "negative_prompt",
-    "mode",
-    "duration",
-    "aspect_ratio",
-    "sound",
-)
+# The request-body parameters a recipe fills in as they are (text); recipe_fields writes
+# out the other two, the number and the camera move.
+RECIPE_TEXT = tuple(key for key in PARAM_FIELDS if key not in ("cfg_scale", "camera_control"))
 
 
 def stack(user, ids: list[int]) -> list[Preset]:

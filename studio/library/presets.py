@@ -11,22 +11,14 @@ from studio.kling.capabilities import (
     DEFAULT_MODEL,
     IMAGE_MODELS,
     MODELS,
+    PARAM_FIELDS,
     image_problems,
     problems,
 )
 
-# What a preset may hold: request-body parameters, never the prompt itself, and never a
-# picture (image, image_tail): those belong to one job.
-PRESET_KEYS = (
-    "model_name",
-    "mode",
-    "duration",
-    "aspect_ratio",
-    "cfg_scale",
-    "camera_control",
-    "negative_prompt",
-    "sound",
-)
+# What a preset may hold: the text2video request's parameters, never the prompt itself, and
+# never a picture (image, image_tail, which text2video has not): those belong to one job.
+PRESET_KEYS = tuple(key for key in PARAM_FIELDS if key != "prompt")
 MAX_STACK = 8  # presets stacked on one form
 
 
