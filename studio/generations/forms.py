@@ -61,6 +61,17 @@ def cfg_scale_field(help_text: str) -> forms.FloatField:
     )
 
 
+def negative_prompt_field(label: str = "Negative prompt", help_text: str = "") -> forms.CharField:
+    """A negative prompt: optional, and kept as typed (not stripped), as the prompt is."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=help_text,
+    )
+
+
 def axis_field(axis: str) -> forms.FloatField:
     low, high = CAMERA_AXIS_RANGE
     return forms.FloatField(
@@ -124,14 +135,10 @@ class GenerateForm(CameraAxesForm):
     image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     image_tail_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     drop_image_tail = forms.BooleanField(label="No end image", required=False)
-    negative_prompt = forms.CharField(
-        # Not "Negative prompt": a label containing "Prompt" would make the prompt's own
-        # label ambiguous to assistive technology and to tests that find fields by label.
-        label="Avoid",
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="The negative prompt: what the video should not show.",
+    # Not "Negative prompt": a label containing "Prompt" would make the prompt's own label
+    # ambiguous to assistive technology and to tests that find fields by label.
+    negative_prompt = negative_prompt_field(
+        "Avoid", "The negative prompt: what the video should not show."
     )
     mode = forms.ChoiceField(
         choices=[(m, {"std": "std (faster)", "pro": "pro (higher quality)"}[m]) for m in MODES],

@@ -16,6 +16,7 @@ from studio.generations.forms import (
     CameraAxesForm,
     GenerateForm,
     cfg_scale_field,
+    negative_prompt_field,
 )
 from studio.generations.pipeline import request_shape
 from studio.kling.capabilities import (
@@ -62,12 +63,7 @@ class PromptForm(forms.Form):
         strip=False,
         help_text="Put {variables} in braces to run the prompt as a template.",
     )
-    negative_prompt = forms.CharField(
-        label="Negative prompt",
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
+    negative_prompt = negative_prompt_field()
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(required=False, help_text="Comma separated, e.g. fox, winter, night.")
     visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PRIVATE)
@@ -235,13 +231,7 @@ class PresetForm(CameraAxesForm):
         choices=[NOT_SET, ("off", "off: silent"), ("on", "on: with audio")], required=False
     )
     camera_type = forms.ChoiceField(label="Camera control", choices=CAMERA_CHOICES, required=False)
-    negative_prompt = forms.CharField(
-        label="Negative prompt",
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Empty: not set.",
-    )
+    negative_prompt = negative_prompt_field(help_text="Empty: not set.")
 
     # problems() keys -> the field the message is shown next to.
     FIELDS = {"camera_control": "camera_type", "": None, "prompt": None}
