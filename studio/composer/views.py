@@ -26,7 +26,7 @@ from studio.composer import compose
 from studio.generations import activity, pipeline
 from studio.generations.models import ACTIVE, Generation, GenerationEvent, Status
 from studio.generations.signals import CreateRefused
-from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS
+from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS, AnySpec, Shape
 from studio.library import importexport
 from studio.library.batches import Plan, submit_batch
 from studio.library.forms import FilledGenerateForm, ImportForm
@@ -112,30 +112,33 @@ def capabilities() -> dict:
     shape = pipeline.request_shape()
     return {
         "models": {
-            name: {
-                "label": spec.label,
-                "modes": list(spec.modes),
-                "durations": list(shape.durations(spec)),
-                "cfg_scale": spec.cfg_scale,
-                "camera_control": [list(pair) for pair in spec.camera_control],
-                "sound_modes": list(spec.sound_modes),
-                "note": spec.note,
-            }
+            name: described(
+                spec,
+                shape,
+                camera_control=[list(pair) for pair in spec.camera_control],
+                sound_modes=list(spec.sound_modes),
+            )
             for name, spec in MODELS.items()
         },
         "image_models": {
-            name: {
-                "label": spec.label,
-                "modes": list(spec.modes),
-                "durations": list(shape.durations(spec)),
-                "cfg_scale": spec.cfg_scale,
-                "image_tail": [list(pair) for pair in spec.image_tail],
-                "note": spec.note,
-            }
+            name: described(spec, shape, image_tail=[list(pair) for pair in spec.image_tail])
             for name, spec in IMAGE_MODELS.items()
         },
         "limits": settings.PROMPT_LIMITS,
         "camera_axes": list(CAMERA_AXES),
+    }
+
+
+def described(spec: AnySpec, shape: Shape, **own) -> dict:
+    """One model for the script, text or image: what both tables say of it, then the
+    endpoint's `own` fields, then its note."""
+    return {
+        "label": spec.label,
+        "modes": list(spec.modes),
+        "durations": list(shape.durations(spec)),
+        "cfg_scale": spec.cfg_scale,
+        **own,
+        "note": spec.note,
     }
 
 
