@@ -228,6 +228,12 @@ CASES: dict[str, list[Case]] = {
             APPROVED_VIEW,
         ),
     ],
+    "generation-archive": [
+        # Its owner only: others who may see the video still get a 404 (owned_by).
+        Case("archive in review", gen("pending", "archive/"), codes(302, 404, 404, 403), "post"),
+        Case("archive approved", gen("approved", "archive/"), codes(302, 404, 404, 403), "post"),
+        Case("archive running", gen("running", "archive/"), codes(302, 404, 404, 403), "post"),
+    ],
     "generation-continue": [
         # The test videos are not playable, so the owner is sent back with a message.
         Case("continue in review", gen("pending", "continue/"), codes(302, 404, 403, 403), "post"),

@@ -24,7 +24,7 @@ from studio.accounts.decorators import member, submitter
 from studio.accounts.roles import GALLERY, REVIEW, SUBMIT
 from studio.composer import compose
 from studio.generations import activity, pipeline
-from studio.generations.models import ACTIVE, Generation, GenerationEvent, Status
+from studio.generations.models import ACTIVE, SHOWN, Generation, GenerationEvent, Status
 from studio.generations.signals import CreateRefused
 from studio.kling.capabilities import CAMERA_AXES, IMAGE_MODELS, MODELS, AnySpec, Shape
 from studio.library import importexport
@@ -91,8 +91,8 @@ def studio_context(request: HttpRequest) -> dict:
     """The queue under the form: the user's latest cards plus every active one and every
     one that needs attention (docs/reliability.md R57), and the cursors its poll starts from."""
     since = timezone.now()  # taken before the query: later changes reach the first poll
-    mine = Generation.objects.visible_to(request.user).filter(owner=request.user)
-    mine = mine.select_related("review")  # the card shows the review state
+    mine = Generation.objects.visible_to(request.user).filter(SHOWN, owner=request.user)
+    mine = mine.select_related("review")  # the card shows the review state; none archived
     latest = mine.values("pk")[:QUEUE_SIZE]
     waiting = Q(status__in=(*ACTIVE, Status.NEEDS_ATTENTION))
     generations = list(mine.filter(waiting | Q(pk__in=latest))[:QUEUE_MAX])
@@ -218,7 +218,7 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     )
     changed = []
     if news:  # most polls find nothing; whole cards only for what changed
-        mine = Generation.objects.owned_by(request.user).select_related("review")
+        mine = Generation.objects.owned_by(request.user).filter(SHOWN).select_related("review")
         found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
         changed = sorted(found.values(), key=lambda g: g.updated_at)
     opened = activity.from_cursor(request.GET.get("activity_since")) or since

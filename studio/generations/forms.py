@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from studio.accounts.roles import REVIEW, SEE_ALL
 from studio.generations import pictures
-from studio.generations.models import Generation, InputImage, Kind, Status
+from studio.generations.models import ARCHIVED, SHOWN, Generation, InputImage, Kind, Status
 from studio.generations.pipeline import request_shape
 from studio.ids import IdField
 from studio.kling.capabilities import (
@@ -377,6 +377,11 @@ class HistoryFilterForm(forms.Form):
     date_to = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    archived = forms.ChoiceField(
+        label="Archived",
+        choices=[("", "Hide archived"), ("only", "Archived only"), ("all", "Archived too")],
+        required=False,
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -390,8 +395,10 @@ class HistoryFilterForm(forms.Form):
 
     def filter(self, generations: QuerySet[Generation]) -> QuerySet[Generation]:
         if not self.is_valid():
-            return generations
+            return generations.filter(SHOWN)  # archived stay hidden whatever else is wrong
         data = self.cleaned_data
+        if data.get("archived") != "all":
+            generations = generations.filter(ARCHIVED if data.get("archived") else SHOWN)
         for name in ("kind", "status", "model_name", "mode", "duration", "aspect_ratio"):
             if data.get(name):
                 generations = generations.filter(**{name: data[name]})

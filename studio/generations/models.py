@@ -51,6 +51,9 @@ RANK = {
 }
 FINAL = (Status.SUCCEEDED, Status.FAILED)
 ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING, Status.STORING)
+# Rows in History's default view, and the archived ones (Generation.archived_at).
+SHOWN = Q(archived_at__isnull=True)
+ARCHIVED = Q(archived_at__isnull=False)
 # The frame rate timecodes assume for a video whose file did not say (or was not read).
 ASSUMED_FPS = 24.0
 
@@ -349,6 +352,10 @@ class Generation(models.Model):
         on_delete=models.SET_NULL,
         related_name="generations",
     )
+    # When its owner archived it (set_archived): out of History's default view and the
+    # studio queue, nothing else. The files, the review, the gallery and retention's rules
+    # do not read it.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = GenerationQuerySet.as_manager()
 
@@ -382,6 +389,34 @@ class Generation(models.Model):
             models.Index(fields=["owner", "finished_at"], name="generation_owner_finished"),
             # The review queue's batch filter: "has this batch a video waiting?" by index.
             models.Index(fields=["batch", "status", "reviewed"], name="generation_batch_review"),
+            # History hides archived rows unless asked (HistoryFilterForm.archived): the
+            # history pages again over the rows not archived, as partial indexes, so the
+            # default page and its capped count stay one index range each; and the few
+            # archived rows on their own for the Archived filter.
+            models.Index(
+                fields=["owner", "created_at", "id"], condition=SHOWN, name="generation_owner_shown"
+            ),
+            models.Index(
+                fields=["created_at", "id"], condition=SHOWN, name="generation_shown_page"
+            ),
+            models.Index(
+                fields=["status", "created_at", "id"],
+                condition=SHOWN,
+                name="generation_status_shown",
+            ),
+            models.Index(
+                fields=["team_visible", "created_at", "id"],
+                condition=SHOWN,
+                name="generation_team_shown",
+            ),
+            models.Index(
+                fields=["owner", "created_at", "id"],
+                condition=ARCHIVED,
+                name="generation_owner_archived",
+            ),
+            models.Index(
+                fields=["created_at", "id"], condition=ARCHIVED, name="generation_archived"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -421,6 +456,25 @@ class Generation(models.Model):
     @property
     def from_image(self) -> bool:
         return self.kind == Kind.IMAGE
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def archivable_by(self, user) -> bool:
+        """Only its owner archives a generation, and only a finished one: a job still
+        running (or waiting for an admin) stays in the queue until it ends."""
+        return self.owner_id == user.pk and self.is_final
+
+    def set_archived(self, archived: bool) -> bool:
+        """Archive or unarchive this finished generation with one conditional UPDATE (a row
+        not final is left alone: False). updated_at is not touched, so the queue poll does
+        not see a change, and nothing else moves: the files and the review stay."""
+        when = timezone.now() if archived else None
+        done = Generation.objects.filter(pk=self.pk, status__in=FINAL).update(archived_at=when)
+        if done:
+            self.archived_at = when
+        return bool(done)
 
     @property
     def title(self) -> str:

@@ -11,6 +11,7 @@ urlpatterns = [
         views.generation_run_again,
         name="generation-run-again",
     ),
+    path("generations/<uuid:pk>/archive/", views.generation_archive, name="generation-archive"),
     path("generations/<uuid:pk>/continue/", views.generation_continue, name="generation-continue"),
     path("generations/<uuid:pk>/video.mp4", views.generation_video, name="generation-video"),
     path("generations/images/<uuid:pk>/", views.input_image, name="input-image"),

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 
@@ -143,6 +144,30 @@ def generation_run_again(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if request.htmx:  # from a card: the page it is on shows the message and the new job
         return HttpResponseClientRefresh()
     return redirect(again or generation)
+
+
+@require_POST
+@require(GALLERY)
+def generation_archive(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Archive (archive=1) or unarchive (archive=0) one's own finished generation: it
+    leaves the studio queue and History's default view, and nothing else changes (the
+    files, the review, the gallery). Someone else's is a 404; a job still running is
+    refused, so the queue keeps showing what is being paid for until it ends."""
+    generation = get_object_or_404(Generation.objects.owned_by(request.user), pk=pk)
+    archive = request.POST.get("archive") != "0"
+    if not generation.set_archived(archive):
+        messages.error(request, "Not archived: a job is archived once it has finished.")
+        return HttpResponseClientRefresh() if request.htmx else redirect(generation)
+    shown_on = request.POST.get("shown_on", "")
+    if request.htmx:
+        context = {"generation": generation, "shown_on": shown_on}
+        return TemplateResponse(request, "_archive.html#archive-done", context)
+    word = "Archived" if archive else "Unarchived"
+    messages.success(request, f"{word}: {generation.title[:60]}.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        return redirect(back)
+    return redirect(generation)
 
 
 def timings(generation: Generation) -> list[tuple[str, str]]:
