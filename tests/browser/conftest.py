@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from tests.system import free_port, manage
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+DOCS = ROOT / "docs"
 # The background-networking flags keep chromium from calling out of this closed network.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -170,3 +172,13 @@ def log_in(page, stack: Stack, username: str | None = None, password: str | None
     page.get_by_label("Password").fill(password or stack.password)
     page.get_by_role("button", name=re.compile("sign in|log in", re.I)).click()
     page.wait_for_url(re.compile(r"/$"))
+
+
+def screenshot(page, name: str, readme: str | None = None, **options) -> None:
+    """The window as test-artifacts/<name>. A picture the README shows names its file in
+    docs/ (readme): with STUDIO_SCREENSHOTS=docs it is written there too (`make screenshots`)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    # caret="initial": hiding the caret leaves style="" behind, which htmx copies (CSP)
+    page.screenshot(path=str(ARTIFACTS / name), caret="initial", **options)
+    if readme and os.environ.get("STUDIO_SCREENSHOTS") == "docs":
+        shutil.copyfile(ARTIFACTS / name, DOCS / readme)

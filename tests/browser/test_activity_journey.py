@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, Stack, log_in
+from tests.browser.conftest import Stack, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -77,9 +77,7 @@ def test_a_finished_job_is_announced_on_every_page(page, stack) -> None:
     expect(page).to_have_title(re.compile(r"^\(1 done\) History"))
     page.wait_for_function("window.__notes.length === 1")
     assert page.evaluate("window.__notes") == [{"title": "Video ready", "body": prompt}]
-    ARTIFACTS.mkdir(exist_ok=True)
-    # caret="initial": hiding the caret leaves style="" behind, which htmx copies (CSP)
-    page.screenshot(path=str(ARTIFACTS / "activity-history.png"), caret="initial")
+    screenshot(page, "activity-history.png", readme="history-live.png")
     # The poll stopped with the 286, and nothing is notified twice.
     page.wait_for_timeout(7_000)
     assert polls and polls[-1] == 286 and polls.count(286) == 1, polls

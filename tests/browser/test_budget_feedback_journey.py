@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, log_in
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -39,9 +39,7 @@ def test_budget_feedback_before_anything_is_paid(page, stack) -> None:
     expect(reason).to_be_visible()
     expect(reason).to_contain_text("would go over the budget")
     assert generate.get_attribute("aria-describedby") == "budget-over-reason"
-    ARTIFACTS.mkdir(exist_ok=True)
-    # caret="initial": hiding the caret leaves style="" behind, which htmx copies (CSP)
-    page.screenshot(path=str(ARTIFACTS / "budget-blocked-390.png"), caret="initial")
+    screenshot(page, "budget-blocked-390.png", readme="budget-390.png")
     page.get_by_label("Prompt").press("Control+Enter")  # the shortcut is blocked too
     page.get_by_label("Duration").select_option("5")
     page.get_by_label("Mode", exact=True).select_option("std")

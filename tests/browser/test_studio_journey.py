@@ -7,7 +7,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, log_in
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -100,9 +100,7 @@ def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:
     expect(page.locator("#queue-announcer")).to_contain_text("Succeeded")
     page.wait_for_timeout(4_500)  # two more poll intervals: no request may follow the 286
     assert polls and polls[-1] == 286 and polls.count(286) == 1, polls
-    # The README's picture of the studio is this moment (copied to docs/ by hand).
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "studio-finished.png"))
+    screenshot(page, "studio-finished.png", readme="studio.png")  # the README's picture
 
     card.get_by_role("link", name=prompt).click()
     video = page.locator("video")
