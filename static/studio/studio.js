@@ -389,6 +389,34 @@
     try { window.localStorage.setItem(NOTIFIED, JSON.stringify(seen.slice(-200))); } catch (e) { /* private mode */ }
   }
 
+  // ------------------------------------------------------------------ the nav's menu
+
+  // A disclosure (base.html): on a narrow screen the CSS folds the links and the account
+  // away behind the button, which opens them; Escape closes the menu and puts the focus back
+  // on the button. Without this script the button stays hidden and the links stay open.
+  function initMenu() {
+    var toggle = document.querySelector("[data-menu-toggle]");
+    var menu = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!menu) return;
+    function setOpen(open) {
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("is-open", open);
+    }
+    toggle.closest("nav").classList.add("has-menu");
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () {
+      setOpen(toggle.getAttribute("aria-expanded") !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || toggle.getAttribute("aria-expanded") !== "true") return;
+      if (!toggle.closest("nav").contains(document.activeElement)) return;
+      setOpen(false);
+      toggle.focus();
+    });
+  }
+
+  initMenu();  // deferred: the header is parsed by now
+
   // ------------------------------------------------------------------ keyboard shortcuts
 
   // Listed in the ? dialog (base.html). Never while typing in a field, nor with Ctrl/Alt/Meta.

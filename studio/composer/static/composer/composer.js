@@ -282,6 +282,27 @@
     form.requestSubmit(button || undefined);
   });
 
+  // One column (a phone, a narrow window): the queue lies under the long form, so the card
+  // Generate has just made is scrolled to the middle of the window, clear of the fixed
+  // Generate bar. Two columns show it beside the form, and the page stays where it is.
+  var oneColumn = window.matchMedia && window.matchMedia("(max-width: 999.98px)");
+
+  function inView(card) {
+    var rect = card.getBoundingClientRect();
+    var bar = document.querySelector(".composer > .budget");
+    var bottom = bar ? Math.min(bar.getBoundingClientRect().top, window.innerHeight) : window.innerHeight;
+    return rect.top >= 0 && rect.bottom <= bottom;
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!oneColumn || !oneColumn.matches || event.target.id !== "queue-list") return;
+    var made = /id="(gen-[^"]+)"/.exec(event.detail.xhr ? event.detail.xhr.responseText : "");
+    var card = made && document.getElementById(made[1]);
+    if (!card || inView(card)) return;
+    var still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    card.scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
+  });
+
   function init(root) {
     if (!root || !root.querySelectorAll) return;
     var form = root.id === "generate-form" ? root : root.querySelector("#generate-form");
