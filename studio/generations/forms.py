@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from studio.accounts.roles import REVIEW, SEE_ALL
+from studio.filters import narrowed
 from studio.generations import pictures
 from studio.generations.models import ARCHIVED, SHOWN, Generation, InputImage, Kind, Status
 from studio.generations.pipeline import request_shape
@@ -347,6 +348,12 @@ class GenerateForm(CameraAxesForm):
 class HistoryFilterForm(forms.Form):
     """History filters; every field optional, all of them kept in the query string."""
 
+    # The fields that narrow history by a plain lookup (studio/filters.py), in order: the
+    # generation's own columns by their names, then the author and the prompt's text; the
+    # dates follow.
+    COLUMNS = ("kind", "status", "model_name", "mode", "duration", "aspect_ratio")
+    LOOKUPS = {**{name: name for name in COLUMNS}, "author": "owner", "q": "prompt__icontains"}
+
     q = forms.CharField(label="Prompt contains", required=False)
     kind = forms.ChoiceField(
         label="Made from",
@@ -399,13 +406,7 @@ class HistoryFilterForm(forms.Form):
         data = self.cleaned_data
         if data.get("archived") != "all":
             generations = generations.filter(ARCHIVED if data.get("archived") else SHOWN)
-        for name in ("kind", "status", "model_name", "mode", "duration", "aspect_ratio"):
-            if data.get(name):
-                generations = generations.filter(**{name: data[name]})
-        if data.get("author"):
-            generations = generations.filter(owner=data["author"])
-        if data.get("q"):
-            generations = generations.filter(prompt__icontains=data["q"])
+        generations = narrowed(generations, data, self.LOOKUPS)
         zone = timezone.get_current_timezone()
         if data.get("date_from"):
             start = datetime.combine(data["date_from"], time.min, tzinfo=zone)

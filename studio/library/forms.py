@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 
+from studio.filters import narrowed
 from studio.generations.forms import (
     ALL_DURATIONS,
     ALL_MODELS,
@@ -165,6 +166,8 @@ class LibraryFilterForm(forms.Form):
     starred = forms.BooleanField(label="Starred by me", required=False)
     archived = forms.BooleanField(label="Archived only", required=False)
     sort = forms.ChoiceField(label="Sort by", choices=list(SORTS.items()), required=False)
+    # The fields that narrow the list by a plain lookup (studio/filters.py), in order.
+    LOOKUPS = {"tag": "tags", "owner": "owner", "visibility": "visibility"}
 
     def __init__(self, *args, visible: QuerySet[Prompt], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -178,12 +181,7 @@ class LibraryFilterForm(forms.Form):
         prompts = prompts.filter(archived_at__isnull=not data.get("archived"))
         if data.get("q"):
             prompts = prompts.search(data["q"])
-        if data.get("tag"):
-            prompts = prompts.filter(tags=data["tag"])
-        if data.get("owner"):
-            prompts = prompts.filter(owner=data["owner"])
-        if data.get("visibility"):
-            prompts = prompts.filter(visibility=data["visibility"])
+        prompts = narrowed(prompts, data, self.LOOKUPS)
         if data.get("starred"):
             prompts = prompts.filter(stars__user=user)
         order = {

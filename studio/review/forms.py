@@ -11,10 +11,26 @@ from django.core.validators import MaxValueValidator
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from studio.filters import narrowed
 from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
 from studio.review import threads
 from studio.review.models import Comment, Review, Verdict
+
+
+def seconds_field(
+    label: str, help_text: str = "", step: str = "0.001", bounded: bool = True
+) -> forms.FloatField:
+    """A moment in the video, in seconds, optional; threads.check_range holds it to the
+    video. `bounded`: also refused outside 0 to 3600 by the field itself."""
+    return forms.FloatField(
+        label=label,
+        required=False,
+        widget=forms.NumberInput(attrs={"step": step, "min": "0"}),
+        help_text=help_text,
+        min_value=0 if bounded else None,
+        max_value=3600 if bounded else None,
+    )
 
 
 class DecisionForm(forms.Form):
@@ -33,21 +49,11 @@ class DecisionForm(forms.Form):
         max_length=2000,
         help_text="Required when asking for changes or rejecting.",
     )
-    at_seconds = forms.FloatField(
-        label="At (seconds into the video)",
-        required=False,
-        min_value=0,
-        max_value=3600,
-        widget=forms.NumberInput(attrs={"step": "0.1", "min": "0"}),
-        help_text="Optional: pin the comment to a moment.",
+    at_seconds = seconds_field(
+        "At (seconds into the video)", "Optional: pin the comment to a moment.", step="0.1"
     )
-    end_seconds = forms.FloatField(
-        label="Out (seconds, for a range)",
-        required=False,
-        min_value=0,
-        max_value=3600,
-        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
-        help_text="Optional: the end of the range the comment is about.",
+    end_seconds = seconds_field(
+        "Out (seconds, for a range)", "Optional: the end of the range the comment is about."
     )
 
     def __init__(self, *args, generation: Generation, reviewer, **kwargs) -> None:
@@ -85,6 +91,8 @@ class GalleryFilterForm(forms.Form):
         choices=[("", "Any model"), *((n, s.label) for n, s in MODELS.items())],
         required=False,
     )
+    # The fields that narrow the gallery by a plain lookup (studio/filters.py); then the tag.
+    LOOKUPS = {"q": "prompt__icontains", "model_name": "model_name"}
 
     def __init__(self, *args, approved: QuerySet[Generation], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -102,10 +110,7 @@ class GalleryFilterForm(forms.Form):
         if not self.is_valid():
             return generations
         data = self.cleaned_data
-        if data.get("q"):
-            generations = generations.filter(prompt__icontains=data["q"])
-        if data.get("model_name"):
-            generations = generations.filter(model_name=data["model_name"])
+        generations = narrowed(generations, data, self.LOOKUPS)
         if data.get("tag"):
             # Tags live on the library prompt a generation's text was taken from.
             generations = generations.filter(
@@ -142,16 +147,9 @@ class CommentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": threads.COMMENT_MAX_CHARS}),
         error_messages={"required": "Write the comment."},
     )
-    start_seconds = forms.FloatField(
-        label="In (seconds)",
-        required=False,
-        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
-    )
-    end_seconds = forms.FloatField(
-        label="Out (seconds)",
-        required=False,
-        widget=forms.NumberInput(attrs={"step": "0.001", "min": "0"}),
-        help_text="Optional: leave empty for a single moment.",
+    start_seconds = seconds_field("In (seconds)", bounded=False)
+    end_seconds = seconds_field(
+        "Out (seconds)", "Optional: leave empty for a single moment.", bounded=False
     )
     drawing = forms.CharField(required=False, widget=forms.HiddenInput)
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -274,6 +272,13 @@ class QueueFilterForm(forms.Form):
     )
     batch = forms.ChoiceField(label="Batch", required=False)
     waiting = forms.ChoiceField(label="Waiting", choices=WAITING_CHOICES, required=False)
+    # The fields that narrow the queue by a plain lookup (studio/filters.py), in order.
+    LOOKUPS = {
+        "owner": "owner_id",
+        "q": "prompt__icontains",
+        "model_name": "model_name",
+        "batch": "batch_id",
+    }
 
     def __init__(self, *args, waiting: QuerySet[Generation], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -300,14 +305,7 @@ class QueueFilterForm(forms.Form):
         if not self.is_valid():
             return generations
         data = self.cleaned_data
-        if data.get("owner"):
-            generations = generations.filter(owner_id=data["owner"])
-        if data.get("q"):
-            generations = generations.filter(prompt__icontains=data["q"])
-        if data.get("model_name"):
-            generations = generations.filter(model_name=data["model_name"])
-        if data.get("batch"):
-            generations = generations.filter(batch_id=data["batch"])
+        generations = narrowed(generations, data, self.LOOKUPS)
         if data.get("waiting"):
             before = timezone.now() - timedelta(hours=int(data["waiting"]))
             generations = generations.filter(finished_at__lte=before)
