@@ -348,9 +348,9 @@ class GenerateForm(CameraAxesForm):
 class HistoryFilterForm(forms.Form):
     """History filters; every field optional, all of them kept in the query string."""
 
-    # The fields that narrow history by a plain lookup (studio/filters.py), in order: the
-    # generation's own columns by their names, then the author and the prompt's text; the
-    # dates follow.
+    # After the Archived choice, the fields that narrow history by a plain lookup
+    # (studio/filters.py), in order: the generation's own columns by their names, then the
+    # author and the prompt's text; the dates follow.
     COLUMNS = ("kind", "status", "model_name", "mode", "duration", "aspect_ratio")
     LOOKUPS = {**{name: name for name in COLUMNS}, "author": "owner", "q": "prompt__icontains"}
 
