@@ -19,6 +19,7 @@ PAGES = [
     "/",
     "/history/",
     "/history/?view=list",
+    "/history/?archived=only",
     "/library/",
     "/library/presets/",
     "/review/",
