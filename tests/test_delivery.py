@@ -31,6 +31,10 @@ from tests.system import ROOT, Proc, System, free_port, sign_in
 pytestmark = pytest.mark.django_db
 
 VIDEO = bytes(range(256)) * 400  # 102,400 bytes standing in for an MP4
+POSTERS = {
+    "poster.jpg": b"\xff\xd8\xff\xe0poster-2x",
+    "poster-1x.jpg": b"\xff\xd8\xff\xe0poster-1x",
+}
 
 
 @pytest.fixture
@@ -39,7 +43,8 @@ def media(settings, tmp_path) -> Path:
     (root / "videos").mkdir(parents=True)
     (root / "videos" / "fox.mp4").write_bytes(VIDEO)
     (root / "posters").mkdir()
-    (root / "posters" / "fox.jpg").write_bytes(b"\xff\xd8\xff\xe0poster")
+    (root / "posters" / "fox.jpg").write_bytes(POSTERS["poster.jpg"])
+    (root / "posters" / "fox-1x.jpg").write_bytes(POSTERS["poster-1x.jpg"])
     settings.MEDIA_ROOT = root
     return root
 
@@ -47,7 +52,11 @@ def media(settings, tmp_path) -> Path:
 @pytest.fixture
 def stored(owner, media) -> Generation:
     return make_generation(
-        owner, status="succeeded", video="videos/fox.mp4", poster="posters/fox.jpg"
+        owner,
+        status="succeeded",
+        video="videos/fox.mp4",
+        poster="posters/fox.jpg",
+        poster_1x="posters/fox-1x.jpg",
     )
 
 
@@ -72,6 +81,21 @@ def test_the_app_path_sends_validators_and_answers_304_to_a_current_copy(client,
     assert client.get(url, HTTP_IF_MODIFIED_SINCE=modified).status_code == 304
     changed = client.get(url, HTTP_IF_NONE_MATCH='"something-else"')
     assert changed.status_code == 200 and content(changed) == VIDEO
+
+
+@pytest.mark.parametrize("name", list(POSTERS))
+def test_both_posters_are_sent_as_the_video_is_with_validators_and_304s(
+    client, stored, name
+) -> None:
+    url = f"/generations/{stored.pk}/{name}"
+    first = client.get(url)
+    assert first.status_code == 200 and content(first) == POSTERS[name]
+    assert first["Content-Type"] == "image/jpeg"
+    assert first["Cache-Control"] == "private, max-age=3600"
+    again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and content(again) == b""
+    assert again["Cache-Control"] == "private, max-age=3600"
+    assert client.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 304
 
 
 def test_a_range_for_a_changed_file_gets_the_whole_new_file(client, stored) -> None:
@@ -172,8 +196,17 @@ def test_the_media_server_sends_the_file_with_ranges_validators_and_304s(
 
     saved = httpx.get(link(client, f"/generations/{stored.pk}/video.mp4", download="1"))
     assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
-    poster = httpx.get(link(client, f"/generations/{stored.pk}/poster.jpg"))
-    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+    for name, data in POSTERS.items():
+        poster = httpx.get(link(client, f"/generations/{stored.pk}/{name}"))
+        assert poster.headers["Content-Type"] == "image/jpeg" and poster.content == data
+        assert poster.headers["Cache-Control"] == "private, max-age=3600"
+        assert (
+            httpx.get(
+                link(client, f"/generations/{stored.pk}/{name}"),
+                headers={"If-None-Match": poster.headers["ETag"]},
+            ).status_code
+            == 304
+        )
 
 
 def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
@@ -239,12 +272,13 @@ def test_who_may_not_see_a_video_gets_no_link_and_no_byte(
         other = Client()
         if person is not None:
             other.force_login(person)
-        for path in ("video.mp4", "video.mp4?download=1", "poster.jpg"):
+        for path in ("video.mp4", "video.mp4?download=1", *POSTERS):
             response = other.get(f"/generations/{stored.pk}/{path}", HTTP_RANGE="bytes=0-")
             assert response.status_code in (302, 403, 404), (person, path)
             if response.status_code == 302:
                 assert person is None and response["Location"].startswith("/login/")
-            assert VIDEO[:16] not in content(response)
+            body = content(response)
+            assert VIDEO[:16] not in body and not any(p[4:] in body for p in POSTERS.values())
 
 
 # ---------------------------------------------------------------- make run

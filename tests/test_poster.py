@@ -1,8 +1,9 @@
 """The poster a stored video gets (issue 12, 2): its most detailed frame among a few spread
-over the video, not the frame at 1 s, at twice the size a tile shows it."""
+over the video, not the frame at 1 s, at the size a tile shows it and at twice that."""
 
 from __future__ import annotations
 
+import io
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -69,6 +70,28 @@ def test_a_video_with_one_flat_frame_still_gets_a_poster(tmp_path) -> None:
 def test_the_poster_is_twice_a_tile_and_never_upscaled(tmp_path, size, expected) -> None:
     video = write_video(tmp_path / "big.mp4", size, 1, lambda t: True)
     assert poster_of(video).size == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "one_x", "two_x"),
+    [
+        ((1920, 1080), (640, 360), (1280, 720)),  # 16:9
+        ((1080, 1920), (360, 640), (720, 1280)),  # 9:16
+        ((1440, 1440), (640, 640), (1280, 1280)),  # 1:1
+        ((720, 1280), (360, 640), (720, 1280)),  # 9:16 as Kling makes it: 2x is the video's own
+        ((480, 480), (480, 480), (480, 480)),  # smaller than a tile: never scaled up
+    ],
+)
+def test_both_posters_are_made_a_tile_and_twice_a_tile(tmp_path, size, one_x, two_x) -> None:
+    found = media.probe(write_video(tmp_path / "shape.mp4", size, 0.3, lambda t: True))
+    small = Image.open(io.BytesIO(found.poster_1x_jpeg))
+    big = Image.open(io.BytesIO(found.poster_jpeg))
+    assert (small.format, big.format) == ("JPEG", "JPEG")
+    assert (small.size, big.size) == (one_x, two_x)
+    # The 1x is the same picture (the one frame picked), not another frame.
+    assert ImageStat.Stat(small.convert("L")).mean == pytest.approx(
+        ImageStat.Stat(big.resize(small.size).convert("L")).mean, abs=3
+    )
 
 
 def test_picking_the_poster_of_a_ten_second_1080p_video_takes_seconds_not_minutes(tmp_path):

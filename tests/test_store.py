@@ -69,14 +69,22 @@ def test_happy_path_ends_succeeded_with_a_stored_mp4_and_poster(upstream, queue)
     assert poster.format == "JPEG"
     assert max(poster.size) <= 1280  # twice a tile (media.POSTER_SIZE)
     assert row.poster_bytes == default_storage.size(row.poster.name)  # the spend page sums it
+    with default_storage.open(row.poster_1x.name) as handle:
+        small = Image.open(handle)
+        small.load()
+    assert small.format == "JPEG"
+    # A tile's size (media.POSTER_1X_SIZE); the simulator's 320x180 is not scaled up.
+    assert small.size == (min(poster.width, 640), min(poster.height, 360)) == (320, 180)
+    assert row.poster_1x_bytes == default_storage.size(row.poster_1x.name)
     assert row.units_charged == 1
-    assert sorted(p.suffix for p in stored_files()) == [".jpg", ".mp4"]
+    names = sorted(p.name for p in stored_files())
+    assert names == sorted([f"{row.pk}.mp4", f"{row.pk}.jpg", f"{row.pk}-1x.jpg"])
 
 
 def test_storing_twice_keeps_one_copy(upstream, queue):
     row = drive(submitted())
     assert not pipeline.store(row.pk)  # a redelivered store task finds nothing to do
-    assert len(stored_files()) == 2
+    assert len(stored_files()) == 3  # the video and its two posters
 
 
 def test_an_expired_link_fails_the_row_with_the_reason(upstream, queue):

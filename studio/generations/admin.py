@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from studio.accounts.admin import StudioAdmin
 from studio.accounts.roles import RESOLVE
-from studio.generations import pipeline
+from studio.generations import pipeline, posters
 from studio.generations.models import Generation, Status
 from studio.generations.templatetags.generation_tags import model_label, shape
 from studio.kling import errors
@@ -205,14 +205,8 @@ class GenerationAdmin(StudioAdmin):
     def thumbnail(self, generation: Generation) -> str:
         if not generation.poster:
             return "–"
-        url = reverse("generation-poster", args=[generation.pk])
-        return format_html(
-            '<img class="admin-thumb {}" src="{}" alt="Poster: {}"'
-            ' loading="lazy" decoding="async">',
-            shape(generation),
-            url,
-            self.short_prompt(generation)[:60],
-        )
+        alt = f"Poster: {self.short_prompt(generation)[:60]}"
+        return posters.img(generation, alt=alt, css=f"admin-thumb {shape(generation)}")
 
     @admin.display(description="Prompt", ordering="prompt")
     def short_prompt(self, generation: Generation) -> str:

@@ -1,6 +1,7 @@
 """Copying a finished video into our storage: an SSRF-safe streaming download, content
 checks, sha256, duration and resolution (PyAV) and a poster frame (PyAV + Pillow): the most
-detailed of a few frames spread over the video, at twice the size a tile shows it.
+detailed of a few frames spread over the video, saved at the size a tile shows it (1x) and at
+twice that (2x, for high-density screens and the player).
 
 Reference: docs/reliability.md R29-R35. Every hop of the download is resolved here, each
 address is checked, and the connection goes to the checked address (Host and TLS SNI keep
@@ -42,8 +43,10 @@ MAX_REDIRECTS = 3
 CHUNK = 256 * 1024
 CONTENT_TYPES = ("video/mp4", "application/octet-stream")
 # Tiles show posters up to ~640 CSS px on their long side (a 9:16 tile, the player before
-# it plays): twice that is sharp on a 2x screen, and it never upscales a smaller video.
+# it plays): POSTER_1X_SIZE. Twice that (POSTER_SIZE) is sharp on a 2x screen. Neither
+# upscales a smaller video.
 POSTER_SIZE = (1280, 1280)
+POSTER_1X_SIZE = (640, 640)
 POSTER_QUALITY = 80
 # Where the poster candidates are taken, as fractions of the video: not the very start or
 # end, where fades, black frames and titles sit.
@@ -111,10 +114,12 @@ class StoredMedia:
     height: int | None
     poster_size: int | None = None  # None: not measured (rows made by hand in tests)
     fps: float | None = None  # None: the file does not say
+    poster_1x: str = ""
+    poster_1x_size: int | None = None
 
     def delete(self) -> None:
         # Generation's video and poster fields keep their files in the default storage.
-        for name in (self.video, self.poster):
+        for name in (self.video, self.poster, self.poster_1x):
             if name:
                 default_storage.delete(name)
 
@@ -272,6 +277,7 @@ class Probe:
     height: int | None
     poster_jpeg: bytes
     fps: float | None = None
+    poster_1x_jpeg: bytes = b""
 
 
 def frame_rate(stream) -> float | None:
@@ -311,10 +317,22 @@ def probe(path: str | Path) -> Probe:
             image = poster_frame(container.decode(stream), seconds)
     except av.error.FFmpegError as error:
         raise Refused(f"The file is not a playable MP4 video ({error}).") from None
-    image.thumbnail(POSTER_SIZE, Image.Resampling.LANCZOS)
+    big, small = poster_jpegs(image)
+    return Probe(seconds, width, height, poster_jpeg=big, fps=fps, poster_1x_jpeg=small)
+
+
+def poster_jpegs(image: Image.Image) -> tuple[bytes, bytes]:
+    """The poster as JPEG at POSTER_SIZE (2x) and POSTER_1X_SIZE (1x), both from `image`."""
+    return jpeg_within(image, POSTER_SIZE), jpeg_within(image, POSTER_1X_SIZE)
+
+
+def jpeg_within(image: Image.Image, box: tuple[int, int]) -> bytes:
+    """`image` scaled down (never up) to fit `box`, keeping its shape, as a JPEG."""
+    image = image.convert("RGB")
+    image.thumbnail(box, Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=POSTER_QUALITY, optimize=True, progressive=True)
-    return Probe(seconds=seconds, width=width, height=height, poster_jpeg=out.getvalue(), fps=fps)
+    image.save(out, "JPEG", quality=POSTER_QUALITY, optimize=True, progressive=True)
+    return out.getvalue()
 
 
 def poster_frame(frames, seconds: float | None) -> Image.Image:
@@ -352,9 +370,10 @@ def detail(image: Image.Image) -> float:
 
 def remove_deleted_files(sender, instance, using: str = "default", **kwargs) -> None:
     """post_delete of a Generation (the admin's delete, a bulk delete, anything): its video
-    and poster go too, once the delete is committed; a rolled-back delete keeps them."""
+    and posters go too, once the delete is committed; a rolled-back delete keeps them."""
     storage = instance._meta.get_field("video").storage
-    names = [field.name for field in (instance.video, instance.poster) if field]
+    files = (instance.video, instance.poster, instance.poster_1x)
+    names = [field.name for field in files if field]
     if names:
         transaction.on_commit(lambda: delete_files(storage, names), using=using)
 
@@ -368,11 +387,13 @@ def delete_files(storage, names: list[str]) -> None:
             logger.warning("Could not delete %s from storage: %s", name, error)
 
 
-def stored_names(generation) -> tuple[str, str]:
-    """Where a generation's video and poster live in storage. Fixed per generation, so a
-    retry after a crash replaces what a killed attempt left instead of adding a copy."""
+def stored_names(generation) -> tuple[str, str, str]:
+    """Where a generation's video and posters (2x, 1x) live in storage. Fixed per
+    generation, so a retry after a crash replaces what a killed attempt left instead of
+    adding a copy."""
     month = generation.created_at.strftime("%Y/%m")
-    return f"videos/{month}/{generation.pk}.mp4", f"posters/{month}/{generation.pk}.jpg"
+    poster = f"posters/{month}/{generation.pk}"
+    return f"videos/{month}/{generation.pk}.mp4", f"{poster}.jpg", f"{poster}-1x.jpg"
 
 
 def put(storage, name: str, path: str) -> str:
@@ -402,6 +423,34 @@ def put(storage, name: str, path: str) -> str:
         return storage.save(name, File(handle, name=os.path.basename(name)))
 
 
+def put_bytes(storage, name: str, data: bytes) -> str:
+    """`data` saved as `name` in `storage` the way put saves a file (never half-written)."""
+    handle = temp_file(os.path.splitext(name)[1])
+    try:
+        with handle:
+            handle.write(data)
+        return put(storage, name, handle.name)
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+
+
+def put_all(storage, files: list[tuple[str, bytes]], then: tuple[str, str]) -> list[str]:
+    """Save each (name, data) of `files`, then move the finished file `then` (name, path):
+    the video last, so a row never points at a video without its posters. If any of it
+    fails, what was saved is deleted again. The names saved, `then`'s last."""
+    saved: list[str] = []
+    try:
+        for name, data in files:
+            saved.append(put_bytes(storage, name, data))
+        saved.append(put(storage, *then))
+    except BaseException:
+        for name in saved:
+            storage.delete(name)
+        raise
+    return saved
+
+
 def temp_file(suffix: str):
     """A named temp file for a download in progress (removed by the caller; a worker killed
     mid-download leaves it for remove_stale_temp_files)."""
@@ -429,13 +478,12 @@ def remove_stale_temp_files(older_than: float | None) -> int:
 
 
 def store_video(generation, url: str) -> StoredMedia:
-    """Download `url` for `generation` and save the video and its poster through the
+    """Download `url` for `generation` and save the video and its posters through the
     storage API. Nothing is saved unless every check passes; no name in storage ever
     shows a partial file."""
     storage = generation._meta.get_field("video").storage
-    video_name, poster_name = stored_names(generation)
+    video_name, poster_name, poster_1x_name = stored_names(generation)
     video = temp_file(".mp4")
-    poster = temp_file(".jpg")
     try:
         with video:
             downloaded = download(
@@ -445,18 +493,12 @@ def store_video(generation, url: str) -> StoredMedia:
                 allowed_hosts=settings.DOWNLOAD_ALLOWED_HOSTS,
             )
         found = probe(video.name)
-        with poster:
-            poster.write(found.poster_jpeg)
-        poster_name = put(storage, poster_name, poster.name)
-        try:
-            video_name = put(storage, video_name, video.name)
-        except BaseException:
-            storage.delete(poster_name)
-            raise
+        posters = [(poster_name, found.poster_jpeg), (poster_1x_name, found.poster_1x_jpeg)]
+        saved = put_all(storage, posters, then=(video_name, video.name))
+        poster_name, poster_1x_name, video_name = saved
     finally:
-        for handle in (video, poster):
-            if os.path.exists(handle.name):
-                os.unlink(handle.name)
+        if os.path.exists(video.name):
+            os.unlink(video.name)
     logger.info(
         "Generation %s: stored %s bytes (sha256 %s)",
         generation.pk,
@@ -466,9 +508,11 @@ def store_video(generation, url: str) -> StoredMedia:
     return StoredMedia(
         video=video_name,
         poster=poster_name,
+        poster_1x=poster_1x_name,
         size=downloaded.size,
         sha256=downloaded.sha256,
         poster_size=len(found.poster_jpeg),
+        poster_1x_size=len(found.poster_1x_jpeg),
         seconds=found.seconds,
         width=found.width,
         height=found.height,

@@ -132,18 +132,24 @@ class GenerationQuerySet(models.QuerySet):
 
     def storage_use(self) -> list[dict]:
         """What our storage holds for these generations, per owner and month made: one
-        aggregate over the byte counts saved with each file (video_bytes, poster_bytes),
+        aggregate over the byte counts saved with each file (video_bytes, poster_bytes,
+        poster_1x_bytes),
         counting only files still there (not walking the storage). Rows of
         {"owner_id", "owner__username", "month", "bytes", "videos"}."""
         video = Case(When(~Q(video=""), then=Coalesce("video_bytes", Value(0))), default=Value(0))
         poster = Case(
             When(~Q(poster=""), then=Coalesce("poster_bytes", Value(0))), default=Value(0)
         )
+        poster_1x = Case(
+            When(~Q(poster_1x=""), then=Coalesce("poster_1x_bytes", Value(0))), default=Value(0)
+        )
         return list(
-            self.exclude(video="", poster="")
+            self.exclude(video="", poster="", poster_1x="")
             .annotate(month=TruncMonth("created_at"))
             .values("owner_id", "owner__username", "month")
-            .annotate(bytes=Sum(video + poster), videos=Count("pk", filter=~Q(video="")))
+            .annotate(
+                bytes=Sum(video + poster + poster_1x), videos=Count("pk", filter=~Q(video=""))
+            )
             .order_by("month", "owner_id")
         )
 
@@ -297,9 +303,13 @@ class Generation(models.Model):
     # The result, copied into our storage (upstream URLs expire).
     result_url = models.TextField(blank=True)  # upstream URL, used only by the store step
     video = models.FileField(upload_to="videos/%Y/%m/", blank=True)
+    # The poster at twice a tile's width (high-density screens, the player) and at a tile's
+    # width (poster_1x; empty on rows stored before it was made: `manage.py posters`).
     poster = models.FileField(upload_to="posters/%Y/%m/", blank=True)
+    poster_1x = models.FileField(upload_to="posters/%Y/%m/", blank=True)
     video_bytes = models.BigIntegerField(null=True, blank=True)
     poster_bytes = models.BigIntegerField(null=True, blank=True)
+    poster_1x_bytes = models.BigIntegerField(null=True, blank=True)
     # When retention (studio/ops/retention.py) archived or deleted the video; the row, its
     # poster and its byte counts stay.
     video_removed_at = models.DateTimeField(null=True, blank=True)
@@ -578,8 +588,10 @@ class Generation(models.Model):
             note="Video saved.",
             video=stored.video,
             poster=stored.poster,
+            poster_1x=stored.poster_1x,
             video_bytes=stored.size,
             poster_bytes=stored.poster_size,
+            poster_1x_bytes=stored.poster_1x_size,
             video_sha256=stored.sha256,
             video_seconds=stored.seconds,
             video_width=stored.width,
@@ -593,7 +605,8 @@ class Generation(models.Model):
         in StorageMonth, from the byte counts saved with each file."""
         video = (self.video_bytes or 0) if self.video else 0
         poster = (self.poster_bytes or 0) if self.poster else 0
-        return video + poster, 1 if self.video else 0
+        poster_1x = (self.poster_1x_bytes or 0) if self.poster_1x else 0
+        return video + poster + poster_1x, 1 if self.video else 0
 
     def mark_reviewed(self, verdict: str | None) -> None:
         """Keep reviewed and team_visible in step with the review's verdict ("approved",

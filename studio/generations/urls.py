@@ -16,6 +16,11 @@ urlpatterns = [
     path("generations/<uuid:pk>/video.mp4", views.generation_video, name="generation-video"),
     path("generations/images/<uuid:pk>/", views.input_image, name="input-image"),
     path("generations/<uuid:pk>/poster.jpg", views.generation_poster, name="generation-poster"),
+    path(
+        "generations/<uuid:pk>/poster-1x.jpg",
+        views.generation_poster_1x,
+        name="generation-poster-1x",
+    ),
     path("shots/<uuid:pk>/", views.shot_detail, name="shot-detail"),
     path("history/", views.history, name="history"),
     path("compare/", views.compare, name="compare"),

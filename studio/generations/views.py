@@ -210,6 +210,12 @@ def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
 
 @require_safe
 @require(GALLERY)
+def generation_poster_1x(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    return media_file(request, pk, "poster_1x", "image/jpeg")
+
+
+@require_safe
+@require(GALLERY)
 def input_image(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     """A picture an image-to-video job starts or ends on: to its owner, and to whoever
     may see a generation made from it (InputImage.usable_by)."""
@@ -230,8 +236,8 @@ def media_file(
     stored = getattr(generation, field)
     if not stored:
         raise Http404("Not stored yet.")
-    extension = "mp4" if field == "video" else "jpg"
-    return delivery.respond(request, stored, content_type, f"kling-{generation.pk}.{extension}")
+    name = {"video": "mp4", "poster": "jpg", "poster_1x": "1x.jpg"}[field]
+    return delivery.respond(request, stored, content_type, f"kling-{generation.pk}.{name}")
 
 
 # ---------------------------------------------------------------------------- history

@@ -7,12 +7,24 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 
-from studio.generations import timing
+from studio.generations import posters, timing
 from studio.generations.models import Generation, Status
 from studio.kling import errors
 from studio.kling.capabilities import IMAGE_MODELS, MODELS, describe_camera
 
 register = template.Library()
+
+
+@register.simple_tag
+def poster(generation: Generation, alt: str = "", css: str = "", lazy: bool = True):
+    """The poster's <img>, 1x and 2x in srcset (generations/posters.py); "" without one."""
+    return posters.img(generation, alt=alt, css=css, lazy=lazy)
+
+
+@register.simple_tag
+def player_poster(generation: Generation):
+    """The poster's <img> in the generation page's player, srcset by width."""
+    return posters.player_img(generation)
 
 
 @register.filter
