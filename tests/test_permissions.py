@@ -66,6 +66,7 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
     for name in ("pending", "approved", "approved_too", "shared"):
         (tmp_path / "videos" / f"{name}.mp4").write_bytes(VIDEO)
         (tmp_path / "posters" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + name.encode())
+        (tmp_path / "posters" / f"{name}-1x.jpg").write_bytes(b"\xff\xd8\xff\xe1" + name.encode())
     users = {
         "owner": owner,
         "teammate": teammate,
@@ -81,6 +82,7 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
             status="succeeded",
             video=f"videos/{name}.mp4",
             poster=f"posters/{name}.jpg",
+            poster_1x=f"posters/{name}-1x.jpg",
             video_bytes=len(VIDEO),
         )
 
@@ -292,6 +294,11 @@ CASES: dict[str, list[Case]] = {
         Case("poster in review", gen("pending", "poster.jpg"), PENDING_VIEW),
         Case("poster approved", gen("approved", "poster.jpg"), APPROVED_VIEW),
         Case("poster running", gen("running", "poster.jpg"), NOT_STORED),
+    ],
+    "generation-poster-1x": [
+        Case("poster 1x in review", gen("pending", "poster-1x.jpg"), PENDING_VIEW),
+        Case("poster 1x approved", gen("approved", "poster-1x.jpg"), APPROVED_VIEW),
+        Case("poster 1x running", gen("running", "poster-1x.jpg"), NOT_STORED),
     ],
     "history": listing("history", "/history/?view=list", "/history/", "history-results"),
     "compare": [
