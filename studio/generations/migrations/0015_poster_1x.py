@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0013_review_queue_batch_index'),
+        ('generations', '0014_archived'),
     ]
 
     operations = [
