@@ -4,6 +4,7 @@ and (if allowed) comments. A link shows its videos and nothing else (sharing.py)
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.contrib import messages
@@ -137,13 +138,26 @@ def guest_video(request: HttpRequest, token: str, pk: uuid.UUID):
     return link, video, None
 
 
+def guest_video_view(view):
+    """A guest's view of one video a link shares, called as view(request, token, link, video)
+    once the link is open and unlocked and shares the video; otherwise the refusal is the
+    answer (the password page for a locked link)."""
+
+    @functools.wraps(view)
+    def opened(request: HttpRequest, token: str, pk: uuid.UUID) -> HttpResponse:
+        link, video, refused = guest_video(request, token, pk)
+        if refused:
+            return refused
+        return view(request, token, link, video)
+
+    return opened
+
+
 @login_not_required
 @require_safe
-def shared_video(request: HttpRequest, token: str, pk: uuid.UUID) -> HttpResponse:
-    link, video, refused = guest_video(request, token, pk)
-    if refused:
-        return refused
-    sharing.used(request, link, "share.view", video=str(pk))
+@guest_video_view
+def shared_video(request: HttpRequest, token: str, link: ShareLink, video) -> HttpResponse:
+    sharing.used(request, link, "share.view", video=str(video.pk))
     context = timeline_context(
         request, video, "shared-player", guest_urls(token, video), share=link
     )
@@ -162,11 +176,10 @@ def guest_urls(token: str, video) -> dict:
 
 @login_not_required
 @require_POST
-def shared_comment(request: HttpRequest, token: str, pk: uuid.UUID) -> HttpResponse:
+@guest_video_view
+def shared_comment(request: HttpRequest, token: str, link: ShareLink, video) -> HttpResponse:
     """A guest's comment or reply, marked guest, in the same threads the studio sees."""
-    link, video, refused = guest_video(request, token, pk)
-    if refused:
-        return refused
+    pk = video.pk
     if not link.can_comment:
         sharing.used(request, link, "share.refused", why="view only", video=str(pk))
         return gone_view_only(request)
