@@ -245,6 +245,18 @@ class InputImage(models.Model):
 IMAGE_REFERENCE = "studio-image:"
 
 
+def from_library(model: str, on_delete) -> models.ForeignKey:
+    """A generation's optional link to the library row it came from, by name (generations
+    does not import library, docs/architecture.md); the row lists it as `.generations`."""
+    return models.ForeignKey(
+        f"library.{model}",
+        null=True,
+        blank=True,
+        on_delete=on_delete,
+        related_name="generations",
+    )
+
+
 class Generation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -330,13 +342,7 @@ class Generation(models.Model):
 
     # Where it came from (studio/library): the prompt version its text was taken from,
     # the presets applied as they were then ([{"id", "name", "params"}]), its batch.
-    prompt_version = models.ForeignKey(
-        "library.PromptVersion",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="generations",
-    )
+    prompt_version = from_library("PromptVersion", models.PROTECT)
     presets = models.JSONField(default=list, blank=True)
     # image2video: the start and end pictures, and the video (and time in it) this shot
     # continues, so a sequence can be followed both ways (source.continuations).
@@ -355,13 +361,7 @@ class Generation(models.Model):
     # so the whole team sees the video.
     reviewed = models.BooleanField(default=False)
     team_visible = models.BooleanField(default=False)
-    batch = models.ForeignKey(
-        "library.Batch",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="generations",
-    )
+    batch = from_library("Batch", models.SET_NULL)  # the batch it came from
     # When its owner archived it (set_archived): out of History's default view and the
     # studio queue, nothing else. The files, the review, the gallery and retention's rules
     # do not read it.

@@ -21,6 +21,18 @@ from studio.generations.models import Generation, Status, month_of
 UNITS = {"max_digits": 10, "decimal_places": 3}
 
 
+def who(blank: bool = True) -> models.ForeignKey:
+    """The person who did something (reviewed, wrote, resolved, shared, revoked): the row
+    stays, with None, when the account is deleted; no reverse accessor on the user."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=blank,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
 class Verdict(models.TextChoices):
     APPROVED = "approved", "Approved"
     CHANGES = "changes", "Changes requested"
@@ -51,9 +63,7 @@ class Review(models.Model):
         Generation, primary_key=True, on_delete=models.CASCADE, related_name="review"
     )
     verdict = models.CharField(max_length=10, choices=Verdict, db_index=True)
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    reviewer = who(blank=False)
     comment = models.TextField(blank=True)
     at_seconds = models.FloatField(null=True, blank=True)
     decided_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -179,9 +189,7 @@ class Decision(models.Model):
     """One verdict a reviewer gave, with its comment, optionally pinned to a time."""
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="decisions")
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    reviewer = who(blank=False)
     verdict = models.CharField(max_length=10, choices=Verdict)
     comment = models.TextField(blank=True)
     at_seconds = models.FloatField(
@@ -351,13 +359,7 @@ class AuditEntry(models.Model):
     AuditEntry.record when the actor is known)."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    actor = who()
     actor_name = models.CharField(max_length=150, blank=True)  # kept if the user goes
     action = models.CharField(max_length=60, db_index=True)
     target_type = models.CharField(max_length=100, blank=True)
@@ -445,9 +447,7 @@ class Comment(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    author = who()
     author_name = models.CharField(max_length=150)  # the guest's name, or the user's kept
     guest = models.BooleanField(default=False)
     share = models.ForeignKey(
@@ -463,9 +463,7 @@ class Comment(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    resolved_by = who()
     # The later take whose approval closed this thread.
     closed_by_take = models.ForeignKey(
         Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -530,17 +528,13 @@ class ShareLink(models.Model):
     batch = models.ForeignKey(
         "library.Batch", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = who(blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     password = models.CharField(max_length=128, blank=True)  # Django's hash; "" for none
     can_comment = models.BooleanField(default=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    revoked_by = who()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
