@@ -196,22 +196,27 @@ def elapsed(start: datetime, end: datetime) -> str:
 # ---------------------------------------------------------------------------- media
 
 
-@require_safe
-@require(GALLERY)
-def generation_video(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
-    return media_file(request, pk, "video", "video/mp4")
+# A generation's stored files, by field: the type they are sent as, the download name's end.
+MEDIA = {
+    "video": ("video/mp4", "mp4"),
+    "poster": ("image/jpeg", "jpg"),
+    "poster_1x": ("image/jpeg", "1x.jpg"),
+}
 
 
 @require_safe
 @require(GALLERY)
-def generation_poster(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
-    return media_file(request, pk, "poster", "image/jpeg")
-
-
-@require_safe
-@require(GALLERY)
-def generation_poster_1x(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
-    return media_file(request, pk, "poster_1x", "image/jpeg")
+def generation_file(request: HttpRequest, pk: uuid.UUID, field: str) -> HttpResponseBase:
+    """One stored file of a generation the user may see (the URL names which, a key of
+    MEDIA), sent the way STUDIO_MEDIA_DELIVERY says (studio/generations/delivery.py); no
+    other path reaches it. The upstream result_url is never used here: it expires and it is
+    not ours to hand out."""
+    generation = get_object_or_404(Generation.objects.visible_to(request.user).only(field), pk=pk)
+    stored = getattr(generation, field)
+    if not stored:
+        raise Http404("Not stored yet.")
+    content_type, ending = MEDIA[field]
+    return delivery.respond(request, stored, content_type, f"kling-{generation.pk}.{ending}")
 
 
 @require_safe
@@ -224,20 +229,6 @@ def input_image(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
         raise Http404("Not stored.")
     filename = f"image-{pk}.{picture.extension}"
     return delivery.respond(request, picture.file, picture.content_type, filename)
-
-
-def media_file(
-    request: HttpRequest, pk: uuid.UUID, field: str, content_type: str
-) -> HttpResponseBase:
-    """One stored file of a generation the user may see, sent the way
-    STUDIO_MEDIA_DELIVERY says (studio/generations/delivery.py); no other path reaches it.
-    The upstream result_url is never used here: it expires and it is not ours to hand out."""
-    generation = get_object_or_404(Generation.objects.visible_to(request.user).only(field), pk=pk)
-    stored = getattr(generation, field)
-    if not stored:
-        raise Http404("Not stored yet.")
-    name = {"video": "mp4", "poster": "jpg", "poster_1x": "1x.jpg"}[field]
-    return delivery.respond(request, stored, content_type, f"kling-{generation.pk}.{name}")
 
 
 # ---------------------------------------------------------------------------- history
