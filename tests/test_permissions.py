@@ -150,7 +150,7 @@ def world(settings, tmp_path, owner, teammate, reviewer, outsider) -> World:
 @dataclass
 class Case:
     label: str
-    path: Callable[[World], str]
+    path: str | Callable[[World], str]  # a str is formatted with w=the world
     expect: dict  # role -> status code, or a set of acceptable codes
     method: str = "get"
     data: dict | Callable[[World], dict] = field(default_factory=dict)
@@ -159,6 +159,10 @@ class Case:
 
 def codes(owner, teammate, reviewer, outsider, anonymous=LOGIN) -> dict:
     return dict(zip(ROLES, (owner, teammate, reviewer, outsider, anonymous), strict=True))
+
+
+def post(label: str, path, expect: dict, data=None, **kwargs) -> Case:
+    return Case(label, path, expect, "post", data or {}, **kwargs)
 
 
 def gen(name: str, suffix: str = "") -> Callable[[World], str]:
@@ -171,64 +175,53 @@ def listing(label: str, page: str, fragment: str, target: str) -> list[Case]:
     anyone = codes(200, 200, 200, 403)
     headers = {**HTMX, "HTTP_HX_TARGET": target}
     return [
-        Case(label, lambda w: page, anyone),
-        Case(f"{label} fragment", lambda w: fragment, anyone, headers=headers),
+        Case(label, page, anyone),
+        Case(f"{label} fragment", fragment, anyone, headers=headers),
     ]
 
 
 OK_OR_REDIRECT = {200, 302}
 PENDING_VIEW = codes(200, 404, 200, 403)  # a finished video still in review
-RUNNING_VIEW = codes(200, 404, 404, 403)  # not finished: its owner only
+OWNER_VIEW = codes(200, 404, 404, 403)  # its owner's only
+RUNNING_VIEW = OWNER_VIEW  # not finished: its owner only
 APPROVED_VIEW = codes(200, 200, 200, 403)  # the team's
 NOT_STORED = codes(404, 404, 404, 403)  # nobody gets a file that is not there
+# The studio page sends reviewers to their queue; creators start from what they may see.
+STUDIO_OWN, STUDIO_TEAM = codes(200, 404, 302, 403), codes(200, 200, 302, 403)
+REVIEWERS = codes(403, 403, 200, 403)  # reviewers' pages
+ANYONE = codes(200, 200, 200, 200, 200)  # signed in or not
+NOBODY = codes(404, 404, 404, 404, 404)
+A_NOTE = {"body": "A note", "start_seconds": "1"}
+# The take a guest's link shares, and one it does not.
+TAKE, NOT_SHARED = "/s/{w.share_token}/v/{w.shared.pk}/", "/s/{w.share_token}/v/{w.pending.pk}/"
+LIVE = {**HTMX, "HTTP_HX_TARGET": "generation-live"}  # the detail page's live fragment
 
 CASES: dict[str, list[Case]] = {
-    "login": [Case("sign-in page", lambda w: "/login/", codes(200, 200, 200, 200, 200))],
-    "logout": [Case("log out needs POST", lambda w: "/logout/", codes(405, 405, 405, 405))],
-    "password-change": [Case("change password", lambda w: "/password/", codes(200, 200, 200, 200))],
+    "login": [Case("sign-in page", "/login/", ANYONE)],
+    "logout": [Case("log out needs POST", "/logout/", codes(405, 405, 405, 405))],
+    "password-change": [Case("change password", "/password/", codes(200, 200, 200, 200))],
     "password-change-done": [
-        Case("password changed", lambda w: "/password/done/", codes(200, 200, 200, 200))
+        Case("password changed", "/password/done/", codes(200, 200, 200, 200))
     ],
-    "healthz": [Case("health check", lambda w: "/healthz", codes(200, 200, 200, 200, 200))],
+    "healthz": [Case("health check", "/healthz", ANYONE)],
     "kling-callback": [
-        Case(
-            "webhook with a wrong token",
-            lambda w: f"/hooks/kling/{w.running.pk}/wrong-token/",
-            codes(404, 404, 404, 404, 404),
-            method="post",
-        )
+        post("webhook with a wrong token", "/hooks/kling/{w.running.pk}/wrong-token/", NOBODY)
     ],
     "studio": [
-        Case("studio", lambda w: "/", codes(200, 200, 302, 403)),
-        Case("remix in review", lambda w: f"/?remix={w.pending.pk}", codes(200, 404, 302, 403)),
-        Case("remix approved", lambda w: f"/?remix={w.approved.pk}", codes(200, 200, 302, 403)),
-        Case(
-            "start from an unused picture",
-            lambda w: f"/?image={w.pictures['unused'].pk}",
-            codes(200, 404, 302, 403),
-        ),
+        Case("studio", "/", STUDIO_TEAM),
+        Case("remix in review", "/?remix={w.pending.pk}", STUDIO_OWN),
+        Case("remix approved", "/?remix={w.approved.pk}", STUDIO_TEAM),
+        Case("start from an unused picture", "/?image={w.pictures[unused].pk}", STUDIO_OWN),
         Case(
             "start from the approved video's picture",
-            lambda w: f"/?image={w.pictures['approved'].pk}",
-            codes(200, 200, 302, 403),
+            "/?image={w.pictures[approved].pk}",
+            STUDIO_TEAM,
         ),
     ],
     "input-image": [
-        Case(
-            "picture unused",
-            lambda w: f"/generations/images/{w.pictures['unused'].pk}/",
-            codes(200, 404, 404, 403),
-        ),
-        Case(
-            "picture in review",
-            lambda w: f"/generations/images/{w.pictures['pending'].pk}/",
-            PENDING_VIEW,
-        ),
-        Case(
-            "picture approved",
-            lambda w: f"/generations/images/{w.pictures['approved'].pk}/",
-            APPROVED_VIEW,
-        ),
+        Case("picture unused", "/generations/images/{w.pictures[unused].pk}/", OWNER_VIEW),
+        Case("picture in review", "/generations/images/{w.pictures[pending].pk}/", PENDING_VIEW),
+        Case("picture approved", "/generations/images/{w.pictures[approved].pk}/", APPROVED_VIEW),
     ],
     "generation-archive": [
         # Its owner only: others who may see the video still get a 404 (owned_by).
@@ -238,57 +231,38 @@ CASES: dict[str, list[Case]] = {
     ],
     "generation-continue": [
         # The test videos are not playable, so the owner is sent back with a message.
-        Case("continue in review", gen("pending", "continue/"), codes(302, 404, 403, 403), "post"),
-        Case("continue approved", gen("approved", "continue/"), codes(302, 302, 403, 403), "post"),
+        post("continue in review", gen("pending", "continue/"), codes(302, 404, 403, 403)),
+        post("continue approved", gen("approved", "continue/"), codes(302, 302, 403, 403)),
     ],
     "generation-create": [
-        Case(
+        post(
             "submit (empty prompt: the form again)",
-            lambda w: "/generations/new/",
+            "/generations/new/",
             codes(200, 200, 403, 403),
-            method="post",
-            data={"prompt": ""},
+            {"prompt": ""},
             headers=HTMX,
         )
     ],
     "queue-updates": [
         # The owner has a running video, so their poll goes on (200); 286 stops it.
-        Case("queue poll", lambda w: "/queue/updates/", codes(200, 286, 403, 403), headers=HTMX)
+        Case("queue poll", "/queue/updates/", codes(200, 286, 403, 403), headers=HTMX)
     ],
     "generation-detail": [
         Case("page in review", gen("pending"), PENDING_VIEW),
         Case("page running", gen("running"), RUNNING_VIEW),
         Case("page approved", gen("approved"), APPROVED_VIEW),
-        Case(
-            "live fragment running",
-            gen("running"),
-            RUNNING_VIEW,
-            headers={**HTMX, "HTTP_HX_TARGET": "generation-live"},
-        ),
-        Case(
-            "live fragment in review",
-            gen("pending"),
-            PENDING_VIEW,
-            headers={**HTMX, "HTTP_HX_TARGET": "generation-live"},
-        ),
+        Case("live fragment running", gen("running"), RUNNING_VIEW, headers=LIVE),
+        Case("live fragment in review", gen("pending"), PENDING_VIEW, headers=LIVE),
     ],
     "generation-run-again": [
-        Case(
-            "run again in review", gen("pending", "run-again/"), codes(302, 404, 403, 403), "post"
-        ),
-        Case(
-            "run again approved", gen("approved", "run-again/"), codes(302, 302, 403, 403), "post"
-        ),
+        post("run again in review", gen("pending", "run-again/"), codes(302, 404, 403, 403)),
+        post("run again approved", gen("approved", "run-again/"), codes(302, 302, 403, 403)),
     ],
     "generation-video": [
         Case("video in review", gen("pending", "video.mp4"), PENDING_VIEW),
         Case("video approved", gen("approved", "video.mp4"), APPROVED_VIEW),
         Case("video running", gen("running", "video.mp4"), NOT_STORED),
-        Case(
-            "video download",
-            lambda w: f"/generations/{w.pending.pk}/video.mp4?download=1",
-            PENDING_VIEW,
-        ),
+        Case("video download", "/generations/{w.pending.pk}/video.mp4?download=1", PENDING_VIEW),
     ],
     "generation-poster": [
         Case("poster in review", gen("pending", "poster.jpg"), PENDING_VIEW),
@@ -302,196 +276,137 @@ CASES: dict[str, list[Case]] = {
     ],
     "history": listing("history", "/history/?view=list", "/history/", "history-results"),
     "compare": [
+        Case("compare in review", "/compare/?ids={w.pending.pk},{w.approved.pk}", PENDING_VIEW),
         Case(
-            "compare in review",
-            lambda w: f"/compare/?ids={w.pending.pk},{w.approved.pk}",
-            codes(200, 404, 200, 403),
+            "compare approved", "/compare/?ids={w.approved.pk},{w.approved_too.pk}", APPROVED_VIEW
         ),
-        Case(
-            "compare approved",
-            lambda w: f"/compare/?ids={w.approved.pk},{w.approved_too.pk}",
-            codes(200, 200, 200, 403),
-        ),
-        Case(
-            "compare running",
-            lambda w: f"/compare/?ids={w.running.pk},{w.approved.pk}",
-            codes(200, 404, 404, 403),
-        ),
+        Case("compare running", "/compare/?ids={w.running.pk},{w.approved.pk}", RUNNING_VIEW),
     ],
     # Everyone signed in: their own jobs only (200 while one runs, else 286), and no tile
     # of the owner's (the walk checks that no private text shows).
     "activity": [
         Case(
             "nav activity watching the owner's job",
-            lambda w: f"/activity/?watch={w.running.pk}",
+            "/activity/?watch={w.running.pk}",
             codes(200, {200, 286}, {200, 286}, 286),
         )
     ],
-    "review": [Case("review queue", lambda w: "/review/", codes(403, 403, 200, 403))],
+    "review": [Case("review queue", "/review/", REVIEWERS)],
     "review-generation": [
-        Case("review page", lambda w: f"/review/{w.pending.pk}/", codes(403, 403, 200, 403)),
-        Case("review running", lambda w: f"/review/{w.running.pk}/", codes(403, 403, 404, 403)),
-        Case(
-            "review POST without a verdict",
-            lambda w: f"/review/{w.pending.pk}/",
-            codes(403, 403, 200, 403),
-            method="post",
-            data={"comment": "hm"},
+        Case("review page", "/review/{w.pending.pk}/", REVIEWERS),
+        Case("review running", "/review/{w.running.pk}/", codes(403, 403, 404, 403)),
+        post(
+            "review POST without a verdict", "/review/{w.pending.pk}/", REVIEWERS, {"comment": "hm"}
         ),
     ],
     # Comments on the timeline: the video's creator and reviewers; a teammate who sees an
     # approved video may read its comments, not write them.
     "comment-create": [
-        Case(
+        post(
             "comment in review",
-            lambda w: f"/review/{w.pending.pk}/comments/",
+            "/review/{w.pending.pk}/comments/",
             codes(302, 404, 302, 403),
-            "post",
-            data={"body": "A note", "start_seconds": "1"},
+            A_NOTE,
         ),
-        Case(
+        post(
             "comment approved",
-            lambda w: f"/review/{w.approved.pk}/comments/",
+            "/review/{w.approved.pk}/comments/",
             codes(302, 403, 302, 403),
-            "post",
-            data={"body": "A note", "start_seconds": "1"},
+            A_NOTE,
         ),
-        Case(
-            "comment running",
-            lambda w: f"/review/{w.running.pk}/comments/",
-            codes(404, 404, 404, 403),
-            "post",
-            data={"body": "A note", "start_seconds": "1"},
+        post(
+            "comment running", "/review/{w.running.pk}/comments/", codes(404, 404, 404, 403), A_NOTE
         ),
     ],
     "comment-edit": [
-        Case(
+        post(
             "edit a reviewer's comment",
-            lambda w: f"/review/comments/{w.note.pk}/edit/",
+            "/review/comments/{w.note.pk}/edit/",
             codes(302, 404, 302, 403),
-            "post",
-            data={"body": "Tilt"},
+            {"body": "Tilt"},
         )
     ],
     "comment-resolve": [
-        Case(
+        post(
             "resolve a thread",
-            lambda w: f"/review/comments/{w.note.pk}/resolve/",
+            "/review/comments/{w.note.pk}/resolve/",
             codes(302, 404, 302, 403),
-            "post",
-            data={"resolved": "1"},
+            {"resolved": "1"},
         )
     ],
     "shot-detail": [
-        Case("shot in review", lambda w: f"/shots/{w.pending.shot_id}/", PENDING_VIEW),
-        Case("shot running", lambda w: f"/shots/{w.running.shot_id}/", RUNNING_VIEW),
-        Case("shot approved", lambda w: f"/shots/{w.approved.shot_id}/", APPROVED_VIEW),
+        Case("shot in review", "/shots/{w.pending.shot_id}/", PENDING_VIEW),
+        Case("shot running", "/shots/{w.running.shot_id}/", RUNNING_VIEW),
+        Case("shot approved", "/shots/{w.approved.shot_id}/", APPROVED_VIEW),
     ],
     # Share links: reviewers and admins make and revoke them; a guest (anyone, signed in or
     # not) reaches exactly what the token shares.
     "share-create": [
-        Case(
-            "share a video in review",
-            lambda w: f"/review/share/?kind=video&id={w.pending.pk}",
-            codes(403, 403, 200, 403),
-        ),
+        Case("share a video in review", "/review/share/?kind=video&id={w.pending.pk}", REVIEWERS),
         Case(
             "share a running video",
-            lambda w: f"/review/share/?kind=video&id={w.running.pk}",
+            "/review/share/?kind=video&id={w.running.pk}",
             codes(403, 403, 404, 403),
         ),
-        Case(
+        post(
             "share with bad terms",
-            lambda w: f"/review/share/?kind=video&id={w.pending.pk}",
+            "/review/share/?kind=video&id={w.pending.pk}",
             codes(403, 403, 400, 403),
-            "post",
-            data={"days": "0"},
+            {"days": "0"},
         ),
     ],
-    "shares": [Case("share links", lambda w: "/review/shares/", codes(403, 403, 200, 403))],
+    "shares": [Case("share links", "/review/shares/", REVIEWERS)],
     "share-revoke": [
-        Case(
+        post(
             "revoke another reviewer's link",
-            lambda w: f"/review/shares/{w.share_video.pk}/revoke/",
+            "/review/shares/{w.share_video.pk}/revoke/",
             codes(403, 403, 404, 403),
-            "post",
         )
     ],
     "shared": [
-        Case("shared shot", lambda w: f"/s/{w.share_token}/", codes(200, 200, 200, 200, 200)),
-        Case("unknown token", lambda w: "/s/not-a-token/", codes(404, 404, 404, 404, 404)),
+        Case("shared shot", "/s/{w.share_token}/", ANYONE),
+        Case("unknown token", "/s/not-a-token/", NOBODY),
     ],
     "shared-video": [
-        Case(
-            "shared take",
-            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/",
-            codes(200, 200, 200, 200, 200),
-        ),
-        Case(
-            "a video the link does not share",
-            lambda w: f"/s/{w.share_token}/v/{w.pending.pk}/",
-            codes(404, 404, 404, 404, 404),
-        ),
+        Case("shared take", TAKE, ANYONE),
+        Case("a video the link does not share", NOT_SHARED, NOBODY),
     ],
     "shared-comment": [
-        Case(
+        post(
             "guest comment without a name",
-            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/comments/",
+            TAKE + "comments/",
             codes(400, 400, 400, 400, 400),
-            "post",
-            data={"body": "Nice", "start_seconds": "1"},
+            {"body": "Nice", "start_seconds": "1"},
         )
     ],
     "shared-video-file": [
-        Case(
-            "shared video file",
-            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/video.mp4",
-            codes(200, 200, 200, 200, 200),
-        ),
-        Case(
-            "another video's file",
-            lambda w: f"/s/{w.share_token}/v/{w.pending.pk}/video.mp4",
-            codes(404, 404, 404, 404, 404),
-        ),
+        Case("shared video file", TAKE + "video.mp4", ANYONE),
+        Case("another video's file", NOT_SHARED + "video.mp4", NOBODY),
     ],
-    "shared-poster": [
-        Case(
-            "shared poster",
-            lambda w: f"/s/{w.share_token}/v/{w.shared.pk}/poster.jpg",
-            codes(200, 200, 200, 200, 200),
-        )
-    ],
-    "review-news": [Case("review news", lambda w: "/review/news/", codes(200, 200, 200, 403))],
+    "shared-poster": [Case("shared poster", TAKE + "poster.jpg", ANYONE)],
+    "review-news": [Case("review news", "/review/news/", codes(200, 200, 200, 403))],
     "review-bulk": [
-        Case(
+        post(
             "bulk approve nothing ticked",
-            lambda w: "/review/bulk/",
+            "/review/bulk/",
             codes(403, 403, 302, 403),
-            "post",
-            data={"verdict": "approved"},
+            {"verdict": "approved"},
         ),
-        Case(
+        post(
             "bulk approve a running video",
-            lambda w: "/review/bulk/",
+            "/review/bulk/",
             codes(403, 403, 302, 403),
-            "post",
-            data=lambda w: {"verdict": "approved", "ids": [w.running.pk]},
+            lambda w: {"verdict": "approved", "ids": [w.running.pk]},
         ),
     ],
     "gallery": listing("gallery", "/gallery/", "/gallery/?q=fox", "gallery-results"),
-    "spend": [Case("spend", lambda w: "/spend/", codes(403, 403, 200, 403))],
+    "spend": [Case("spend", "/spend/", REVIEWERS)],
     # The health page: admins only (studio/ops); none of these roles.
-    "health": [Case("health page", lambda w: "/ops/health/", codes(403, 403, 403, 403))],
+    "health": [Case("health page", "/ops/health/", codes(403, 403, 403, 403))],
     # Retention removes videos: admins only (studio/ops); none of these roles.
     "retention": [
-        Case("retention preview", lambda w: "/ops/retention/?days=1", codes(403, 403, 403, 403)),
-        Case(
-            "retention run",
-            lambda w: "/ops/retention/",
-            codes(403, 403, 403, 403),
-            method="post",
-            data={"days": "1"},
-        ),
+        Case("retention preview", "/ops/retention/?days=1", codes(403, 403, 403, 403)),
+        post("retention run", "/ops/retention/", codes(403, 403, 403, 403), {"days": "1"}),
     ],
 }
 
@@ -510,85 +425,70 @@ def lib(key: str, suffix: str = "") -> Callable[[World], str]:
 
 CASES.update(
     {
-        "library": [Case("library", lambda w: "/library/", LIBRARY_MEMBER)],
-        "prompt-create": [
-            Case("new prompt form", lambda w: "/library/prompts/new/", LIBRARY_MEMBER)
-        ],
+        "library": [Case("library", "/library/", LIBRARY_MEMBER)],
+        "prompt-create": [Case("new prompt form", "/library/prompts/new/", LIBRARY_MEMBER)],
         "prompt-detail": [Case("private prompt", lib("prompt"), codes(200, 404, 403, 403))],
         "prompt-edit": [
-            Case(
+            post(
                 "edit private prompt",
                 lib("prompt", "edit/"),
                 codes({200, 302, 400}, 404, 403, 403),
-                "post",
-                data={"title": PRIVATE_TITLE, "text": PRIVATE_TEXT},
+                {"title": PRIVATE_TITLE, "text": PRIVATE_TEXT},
             )
         ],
         "prompt-diff": [Case("diff", lib("prompt", "diff/"), codes(200, 404, 403, 403))],
-        "prompt-star": [
-            Case("star", lib("prompt", "star/"), codes(OK_OR_REDIRECT, 404, 403, 403), "post")
-        ],
-        "prompt-fork": [Case("fork", lib("prompt", "fork/"), codes(302, 404, 403, 403), "post")],
-        "prompt-remove": [
-            Case("remove", lib("doomed", "remove/"), codes(302, 404, 403, 403), "post")
-        ],
-        "prompt-restore": [
-            Case("restore", lib("doomed", "restore/"), codes(302, 404, 403, 403), "post")
-        ],
+        "prompt-star": [post("star", lib("prompt", "star/"), codes(OK_OR_REDIRECT, 404, 403, 403))],
+        "prompt-fork": [post("fork", lib("prompt", "fork/"), codes(302, 404, 403, 403))],
+        "prompt-remove": [post("remove", lib("doomed", "remove/"), codes(302, 404, 403, 403))],
+        "prompt-restore": [post("restore", lib("doomed", "restore/"), codes(302, 404, 403, 403))],
         "prompt-export": [Case("export one", lib("prompt", "export/"), codes(200, 404, 403, 403))],
-        "presets": [Case("presets", lambda w: "/library/presets/", LIBRARY_MEMBER)],
+        "presets": [Case("presets", "/library/presets/", LIBRARY_MEMBER)],
         "preset-edit": [Case("edit preset", lib("preset"), codes(200, 404, 403, 403))],
         "preset-delete": [
-            Case(
-                "delete preset", lib("doomed_preset", "delete/"), codes(302, 404, 403, 403), "post"
-            )
+            post("delete preset", lib("doomed_preset", "delete/"), codes(302, 404, 403, 403))
         ],
         "preset-default": [
-            Case("default preset", lib("preset", "default/"), codes(302, 404, 403, 403), "post")
+            post("default preset", lib("preset", "default/"), codes(302, 404, 403, 403))
         ],
         "preset-apply": [
-            Case(
+            post(
                 "apply a preset to the form",
-                lambda w: "/library/presets/apply/",
+                "/library/presets/apply/",
                 codes({200, 400, 404}, {200, 400, 404}, 403, 403),
-                "post",
-                data=lambda w: {"preset": w.library["preset"].pk},
+                lambda w: {"preset": w.library["preset"].pk},
                 headers=HTMX,
             )
         ],
         "batch-preview": [
-            Case(
+            post(
                 "batch preview",
-                lambda w: "/library/batches/preview/",
+                "/library/batches/preview/",
                 codes(200, 200, 403, 403),
-                "post",
-                data={"prompt": "A {animal} at dawn", "variables": "animal: fox"},
+                {"prompt": "A {animal} at dawn", "variables": "animal: fox"},
                 headers=HTMX,
             )
         ],
         "batch-create": [
-            Case(
+            post(
                 "batch create (nothing to make)",
-                lambda w: "/library/batches/new/",
+                "/library/batches/new/",
                 codes({200, 302, 400}, {200, 302, 400}, 403, 403),
-                "post",
-                data={"prompt": ""},
+                {"prompt": ""},
             )
         ],
         "batch-detail": [Case("batch", lib("batch"), codes(200, 404, 403, 403))],
-        "library-export": [Case("export all", lambda w: "/library/export/", LIBRARY_MEMBER)],
-        "library-import": [Case("import form", lambda w: "/library/import/", LIBRARY_MEMBER)],
+        "library-export": [Case("export all", "/library/export/", LIBRARY_MEMBER)],
+        "library-import": [Case("import form", "/library/import/", LIBRARY_MEMBER)],
         "generation-recipe": [
-            Case("recipe in review", lambda w: f"/library/recipes/{w.pending.pk}/", PENDING_VIEW),
-            Case("recipe running", lambda w: f"/library/recipes/{w.running.pk}/", RUNNING_VIEW),
-            Case("recipe approved", lambda w: f"/library/recipes/{w.approved.pk}/", APPROVED_VIEW),
+            Case("recipe in review", "/library/recipes/{w.pending.pk}/", PENDING_VIEW),
+            Case("recipe running", "/library/recipes/{w.running.pk}/", RUNNING_VIEW),
+            Case("recipe approved", "/library/recipes/{w.approved.pk}/", APPROVED_VIEW),
         ],
         "recipe-run": [
-            Case(
+            post(
                 "run a recipe file",
-                lambda w: "/library/recipes/run/",
+                "/library/recipes/run/",
                 codes({200, 302, 400}, {200, 302, 400}, 403, 403),
-                "post",
             )
         ],
     }
@@ -623,7 +523,8 @@ def run(client, world: World, role: str, case: Case):
     if world.users[role] is not None:
         client.force_login(world.users[role])
     data = case.data(world) if callable(case.data) else case.data
-    return getattr(client, case.method)(case.path(world), data, **case.headers)
+    path = case.path.format(w=world) if isinstance(case.path, str) else case.path(world)
+    return getattr(client, case.method)(path, data, **case.headers)
 
 
 def body(response) -> str:
@@ -675,7 +576,7 @@ def test_reviewers_are_sent_to_the_queue_and_teammates_see_only_approved_work(
 def test_the_nav_shows_each_role_only_what_it_may_use(client, world, admin) -> None:
     def nav(role: str) -> str:
         path = "/review/" if role == "reviewer" else "/history/"
-        html = body(run(client, world, role, Case(role, lambda w: path, {})))
+        html = body(run(client, world, role, Case(role, path, {})))
         return html.split('<ul class="nav-links">')[1].split("</ul>")[0]
 
     owner = nav("owner")
@@ -739,8 +640,11 @@ ADMIN_SEES = {
 class AdminCase:
     model: str  # app_label.ModelName
     label: str
-    row: Callable[[World], object]
+    row: str | Callable[[World], object]  # a str names a row of world.library
     expect: dict  # role -> SIGN_IN, DENIED or the rights
+
+    def the_row(self, world: World):
+        return world.library[self.row] if isinstance(self.row, str) else self.row(world)
 
 
 def rights(owner, teammate, reviewer, admin, superuser) -> dict:
@@ -748,55 +652,27 @@ def rights(owner, teammate, reviewer, admin, superuser) -> dict:
     return dict(zip(ADMIN_ROLES, people, strict=True))
 
 
-ADMINS_ONLY = rights(DENIED, DENIED, DENIED, "avcd", "avcd")
-SUPERUSERS_ONLY = rights(DENIED, DENIED, DENIED, DENIED, "vcd")
+def admins(admin: str, superuser: str | None = None) -> dict:
+    """Rights for the admin and the superuser (the same unless said); the rest denied."""
+    return rights(DENIED, DENIED, DENIED, admin, superuser or admin)
 
 
-def lib_row(key: str) -> Callable[[World], object]:
-    return lambda w: w.library[key]
-
+ADMINS_ONLY = admins("avcd")
+SUPERUSERS_ONLY = admins(DENIED, "vcd")
+PRIVATE_ROW = rights("vd", "", DENIED, "", "")  # the owner's alone: others do not see it
+OWNERS = rights("avcd", "a", DENIED, "a", "a")  # the owner's; others may add their own
+TEAMS = rights("avcd", "av", DENIED, "av", "av")  # the owner's, shared with the team
 
 ADMIN_CASES = [
-    AdminCase(
-        "library.Prompt", "private prompt", lib_row("prompt"), rights("avcd", "a", DENIED, "a", "a")
-    ),
-    AdminCase(
-        "library.Prompt",
-        "team prompt",
-        lib_row("team_prompt"),
-        rights("avcd", "av", DENIED, "av", "av"),
-    ),
-    AdminCase(
-        "library.PromptVersion",
-        "private version",
-        lib_row("version"),
-        rights("vd", "", DENIED, "", ""),
-    ),
-    AdminCase(
-        "library.Preset", "private preset", lib_row("preset"), rights("avcd", "a", DENIED, "a", "a")
-    ),
-    AdminCase(
-        "library.Preset",
-        "team preset",
-        lib_row("team_preset"),
-        rights("avcd", "av", DENIED, "av", "av"),
-    ),
-    AdminCase("library.Batch", "batch", lib_row("batch"), rights("v", "", DENIED, "v", "v")),
-    AdminCase(
-        "library.Tag", "tag of a private prompt", lib_row("tag"), rights("v", "", DENIED, "", "")
-    ),
-    AdminCase(
-        "library.Star",
-        "star on a private prompt",
-        lib_row("star"),
-        rights("vd", "", DENIED, "", ""),
-    ),
-    AdminCase(
-        "library.DefaultPreset",
-        "private default preset",
-        lib_row("default"),
-        rights("vd", "", DENIED, "", ""),
-    ),
+    AdminCase("library.Prompt", "private prompt", "prompt", OWNERS),
+    AdminCase("library.Prompt", "team prompt", "team_prompt", TEAMS),
+    AdminCase("library.PromptVersion", "private version", "version", PRIVATE_ROW),
+    AdminCase("library.Preset", "private preset", "preset", OWNERS),
+    AdminCase("library.Preset", "team preset", "team_preset", TEAMS),
+    AdminCase("library.Batch", "batch", "batch", rights("v", "", DENIED, "v", "v")),
+    AdminCase("library.Tag", "tag of a private prompt", "tag", rights("v", "", DENIED, "", "")),
+    AdminCase("library.Star", "star on a private prompt", "star", PRIVATE_ROW),
+    AdminCase("library.DefaultPreset", "private default preset", "default", PRIVATE_ROW),
     AdminCase(
         "generations.Generation",
         "running video",
@@ -812,48 +688,19 @@ ADMIN_CASES = [
     AdminCase(
         "review.Review", "a verdict", lambda w: w.approved.review, rights("v", "v", "v", "vd", "vd")
     ),
-    AdminCase("review.Budget", "a budget", lib_row("budget"), ADMINS_ONLY),
-    AdminCase(
-        "review.AuditEntry",
-        "an audit entry",
-        lib_row("entry"),
-        rights(DENIED, DENIED, DENIED, "v", "v"),
-    ),
-    AdminCase(
-        "auth.User", "a superuser", lib_row("boss"), rights(DENIED, DENIED, DENIED, "av", "avcd")
-    ),
+    AdminCase("review.Budget", "a budget", "budget", ADMINS_ONLY),
+    AdminCase("review.AuditEntry", "an audit entry", "entry", admins("v")),
+    AdminCase("auth.User", "a superuser", "boss", admins("av", "avcd")),
     AdminCase("auth.User", "a creator", lambda w: w.users["owner"], ADMINS_ONLY),
-    AdminCase("auth.Group", "a role", lib_row("group"), ADMINS_ONLY),
-    AdminCase(
-        "axes.AccessAttempt",
-        "a failed sign-in",
-        lib_row("attempt"),
-        rights(DENIED, DENIED, DENIED, "vcd", "vcd"),
-    ),
-    AdminCase(
-        "axes.AccessLog",
-        "a sign-in",
-        lib_row("access"),
-        rights(DENIED, DENIED, DENIED, "vcd", "vcd"),
-    ),
-    AdminCase(
-        "axes.AccessFailureLog",
-        "a sign-in failure",
-        lib_row("failure"),
-        rights(DENIED, DENIED, DENIED, "vcd", "vcd"),
-    ),
-    AdminCase(
-        "ops.Backup", "a backup", lib_row("backup"), rights(DENIED, DENIED, DENIED, "vd", "vd")
-    ),
-    AdminCase(
-        "django_q.Schedule",
-        "the watchdog",
-        lib_row("schedule"),
-        rights(DENIED, DENIED, DENIED, DENIED, "avcd"),
-    ),
-    AdminCase("django_q.Success", "a finished task", lib_row("success"), SUPERUSERS_ONLY),
-    AdminCase("django_q.Failure", "a failed task", lib_row("failed"), SUPERUSERS_ONLY),
-    AdminCase("django_q.OrmQ", "a queued task", lib_row("queued"), SUPERUSERS_ONLY),
+    AdminCase("auth.Group", "a role", "group", ADMINS_ONLY),
+    AdminCase("axes.AccessAttempt", "a failed sign-in", "attempt", admins("vcd")),
+    AdminCase("axes.AccessLog", "a sign-in", "access", admins("vcd")),
+    AdminCase("axes.AccessFailureLog", "a sign-in failure", "failure", admins("vcd")),
+    AdminCase("ops.Backup", "a backup", "backup", admins("vd")),
+    AdminCase("django_q.Schedule", "the watchdog", "schedule", admins(DENIED, "avcd")),
+    AdminCase("django_q.Success", "a finished task", "success", SUPERUSERS_ONLY),
+    AdminCase("django_q.Failure", "a failed task", "failed", SUPERUSERS_ONLY),
+    AdminCase("django_q.OrmQ", "a queued task", "queued", SUPERUSERS_ONLY),
 ]
 
 
@@ -954,7 +801,7 @@ def test_each_role_gets_exactly_what_it_may_in_the_admin(client, admin_world, ro
     problems: list[str] = []
     for case in ADMIN_CASES:
         if registered(case):
-            problems += check_admin_case(client, case, case.row(admin_world), role, hidden)
+            problems += check_admin_case(client, case, case.the_row(admin_world), role, hidden)
     assert not problems, f"{role}:\n" + "\n".join(problems)
 
 
