@@ -122,6 +122,21 @@ class Proc:
         self.signal(signal.SIGKILL)
 
 
+def wait_http(url: str, process: Proc, seconds: float = 60) -> None:
+    """Until `url` answers (any status); an AssertionError with the log if `process` exits
+    first or nothing answers in `seconds` (a minute: a loaded machine starts slowly)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise AssertionError(f"{process.name} exited:\n{process.log.read_text()}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{process.name} did not answer at {url}:\n{process.log.read_text()}")
+
+
 class System:
     def __init__(self, data: Path, *, database_url: str = "", redis_url: str = "", **env):
         self.data = data
@@ -163,7 +178,7 @@ class System:
         self.sim_url = f"http://127.0.0.1:{port}"
         self.env["COMETAPI_BASE_URL"] = self.sim_url
         self.env["STUDIO_DOWNLOAD_ALLOWED_HOSTS"] = f"127.0.0.1:{port}"
-        self._wait_http(f"{self.sim_url}/_sim/stats", self.processes[-1])
+        wait_http(f"{self.sim_url}/_sim/stats", self.processes[-1])
         return self.sim_url
 
     def start_worker(self, name: str = "worker") -> Proc:
@@ -180,7 +195,7 @@ class System:
         web = Proc("web", web_command("127.0.0.1", port, 2), self.env, self.data / "web.log")
         self.processes.append(web)
         url = f"http://127.0.0.1:{port}"
-        self._wait_http(f"{url}/healthz", web)
+        wait_http(f"{url}/healthz", web)
         return url
 
     def stop(self) -> None:
@@ -194,18 +209,6 @@ class System:
             f"===== {path.name}\n{path.read_text(errors='replace')}"
             for path in sorted(self.data.glob("*.log"))
         )
-
-    def _wait_http(self, url: str, process: Proc, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not process.alive():
-                raise AssertionError(f"{process.name} exited:\n{process.log.read_text()}")
-            try:
-                httpx.get(url, timeout=2)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"{process.name} did not answer at {url}")
 
     # ------------------------------------------------------------ the studio's side
 
@@ -362,3 +365,62 @@ def nginx_command(conf: Path, gunicorn_port: int, nginx_port: int, media: Path) 
         f"http {{ access_log {conf}/access.log; {temp} include {conf}/studio.conf; }}\n"
     )
     return [str(NGINX), "-p", str(conf), "-c", str(conf / "nginx.conf")]
+
+
+# ---------------------------------------------------------------- media delivery
+
+
+def assert_sends_video(
+    get: Callable[..., httpx.Response], url: str, video: bytes, pk, *, if_range: bool = True
+) -> None:
+    """What every way of delivering a video keeps (tests/test_delivery.py, test_nginx.py,
+    test_s3_delivery.py), asked of `get(url, headers=...)` for generation `pk`'s `video`:
+    the whole file inline with its type and Cache-Control, byte ranges (a slice, a suffix,
+    416 beyond the end), 304s on ETag and Last-Modified, and (`if_range`, what the studio's
+    own servers and nginx do; S3's test server does not) If-Range: the range for the current
+    copy, the whole file for a changed one."""
+    whole = get(url)
+    assert whole.status_code == 200 and whole.content == video
+    assert whole.headers["Content-Type"] == "video/mp4"
+    assert whole.headers["Cache-Control"] == "private, max-age=3600"
+    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{pk}.mp4"'
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == video[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(video)}"
+    assert get(url, headers={"Range": "bytes=-50"}).content == video[-50:]
+    assert get(url, headers={"Range": f"bytes={len(video) * 10}-"}).status_code == 416
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    assert get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert get(url, headers={"If-Modified-Since": modified}).status_code == 304
+    if not if_range:
+        return
+    stale = get(url, headers={"Range": "bytes=0-9", "If-Range": '"older"'})
+    assert stale.status_code == 200 and stale.content == video
+    same = get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert same.status_code == 206 and same.content == video[:10]
+
+
+def assert_download_and_poster(fetch: Callable[..., httpx.Response], pk, video: bytes):
+    """`fetch(path, **query)` the way the test's path does (a link, or the page itself):
+    ?download=1 is the whole video as an attachment, the poster is a JPEG."""
+    saved = fetch(f"/generations/{pk}/video.mp4", download="1")
+    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{pk}.mp4"'
+    assert saved.content == video
+    poster = fetch(f"/generations/{pk}/poster.jpg")
+    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+
+
+def media_link(client, path: str, **query) -> str:
+    """Where the studio (a django.test.Client) sends the browser for `path`: a redirect
+    with no body that is asked again each time (the link in it runs out)."""
+    answer = client.get(path, query)
+    assert answer.status_code == 302, answer.status_code
+    assert answer["Cache-Control"] == "private, no-cache" and answer.content == b""
+    return answer["Location"]
+
+
+def via_link(client) -> Callable[..., httpx.Response]:
+    """A fetch(path, **query) that asks the studio (`client`) for the path's link and gets
+    what the link points at."""
+    return lambda path, **query: httpx.get(media_link(client, path, **query))

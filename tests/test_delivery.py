@@ -26,7 +26,18 @@ from studio.generations import delivery
 from studio.generations.delivery import LINK_SALT
 from studio.generations.models import Generation
 from tests.factories import make_generation
-from tests.system import ROOT, Proc, System, free_port, sign_in
+from tests.system import (
+    ROOT,
+    Proc,
+    System,
+    assert_download_and_poster,
+    assert_sends_video,
+    free_port,
+    media_link,
+    sign_in,
+    via_link,
+    wait_http,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -142,13 +153,7 @@ def media_server(settings, media, tmp_path) -> Iterator[str]:
     process = Proc("media", command, env, tmp_path / "media.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(1200):  # up to a minute on a loaded machine
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert process.alive(), (tmp_path / "media.log").read_text()
-                time.sleep(0.05)
+        wait_http(f"{url}/healthz", process)
         settings.MEDIA_DELIVERY = "server"
         settings.MEDIA_SERVER_URL = url
         settings.MEDIA_LINK_SECONDS = 60
@@ -162,64 +167,33 @@ def media_server(settings, media, tmp_path) -> Iterator[str]:
 SEND_SECONDS = 4
 
 
-def link(client: Client, path: str, **query) -> str:
-    response = client.get(path, query)
-    assert response.status_code == 302, response.status_code
-    assert response["Cache-Control"] == "private, no-cache"
-    assert content(response) == b""
-    return response["Location"]
-
-
 def test_the_media_server_sends_the_file_with_ranges_validators_and_304s(
     client, stored, media_server
 ) -> None:
-    url = link(client, f"/generations/{stored.pk}/video.mp4")
+    url = media_link(client, f"/generations/{stored.pk}/video.mp4")
     assert url.startswith(f"{media_server}/media/")
-    whole = httpx.get(url)
-    assert whole.status_code == 200 and whole.content == VIDEO
-    assert whole.headers["Content-Type"] == "video/mp4"
-    assert whole.headers["Cache-Control"] == "private, max-age=3600"
-    assert whole.headers["Accept-Ranges"] == "bytes"
-    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{stored.pk}.mp4"'
-    part = httpx.get(url, headers={"Range": "bytes=100-199"})
-    assert part.status_code == 206 and part.content == VIDEO[100:200]
-    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
-    assert httpx.get(url, headers={"Range": "bytes=-50"}).content == VIDEO[-50:]
-    assert httpx.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
-    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
-    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
-    assert httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
-    stale = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"older"'})
-    assert stale.status_code == 200 and stale.content == VIDEO
-    same = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
-    assert same.status_code == 206 and same.content == VIDEO[:10]
-
-    saved = httpx.get(link(client, f"/generations/{stored.pk}/video.mp4", download="1"))
-    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
+    assert_sends_video(httpx.get, url, VIDEO, stored.pk)
+    assert_download_and_poster(via_link(client), stored.pk, VIDEO)
     for name, data in POSTERS.items():
-        poster = httpx.get(link(client, f"/generations/{stored.pk}/{name}"))
+        poster = httpx.get(media_link(client, f"/generations/{stored.pk}/{name}"))
         assert poster.headers["Content-Type"] == "image/jpeg" and poster.content == data
         assert poster.headers["Cache-Control"] == "private, max-age=3600"
-        assert (
-            httpx.get(
-                link(client, f"/generations/{stored.pk}/{name}"),
-                headers={"If-None-Match": poster.headers["ETag"]},
-            ).status_code
-            == 304
-        )
+        again = media_link(client, f"/generations/{stored.pk}/{name}")
+        current = {"If-None-Match": poster.headers["ETag"]}
+        assert httpx.get(again, headers=current).status_code == 304
 
 
 def test_a_link_that_ran_out_or_was_not_signed_by_the_studio_gets_no_byte(
     client, stored, media_server, monkeypatch
 ) -> None:
-    good = link(client, f"/generations/{stored.pk}/video.mp4")
+    good = media_link(client, f"/generations/{stored.pk}/video.mp4")
     token = good.split("/media/", 1)[1].split("/", 1)[0]
     forged = good.replace(token, token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb"))
     other = signing.dumps(["videos/fox.mp4", "video/mp4", "x.mp4", False], salt="another")
     with monkeypatch.context() as past:  # a link made 61 s ago, beyond its 60 s
         then = time.time() - 61
         past.setattr(delivery.time, "time", lambda: then)
-        expired = link(client, f"/generations/{stored.pk}/video.mp4")
+        expired = media_link(client, f"/generations/{stored.pk}/video.mp4")
     for url in (forged, expired, f"{media_server}/media/{other}/x.mp4"):
         refused = httpx.get(url, headers={"Range": "bytes=0-"})
         assert refused.status_code == 403, url
@@ -237,7 +211,7 @@ def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
 ) -> None:
     (media / "videos" / "big.mp4").write_bytes(bytes(range(256)) * (24 * 4096))  # 24 MB
     row = make_generation(owner, status="succeeded", video="videos/big.mp4")
-    url = urlsplit(link(client, f"/generations/{row.pk}/video.mp4"))
+    url = urlsplit(media_link(client, f"/generations/{row.pk}/video.mp4"))
     stalled = socket.create_connection((url.hostname, url.port), timeout=30)
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     stalled.sendall(f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
@@ -247,7 +221,7 @@ def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
         received += chunk
     stalled.close()
     assert received.startswith(b"HTTP/1.1 200") and len(received) < 24 * 1024 * 1024
-    again = link(client, f"/generations/{row.pk}/video.mp4")  # the server goes on
+    again = media_link(client, f"/generations/{row.pk}/video.mp4")  # the server goes on
     assert httpx.get(again, headers={"Range": "bytes=0-99"}).content == bytes(range(100))
     assert "took over" in (tmp_path / "media.log").read_text()
 
@@ -255,12 +229,12 @@ def test_a_viewer_that_stops_reading_is_cut_off_and_the_server_goes_on(
 def test_the_same_file_asked_again_soon_gets_the_same_link_for_the_browsers_cache(
     client, stored, media_server, settings
 ) -> None:
-    first = link(client, f"/generations/{stored.pk}/video.mp4")
-    assert link(client, f"/generations/{stored.pk}/video.mp4") == first
-    assert link(client, f"/generations/{stored.pk}/video.mp4", download="1") != first
-    assert link(client, f"/generations/{stored.pk}/poster.jpg") != first
+    first = media_link(client, f"/generations/{stored.pk}/video.mp4")
+    assert media_link(client, f"/generations/{stored.pk}/video.mp4") == first
+    assert media_link(client, f"/generations/{stored.pk}/video.mp4", download="1") != first
+    assert media_link(client, f"/generations/{stored.pk}/poster.jpg") != first
     settings.MEDIA_LINK_SECONDS = 1_000_000  # another window
-    assert link(client, f"/generations/{stored.pk}/video.mp4") != first
+    assert media_link(client, f"/generations/{stored.pk}/video.mp4") != first
 
 
 @pytest.mark.parametrize("delivery", ["app", "server"])

@@ -6,8 +6,6 @@ file the README shows, in front of gunicorn as `make run` starts it."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,18 @@ import pytest
 from django.test import Client
 
 from tests.factories import make_generation
-from tests.system import NGINX, System, free_port, nginx_command, running, sign_in
+from tests.system import (
+    NGINX,
+    Proc,
+    System,
+    assert_download_and_poster,
+    assert_sends_video,
+    free_port,
+    nginx_command,
+    running,
+    sign_in,
+    wait_http,
+)
 
 VIDEO = bytes(range(256)) * 4000  # 1,024,000 bytes standing in for an MP4
 MAKE_WORLD = """
@@ -48,58 +57,24 @@ def behind_nginx(tmp_path) -> Iterator[tuple[System, str, str, str]]:
         port = free_port()
         conf = tmp_path / "nginx"
         command = nginx_command(conf, int(web.rsplit(":", 1)[1]), port, data / "media")
-        nginx = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=(conf / "stderr.log").open("w")
-        )
+        nginx = Proc("nginx", command, {"PATH": "/usr/bin:/bin"}, conf / "stderr.log")
+        system.processes.append(nginx)  # stopped first, before gunicorn
         url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(url, nginx, conf)
-            yield system, url, web, pk
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=10)
-
-
-def wait_for(url: str, nginx: subprocess.Popen, conf: Path) -> None:
-    for _ in range(600):  # up to a minute on a loaded machine
-        if nginx.poll() is not None:
-            raise AssertionError(
-                (conf / "stderr.log").read_text() + (conf / "error.log").read_text()
-            )
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("nginx did not answer")
+        wait_http(f"{url}/healthz", nginx)
+        yield system, url, web, pk
 
 
 def test_nginx_sends_the_video_with_ranges_validators_304s_and_downloads(behind_nginx) -> None:
     system, url, _web, pk = behind_nginx
     owner = sign_in(url, "cora", "a-long-test-password")
     path = f"/generations/{pk}/video.mp4"
-    whole = owner.get(path)
-    assert whole.status_code == 200 and whole.content == VIDEO
-    assert whole.headers["Content-Type"] == "video/mp4"
-    assert whole.headers["Cache-Control"] == "private, max-age=3600"
-    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{pk}.mp4"'
-    assert whole.headers["Accept-Ranges"] == "bytes"
-    assert "X-Accel-Redirect" not in whole.headers
-    part = owner.get(path, headers={"Range": "bytes=100-199"})
-    assert part.status_code == 206 and part.content == VIDEO[100:200]
-    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
-    assert owner.get(path, headers={"Range": "bytes=-50"}).content == VIDEO[-50:]
-    assert owner.get(path, headers={"Range": "bytes=99999999-"}).status_code == 416
-    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
-    assert owner.get(path, headers={"If-None-Match": etag}).status_code == 304
-    assert owner.get(path, headers={"If-Modified-Since": modified}).status_code == 304
-    stale = owner.get(path, headers={"Range": "bytes=0-9", "If-Range": '"older"'})
-    assert stale.status_code == 200 and stale.content == VIDEO
-    saved = owner.get(path, params={"download": "1"})
-    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{pk}.mp4"'
-    assert saved.content == VIDEO
-    poster = owner.get(f"/generations/{pk}/poster.jpg")
-    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+    assert_sends_video(owner.get, path, VIDEO, pk)
+    assert "X-Accel-Redirect" not in owner.get(path).headers
+
+    def fetch(path: str, **query) -> httpx.Response:
+        return owner.get(path, params=query)
+
+    assert_download_and_poster(fetch, pk, VIDEO)
 
 
 def test_behind_nginx_who_may_not_see_a_video_gets_no_byte(behind_nginx) -> None:

@@ -7,7 +7,6 @@ no part of boto is mocked. Files reach the bucket through media.put, as the pipe
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -20,9 +19,8 @@ from django.test import Client
 
 from studio.generations import media
 from studio.generations.models import Generation
-from tests import s3server
+from tests import s3server, system
 from tests.factories import make_generation
-from tests.system import Proc, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -33,18 +31,12 @@ BUCKET = "studio-media"
 @pytest.fixture
 def s3(tmp_path) -> Iterator[str]:
     """The S3-compatible server on a free loopback port, with a private bucket."""
-    port = free_port()
+    port = system.free_port()
     command = [sys.executable, "-m", "tests.s3server", "--port", str(port)]
-    process = Proc("s3", command, {"PATH": "/usr/bin:/bin"}, tmp_path / "s3.log")
+    process = system.Proc("s3", command, {"PATH": "/usr/bin:/bin"}, tmp_path / "s3.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(1200):  # up to a minute on a loaded machine
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                assert process.alive(), (tmp_path / "s3.log").read_text()
-                time.sleep(0.05)
+        system.wait_http(url, process)
         client(url).create_bucket(Bucket=BUCKET)
         yield url
     finally:
@@ -96,37 +88,15 @@ def stored(owner, on_s3, tmp_path) -> Generation:
     return make_generation(owner, status="succeeded", video=video_name, poster=poster_name)
 
 
-def presigned(client: Client, path: str, **query) -> str:
-    answer = client.get(path, query)
-    assert answer.status_code == 302, answer.status_code
-    assert answer["Cache-Control"] == "private, no-cache" and answer.content == b""
-    return answer["Location"]
-
-
 def test_the_bucket_sends_the_video_with_ranges_validators_304s_and_downloads(
     client, stored, on_s3
 ) -> None:
-    url = presigned(client, f"/generations/{stored.pk}/video.mp4")
+    url = system.media_link(client, f"/generations/{stored.pk}/video.mp4")
     assert url.startswith(f"{on_s3}/{BUCKET}/videos/fox.mp4?")
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Expires"] == ["120"] and "X-Amz-Signature" in query
-    whole = httpx.get(url)
-    assert whole.status_code == 200 and whole.content == VIDEO
-    assert whole.headers["Content-Type"] == "video/mp4"
-    assert whole.headers["Cache-Control"] == "private, max-age=3600"
-    assert whole.headers["Content-Disposition"] == f'inline; filename="kling-{stored.pk}.mp4"'
-    part = httpx.get(url, headers={"Range": "bytes=100-199"})
-    assert part.status_code == 206 and part.content == VIDEO[100:200]
-    assert part.headers["Content-Range"] == f"bytes 100-199/{len(VIDEO)}"
-    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
-    assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
-    assert httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
-
-    saved = httpx.get(presigned(client, f"/generations/{stored.pk}/video.mp4", download="1"))
-    assert saved.headers["Content-Disposition"] == f'attachment; filename="kling-{stored.pk}.mp4"'
-    assert saved.content == VIDEO
-    poster = httpx.get(presigned(client, f"/generations/{stored.pk}/poster.jpg"))
-    assert poster.headers["Content-Type"] == "image/jpeg" and poster.content.startswith(b"\xff")
+    system.assert_sends_video(httpx.get, url, VIDEO, stored.pk, if_range=False)
+    system.assert_download_and_poster(system.via_link(client), stored.pk, VIDEO)
 
 
 def test_a_presigned_url_runs_out_and_names_only_its_own_file(
@@ -135,11 +105,11 @@ def test_a_presigned_url_runs_out_and_names_only_its_own_file(
     import botocore.auth
     from botocore.compat import get_current_datetime
 
-    good = presigned(client, f"/generations/{stored.pk}/video.mp4")
+    good = system.media_link(client, f"/generations/{stored.pk}/video.mp4")
     with monkeypatch.context() as past:  # signed 121 s ago, for 120 s
         then = get_current_datetime() - timedelta(seconds=121)
         past.setattr(botocore.auth, "get_current_datetime", lambda: then)
-        expired = presigned(client, f"/generations/{stored.pk}/video.mp4")
+        expired = system.media_link(client, f"/generations/{stored.pk}/video.mp4")
     other = good.replace("/videos/fox.mp4?", "/posters/fox.jpg?")  # same signature
     for url, code in ((expired, "Request has expired"), (other, "SignatureDoesNotMatch")):
         answer = httpx.get(url, headers={"Range": "bytes=0-"})
