@@ -1,16 +1,20 @@
 """URLs of the studio page and its fragments. The form's library parts keep their paths
 under library/ (the names and paths other pages and bookmarks know)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from studio.composer import views
+
+library_parts = [
+    path("presets/apply/", views.preset_apply, name="preset-apply"),
+    path("batches/preview/", views.batch_preview, name="batch-preview"),
+    path("batches/new/", views.batch_create, name="batch-create"),
+    path("recipes/run/", views.recipe_run, name="recipe-run"),
+]
 
 urlpatterns = [
     path("", views.studio, name="studio"),
     path("generations/new/", views.generation_create, name="generation-create"),
     path("queue/updates/", views.queue_updates, name="queue-updates"),
-    path("library/presets/apply/", views.preset_apply, name="preset-apply"),
-    path("library/batches/preview/", views.batch_preview, name="batch-preview"),
-    path("library/batches/new/", views.batch_create, name="batch-create"),
-    path("library/recipes/run/", views.recipe_run, name="recipe-run"),
+    path("library/", include(library_parts)),
 ]

@@ -13,27 +13,18 @@ urlpatterns = [
     ),
     path("generations/<uuid:pk>/archive/", views.generation_archive, name="generation-archive"),
     path("generations/<uuid:pk>/continue/", views.generation_continue, name="generation-continue"),
-    path(
-        "generations/<uuid:pk>/video.mp4",
-        views.generation_file,
-        {"field": "video"},
-        name="generation-video",
-    ),
     path("generations/images/<uuid:pk>/", views.input_image, name="input-image"),
-    path(
-        "generations/<uuid:pk>/poster.jpg",
-        views.generation_file,
-        {"field": "poster"},
-        name="generation-poster",
-    ),
-    path(
-        "generations/<uuid:pk>/poster-1x.jpg",
-        views.generation_file,
-        {"field": "poster_1x"},
-        name="generation-poster-1x",
-    ),
     path("shots/<uuid:pk>/", views.shot_detail, name="shot-detail"),
     path("history/", views.history, name="history"),
     path("compare/", views.compare, name="compare"),
     path("activity/", views.activity_updates, name="activity"),
+    # A generation's stored files, all through one access-checked view (views.MEDIA).
+    *(
+        path(f"generations/<uuid:pk>/{file}", views.generation_file, {"field": field}, name=name)
+        for file, field, name in (
+            ("video.mp4", "video", "generation-video"),
+            ("poster.jpg", "poster", "generation-poster"),
+            ("poster-1x.jpg", "poster_1x", "generation-poster-1x"),
+        )
+    ),
 ]
