@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from django.core.signals import got_request_exception
 from django.test import Client
@@ -46,6 +48,32 @@ def simulator(sim_config: SimConfig) -> Iterator[Simulator]:
         yield sim
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api(simulator: Simulator) -> Iterator[httpx.Client]:
+    """An httpx client on the simulator with its key, for tests of the contract itself."""
+    # trust_env=False: a proxy from the environment must not sit between us and loopback.
+    with httpx.Client(
+        base_url=simulator.url,
+        headers={"Authorization": f"Bearer {SIM_API_KEY}"},
+        trust_env=False,
+        timeout=30,
+    ) as client:
+        yield client
+
+
+def create_body(**fields: object) -> dict:
+    """A valid create body's common part (model, mode, duration, a fresh external_task_id);
+    keyword arguments replace or add fields (None removes one)."""
+    data: dict = {
+        "model_name": "kling-v2-6",
+        "mode": "std",
+        "duration": "5",
+        "external_task_id": str(uuid.uuid4()),
+        **fields,
+    }
+    return {key: value for key, value in data.items() if value is not None}
 
 
 @pytest.fixture(autouse=True)

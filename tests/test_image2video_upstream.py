@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Iterator
 
 import av
@@ -20,22 +19,11 @@ from studio.kling.client import KlingClient
 from studio.kling.simulator import SimConfig, Simulator
 from studio.kling.types import KlingError, TaskStatus
 from tests import images as pictures
-from tests.conftest import SIM_API_KEY
+from tests.conftest import SIM_API_KEY, create_body
 
 I2V = "/kling/v1/videos/image2video"
 IMAGE = pictures.b64(pictures.picture())
 TAIL = pictures.b64(pictures.picture(color=pictures.BLUE))
-
-
-@pytest.fixture
-def api(simulator: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=simulator.url,
-        headers={"Authorization": f"Bearer {SIM_API_KEY}"},
-        trust_env=False,
-        timeout=30,
-    ) as client:
-        yield client
 
 
 @pytest.fixture
@@ -47,16 +35,7 @@ def kling(simulator: Simulator) -> Iterator[KlingClient]:
 def body(**fields: object) -> dict:
     """A valid image2video body (§15.1); keyword arguments replace or add fields (None
     removes one)."""
-    data: dict = {
-        "model_name": "kling-v2-6",
-        "image": IMAGE,
-        "prompt": "The camera drifts slowly closer",
-        "mode": "std",
-        "duration": "5",
-        "external_task_id": str(uuid.uuid4()),
-    }
-    data.update(fields)
-    return {key: value for key, value in data.items() if value is not None}
+    return create_body(**{"image": IMAGE, "prompt": "The camera drifts slowly closer", **fields})
 
 
 def refusal(api: httpx.Client, **fields: object) -> tuple[int, int, str]:

@@ -25,37 +25,17 @@ from PIL import ImageChops
 from studio.kling.capabilities import MODELS
 from studio.kling.simulator import SimConfig, Simulator, render_mp4
 from studio.kling.simulator.__main__ import parse_args
-from tests.conftest import SIM_API_KEY
+from tests.conftest import SIM_API_KEY, create_body
 
 ROOT = Path(__file__).resolve().parents[1]
 T2V = "/kling/v1/videos/text2video"
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-@pytest.fixture
-def api(simulator: Simulator) -> Iterator[httpx.Client]:
-    # trust_env=False: a proxy from the environment must not sit between us and loopback.
-    with httpx.Client(
-        base_url=simulator.url,
-        headers={"Authorization": f"Bearer {SIM_API_KEY}"},
-        trust_env=False,
-        timeout=5,
-    ) as client:
-        yield client
-
-
 def body(**fields: object) -> dict:
     """A valid create body; keyword arguments replace or add fields (None removes one)."""
-    data: dict = {
-        "model_name": "kling-v2-6",
-        "prompt": "A red fox trots through fresh snow at dawn",
-        "mode": "std",
-        "aspect_ratio": "16:9",
-        "duration": "5",
-        "external_task_id": str(uuid.uuid4()),
-    }
-    data.update(fields)
-    return {key: value for key, value in data.items() if value is not None}
+    text = {"prompt": "A red fox trots through fresh snow at dawn", "aspect_ratio": "16:9"}
+    return create_body(**{**text, **fields})
 
 
 def create(api: httpx.Client, **fields: object) -> httpx.Response:
