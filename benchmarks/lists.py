@@ -194,11 +194,13 @@ def make_batch(owner):
 
 def grow(people: dict, count: int) -> None:
     """`count` more generations, older than the ones there are, with their charges and
-    reviews, in bulk; then the spend rollup is counted afresh."""
+    reviews, in bulk; then the spend and storage rollups and the prompts' counters are
+    counted afresh."""
     from django.db.models import F, Min
     from django.utils import timezone
 
     from studio.generations.models import Generation, Status, StorageMonth
+    from studio.library import counters
     from studio.library.models import Batch, PromptVersion
     from studio.review import budgets
     from studio.review.models import Charge, Decision, Review
@@ -251,6 +253,7 @@ def grow(people: dict, count: int) -> None:
         batch.save(update_fields=["items"])
     budgets.rebuild_rollup()
     StorageMonth.rebuild()
+    counters.rebuild()
 
 
 def generation(people: dict, rng: random.Random, n: int, created):

@@ -381,3 +381,41 @@ def test_the_spend_page_reads_disk_use_from_the_rollup(
         html = client.get("/spend/").content.decode()
     assert "<strong>4.9\xa0KB</strong>" in html.split('id="storage-title"')[1]
     assert not [q for q in queries.captured_queries if "video_bytes" in q["sql"]]
+
+
+# ---------------------------------------------------------------- the filters' selects
+
+
+def test_a_quick_select_writes_the_html_of_djangos_select() -> None:
+    from django import forms
+    from django.test.html import parse_html
+
+    from studio.widgets import QuickSelect
+
+    choices = [("", "Any"), ("a<b", "A & B"), ("Group", [("1", "one"), ("2", "two")])]
+
+    class Plain(forms.Form):
+        pick = forms.ChoiceField(choices=choices, required=False)
+
+    class Quick(forms.Form):
+        pick = forms.ChoiceField(choices=choices, required=False, widget=QuickSelect)
+
+    for data in ({}, {"pick": "a<b"}, {"pick": "2"}, {"pick": "bad"}):
+        for attrs in ({}, {"data-x": True, "hidden": False, "aria-label": 'say "hi"'}):
+            plain, quick = Plain(data), Quick(data)
+            plain.fields["pick"].widget.attrs.update(attrs)
+            quick.fields["pick"].widget.attrs.update(attrs)
+            assert parse_html(str(quick["pick"])) == parse_html(str(plain["pick"]))
+
+
+def test_the_list_filters_use_quick_selects() -> None:
+    from studio.generations.forms import HistoryFilterForm
+    from studio.library.forms import LibraryFilterForm
+    from studio.review.forms import GalleryFilterForm, QueueFilterForm
+    from studio.widgets import QuickSelect
+
+    for form in (HistoryFilterForm, LibraryFilterForm, GalleryFilterForm, QueueFilterForm):
+        selects = [
+            f.widget for f in form.base_fields.values() if "Select" in type(f.widget).__name__
+        ]
+        assert selects and all(type(widget) is QuickSelect for widget in selects), form

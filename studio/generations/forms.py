@@ -32,6 +32,7 @@ from studio.kling.capabilities import (
     problems,
 )
 from studio.kling.images import ImageRefused
+from studio.widgets import quick_selects
 
 CAMERA_MOVES = [
     *((preset, preset.replace("_", " ").capitalize()) for preset in CAMERA_PRESETS),
@@ -345,6 +346,7 @@ class GenerateForm(CameraAxesForm):
         }
 
 
+@quick_selects
 class HistoryFilterForm(forms.Form):
     """History filters; every field optional, all of them kept in the query string."""
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.roles import GALLERY, REVIEW, SEE_ALL
-from studio.generations.signals import generation_charged
+from studio.generations.signals import generation_charged, generation_finished, generation_shared
 
 if TYPE_CHECKING:
     from studio.generations.media import StoredMedia
@@ -614,9 +614,15 @@ class Generation(models.Model):
         transaction that writes its Review row; status does not change."""
         self.reviewed = verdict is not None
         self.team_visible = verdict == "approved" and self.status == Status.SUCCEEDED
-        Generation.objects.filter(pk=self.pk).update(
+        row = Generation.objects.filter(pk=self.pk)
+        # The flip is decided by the UPDATE itself, so two verdicts at once count it once.
+        flipped = row.filter(team_visible__in=[not self.team_visible]).update(
             reviewed=self.reviewed, team_visible=self.team_visible
         )
+        if flipped:
+            generation_shared.send(sender=Generation, generation=self, shared=self.team_visible)
+        else:
+            row.update(reviewed=self.reviewed)
 
     def mark_failed(
         self,
@@ -718,7 +724,7 @@ class Generation(models.Model):
             fields["units_charged"] = Decimal(0)
         # A rollup written beside the row (spend, storage) must commit with it; a plain move
         # stays two statements (a savepoint per row would double a sweep's writes).
-        rolls_up = "units_charged" in fields or to == Status.SUCCEEDED
+        rolls_up = "units_charged" in fields or to in FINAL
         with transaction.atomic(using=self._state.db) if rolls_up else nullcontext():
             changed = Generation.objects.filter(pk=self.pk, status__in=allowed).update(
                 status=to, **fields
@@ -737,6 +743,8 @@ class Generation(models.Model):
                 generation_charged.send(sender=Generation, generation=self)
             if to == Status.SUCCEEDED:  # its video and poster are stored now
                 StorageMonth.add(self, *self.stored())
+            if to in FINAL:  # the row was not final before (allowed): counted once
+                generation_finished.send(sender=Generation, generation=self)
         return True
 
     def touch(self, **fields) -> bool:

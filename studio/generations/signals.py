@@ -36,3 +36,13 @@ generation_creating = Signal()
 # by a transition that wrote units_charged, inside the transaction of that write: a
 # receiver's writes commit or roll back with it (review keeps its spend rollup so).
 generation_charged = Signal()
+
+# Sent with sender=Generation and generation=<the row, its final status set> by the
+# transition that made it final (succeeded or failed; each row becomes final once), inside
+# that transition's transaction: library keeps its prompts' run counters so.
+generation_finished = Signal()
+
+# Sent with sender=Generation, generation=<the row> and shared=<True or False> when a
+# verdict put the video into the team's view (team_visible) or took it out, inside the
+# review's transaction (mark_reviewed): library counts each prompt's team-visible videos.
+generation_shared = Signal()

@@ -7,13 +7,13 @@ import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, Subquery
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from studio.accounts.roles import SEE_ALL
-from studio.generations.models import FINAL, Generation, Status
+from studio.generations.models import Generation
 from studio.library import text as prompt_text
 from studio.library.presets import describe_params, preset_problems
 
@@ -25,14 +25,23 @@ class Visibility(models.TextChoices):
     TEAM = "team", "Team: everyone signed in"
 
 
+def seen_by(user, path: str = "") -> Q:
+    """SharedQuerySet.visible_to's rule for a signed-in user, for the row at `path`
+    ("prompt__" from a prompt's tag link)."""
+    return Q(**{f"{path}owner": user}) | ~Q(**{f"{path}visibility": Visibility.PRIVATE})
+
+
 class SharedQuerySet(models.QuerySet):
     """Access control for what a user owns and may share with the team."""
 
     def visible_to(self, user) -> SharedQuerySet:
-        """Private rows to their owner only; team rows to everyone signed in."""
+        """Private rows to their owner only; team rows to everyone signed in. Written as
+        "not private", which no index answers, so a sorted page is read along its sort's
+        index and stops after a page (two index lookups OR-ed together read every visible
+        row, then sort them all)."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(Q(owner=user) | Q(visibility=Visibility.TEAM))
+        return self.filter(seen_by(user))
 
     def owned_by(self, user) -> SharedQuerySet:
         """What `user` may change: only their own rows."""
@@ -86,29 +95,17 @@ class PromptQuerySet(SharedQuerySet):
         return self.filter(Q(title__icontains=query) | Exists(in_text) | Exists(in_tags))
 
     def with_numbers(self, user) -> PromptQuerySet:
-        """Each prompt with its latest version's text, runs, success rate, last use and
-        stars, as subqueries: one query whatever the number of prompts (no N+1)."""
+        """Each prompt with its latest version's text and its stars, as subqueries: one
+        query whatever the number of prompts (no N+1). Runs, success rate and last use
+        are the prompt's own counters (library/counters.py)."""
         latest = PromptVersion.objects.filter(prompt=OuterRef("pk")).order_by("-number")
-        made = generations_of_prompt(OuterRef("pk")).order_by().values("prompt_version__prompt")
-
-        def count(**where) -> Subquery:
-            rows = made.filter(**where).annotate(n=Count("pk")).values("n")
-            return Coalesce(Subquery(rows), 0)
-
-        last_used = made.annotate(at=models.Max("created_at")).values("at")
         stars = Star.objects.filter(prompt=OuterRef("pk")).order_by().values("prompt")
         return self.annotate(
             latest_id=Subquery(latest.values("pk")[:1]),
             latest_number=Subquery(latest.values("number")[:1]),
             latest_text=Subquery(latest.values("text")[:1]),
-            runs=count(),
-            succeeded=count(status=Status.SUCCEEDED),
-            finished=count(status__in=FINAL),
-            last_used=Subquery(last_used),
             star_count=Coalesce(Subquery(stars.annotate(n=Count("pk")).values("n")), 0),
             starred=Exists(Star.objects.filter(prompt=OuterRef("pk"), user=user)),
-        ).annotate(
-            success_rate=Cast(F("succeeded"), FloatField()) / NullIf(F("finished"), 0),
         )
 
 
@@ -131,11 +128,30 @@ class Prompt(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Archived instead of deleted once a generation refers to one of its versions.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # What its versions' generations add up to, kept in the transaction of each change
+    # (library/counters.py), so the library sorts by an index, not by an aggregate over
+    # the history: runs, finished and succeeded ones, the newest run, the videos the team
+    # may see (the gallery's tags); success_rate is succeeded / finished (None before one).
+    runs = models.PositiveIntegerField(default=0)
+    finished = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    success_rate = models.FloatField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    team_videos = models.PositiveIntegerField(default=0)
 
     objects = PromptQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at", "-pk"]
+        # The library's sorts (LibraryFilterForm.filter), never-used prompts last, have
+        # their indexes in migration 0002: NULLS LAST is PostgreSQL's only.
+        indexes = [
+            models.Index(
+                fields=["team_videos"],
+                condition=Q(team_videos__gt=0),
+                name="prompt_team_videos",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -16,6 +16,7 @@ from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
 from studio.review import threads
 from studio.review.models import Comment, Review, Verdict
+from studio.widgets import quick_selects
 
 
 def seconds_field(
@@ -83,6 +84,20 @@ class DecisionForm(forms.Form):
         return cleaned
 
 
+def team_tags() -> list[str]:
+    """The tags of the library prompts with a video the team may see (approved), so no
+    tag of a private prompt that made nothing the gallery shows. Read from the prompts'
+    own count of such videos (Prompt.team_videos, kept by library's counters): a few
+    index lookups per such prompt, not a read of every approved video. review does not
+    import library (docs/architecture.md): the models are reached through Generation's
+    relations."""
+    version = Generation._meta.get_field("prompt_version").related_model
+    tag = version._meta.get_field("prompt").related_model._meta.get_field("tags").related_model
+    names = tag.objects.filter(prompts__team_videos__gt=0).values_list("name", flat=True)
+    return list(names.distinct().order_by("name"))
+
+
+@quick_selects
 class GalleryFilterForm(forms.Form):
     q = forms.CharField(label="Prompt contains", required=False)
     tag = forms.ChoiceField(label="Tag", required=False)
@@ -94,17 +109,9 @@ class GalleryFilterForm(forms.Form):
     # The fields that narrow the gallery by a plain lookup (studio/filters.py); then the tag.
     LOOKUPS = {"q": "prompt__icontains", "model_name": "model_name"}
 
-    def __init__(self, *args, approved: QuerySet[Generation], **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # The tags of the approved videos' library prompts: no tag of a private prompt
-        # that made nothing the team may see.
-        names = (
-            approved.filter(prompt_version__prompt__tags__isnull=False)
-            .values_list("prompt_version__prompt__tags__name", flat=True)
-            .order_by("prompt_version__prompt__tags__name")
-            .distinct()
-        )
-        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in names)]
+        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in team_tags())]
 
     def filter(self, generations: QuerySet[Generation]) -> QuerySet[Generation]:
         if not self.is_valid():
@@ -260,6 +267,7 @@ WAITING_CHOICES = [
 BULK_MAX = 100
 
 
+@quick_selects
 class QueueFilterForm(forms.Form):
     """The review queue's filters: who made it, its prompt, model, batch, how long it waits."""
 

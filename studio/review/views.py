@@ -225,7 +225,7 @@ def gallery(request: HttpRequest) -> TemplateResponse:
     approved = Generation.objects.visible_to(request.user).filter(
         team_visible__in=[True], review__verdict=Verdict.APPROVED
     )
-    form = GalleryFilterForm(request.GET or None, approved=approved)
+    form = GalleryFilterForm(request.GET or None)
     shown = form.filter(approved.select_related("owner", "review"))
     page = paginate(request.GET, shown, GALLERY_KEYS, PAGE_SIZE)
     context = {"form": form, "page": page}
