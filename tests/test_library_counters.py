@@ -123,7 +123,7 @@ def test_rebuild_and_the_migration_give_what_the_receivers_kept(owner, reviewer)
                 Review.decide(video, reviewer, "approved")
     kept = [stored(p) for p in prompts]
     assert kept == [afresh(p) for p in prompts]
-    zero = {name: 0 for name in ("runs", "finished", "succeeded", "team_videos")}
+    zero = dict.fromkeys(("runs", "finished", "succeeded", "team_videos"), 0)
     Prompt.objects.update(**zero, success_rate=None, last_used=None)
     counters.rebuild()
     assert [stored(p) for p in prompts] == kept
