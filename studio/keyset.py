@@ -79,14 +79,6 @@ class Keys:
         sign = "-" if self.descending != reverse else ""
         return [f"{sign}{path}" for path in self.paths]
 
-    def values(self, row: Model) -> tuple:
-        found = []
-        for path in self.paths:
-            value = row
-            for name in path.split("__"):
-                value = getattr(value, "pk" if name == "id" else name)
-            found.append(value)
-        return tuple(found)
 
 
 def paginate(
@@ -101,8 +93,8 @@ def paginate(
         if len(found) >= size:
             shown = list(reversed(found[:size]))
             page = make_page(rows, parts, shown, size, None)
-            page.newer = href(query, before=encode(keys.values(shown[0]))) if found[size:] else ""
-            page.older = href(query, after=encode(keys.values(shown[-1])))
+            page.newer = href(query, before=encode(shown[0][:-1])) if found[size:] else ""
+            page.older = href(query, after=encode(shown[-1][:-1]))
             return page
         cursor, number = None, 1  # fewer than a page is newer: show the first page
     skip = (number - 1) * size if number else 0
@@ -112,19 +104,27 @@ def paginate(
     if number and number > 1:
         page.newer = href(query, page=str(number - 1))
     elif cursor is not None and shown:
-        page.newer = href(query, before=encode(keys.values(shown[0])))
+        page.newer = href(query, before=encode(shown[0][:-1]))
     if len(found) > size:
         page.older = (
             href(query, page=str(number + 1))
             if number and number < NUMBERED
-            else href(query, after=encode(keys.values(shown[-1])))
+            else href(query, after=encode(shown[-1][:-1]))
         )
     return page
 
 
 def make_page(rows: QuerySet, parts: list[Q], shown: list, size: int, number: int | None) -> Page:
+    """The page of the rows whose keys are `shown`: only these are read whole."""
+    found = rows.order_by().in_bulk([key[-1] for key in shown])
     count, capped = capped_count(rows, parts)
-    return Page(object_list=shown, count=count, capped=capped, size=size, number=number)
+    return Page(
+        object_list=[found[key[-1]] for key in shown if key[-1] in found],
+        count=count,
+        capped=capped,
+        size=size,
+        number=number,
+    )
 
 
 def capped_count(rows: QuerySet, parts: list[Q]) -> tuple[int, bool]:
@@ -140,17 +140,19 @@ def capped_count(rows: QuerySet, parts: list[Q]) -> tuple[int, bool]:
 
 def fetch(
     rows: QuerySet, parts: list[Q], keys: Keys, cursor: tuple | None, limit: int, *, reverse=False
-) -> list:
-    """Up to `limit` rows in key order (reversed: towards the newer end) past the cursor,
-    merged from one index range per part."""
+) -> list[tuple]:
+    """The sort keys and primary keys, (key, ..., pk), of up to `limit` rows in key order
+    (reversed: towards the newer end) past the cursor, merged from one index range per
+    part. Only keys: the page's rows are read whole once chosen (make_page)."""
     found = []
     for part in parts:
         chosen = rows.filter(part)
         if cursor is not None:
             chosen = chosen.filter(beyond(rows, keys, cursor, reverse))
-        found.extend(chosen.order_by(*keys.ordering(reverse))[:limit])
+        chosen = chosen.order_by(*keys.ordering(reverse)).values_list(*keys.paths, "pk")
+        found.extend(chosen[:limit])
     if len(parts) > 1:
-        found.sort(key=keys.values, reverse=keys.descending != reverse)
+        found.sort(key=lambda key: key[:-1], reverse=keys.descending != reverse)
     return found[:limit]
 
 

@@ -9,39 +9,55 @@ use this one; its HTML is that of django/forms/widgets/select.html, less blank l
 
 from __future__ import annotations
 
+import html
+
 from django import forms
-from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeData, mark_safe
+
+
+def escape(value) -> str:
+    """As the template's autoescape: safe strings as they are, the rest escaped."""
+    return value if isinstance(value, SafeData) else html.escape(str(value))
 
 
 def attributes(attrs: dict) -> str:
-    """As django/forms/widgets/attrs.html: True is a bare name, False leaves it out."""
-    return flatatt({name: value for name, value in attrs.items() if value is not None})
+    """As django/forms/widgets/attrs.html: True is a bare name, False (and None) left out."""
+    if not attrs:
+        return ""
+    return "".join(
+        f" {name}" if value is True else f' {name}="{escape(value)}"'
+        for name, value in attrs.items()
+        if value is not False and value is not None
+    )
 
 
 class QuickSelect(forms.Select):
     def render(self, name, value, attrs=None, renderer=None) -> str:
-        widget = self.get_context(name, value, attrs)["widget"]
-        parts = []
-        for group_name, options, _ in widget["optgroups"]:
-            if group_name:
-                parts.append(format_html('\n  <optgroup label="{}">', group_name))
-            parts.append(
-                format_html_join(
-                    "",
-                    '\n  <option value="{}"{}>{}</option>',
-                    ((str(o["value"]), attributes(o["attrs"]), o["label"]) for o in options),
-                )
-            )
-            if group_name:
-                parts.append(mark_safe("\n  </optgroup>"))
-        return format_html(
-            '<select name="{}"{}>{}\n</select>',
-            widget["name"],
-            attributes(widget["attrs"]),
-            mark_safe("".join(parts)),
-        )
+        attrs = self.build_attrs(self.attrs, attrs)
+        chosen = set(self.format_value(value))
+        self.picked = False
+        parts = [f'<select name="{escape(name)}"{attributes(attrs)}>']
+        for group_value, group_label in self.choices:
+            if isinstance(group_label, list | tuple):
+                parts.append(f'\n  <optgroup label="{escape(group_value)}">')
+                parts.extend(self.options(group_label, chosen))
+                parts.append("\n  </optgroup>")
+            else:
+                parts.extend(self.options([(group_value, group_label)], chosen))
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))
+
+    def options(self, choices, chosen: set[str]) -> list[str]:
+        """Option tags, marking the chosen value(s) selected as Select.optgroups does (the
+        first match only, unless the select takes several: `picked`, reset by render)."""
+        found = []
+        for value, label in choices:
+            key = "" if value is None else str(value)
+            selected = key in chosen and (self.allow_multiple_selected or not self.picked)
+            self.picked = self.picked or selected
+            mark = " selected" if selected else ""
+            found.append(f'\n  <option value="{escape(key)}"{mark}>{escape(label)}</option>')
+        return found
 
 
 def quick_selects(form_class: type[forms.Form]) -> type[forms.Form]:

@@ -156,9 +156,7 @@ class LibraryFilterForm(forms.Form):
     """Search and filters for the library page; all optional, all in the query string."""
 
     q = forms.CharField(label="Search", required=False)
-    tag = forms.ModelChoiceField(
-        queryset=Tag.objects.none(), to_field_name="name", required=False, empty_label="Any tag"
-    )
+    tag = forms.ChoiceField(required=False)
     owner = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), required=False, empty_label="Anyone"
     )
@@ -169,7 +167,7 @@ class LibraryFilterForm(forms.Form):
     archived = forms.BooleanField(label="Archived only", required=False)
     sort = forms.ChoiceField(label="Sort by", choices=list(SORTS.items()), required=False)
     # The fields that narrow the list by a plain lookup (studio/filters.py), in order.
-    LOOKUPS = {"tag": "tags", "owner": "owner", "visibility": "visibility"}
+    LOOKUPS = {"tag": "tags__name", "owner": "owner", "visibility": "visibility"}
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -178,7 +176,9 @@ class LibraryFilterForm(forms.Form):
         # not a join of every visible prompt's tags made distinct.)
         links = Prompt.tags.through.objects.filter(tag=OuterRef("pk"))
         shown = links.filter(seen_by(user, "prompt__")) if user.is_authenticated else links.none()
-        self.fields["tag"].queryset = Tag.objects.filter(Exists(shown))
+        # Names, not Tag rows: a model instance per option cost more than the option.
+        names = Tag.objects.filter(Exists(shown)).values_list("name", flat=True)
+        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in names)]
         self.fields["owner"].queryset = (
             get_user_model()
             .objects.filter(Exists(visible.filter(owner=OuterRef("pk"))))
