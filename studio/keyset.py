@@ -80,7 +80,6 @@ class Keys:
         return [f"{sign}{path}" for path in self.paths]
 
 
-
 def paginate(
     query: QueryDict, rows: QuerySet, keys: Keys, size: int, parts: list[Q] | None = None
 ) -> Page:
