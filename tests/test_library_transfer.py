@@ -561,3 +561,74 @@ def test_a_recipe_whose_version_id_is_no_id_opens_without_a_version(
     response = client.post("/library/recipes/run/", {"file": upload(card)})
     assert response.status_code == 200
     assert response.context["form"]["prompt_version"].value() in ("", None)
+
+
+# ---------------------------------------------------------------- the import page's one field
+
+ONE_FIELD = "/library/import/file/"
+
+
+def field_error(response) -> str:
+    """The message next to the import page's file field."""
+    html = response.content.decode()
+    start = html.index('id="id_import_file_error"')
+    return html[html.index(">", start) + 1 : html.index("</p>", start)]
+
+
+def test_the_import_page_has_one_file_field_for_both_kinds(client, owner) -> None:
+    html = client.get("/library/import/").content.decode()
+    assert html.count('type="file"') == 1 and f'action="{ONE_FIELD}"' in html
+    assert "data-drop-zone" in html and "recipe card" in html and "library export" in html
+
+
+def test_a_library_export_through_the_one_field_goes_into_the_library(client, owner) -> None:
+    build_library(owner)
+    data = exported(client)
+    Prompt.objects.all().delete()
+    Preset.objects.all().delete()
+    response = client.post(ONE_FIELD, {"file": upload(data)}, follow=True)
+    assert response.redirect_chain == [("/library/", 302)]
+    assert "Imported 3 prompts and 2 presets." in response.content.decode()
+    assert Prompt.objects.filter(owner=owner).count() == 3 and not Generation.objects.exists()
+
+
+def test_a_recipe_card_through_the_one_field_opens_the_studio_form(client, owner, queue) -> None:
+    response = client.post(ONE_FIELD, {"file": upload(recipe({"prompt": "A kite"}), "r.json")})
+    assert response.status_code == 200 and response.templates[0].name == "composer/studio.html"
+    assert response.context["form"]["prompt"].value() == "A kite"
+    assert "Nothing is queued yet" in response.content.decode()
+    assert not Generation.objects.exists() and not queue and not Prompt.objects.exists()
+
+
+def test_a_known_kind_with_problems_lists_them_under_its_kind(client, owner) -> None:
+    bad_library = client.post(ONE_FIELD, {"file": upload(library(presets=[{"name": ""}]))})
+    assert "Nothing was imported:" in bad_library.content.decode()
+    assert "presets[0]" in bad_library.content.decode() and not Preset.objects.exists()
+    bad_card = client.post(ONE_FIELD, {"file": upload(recipe({"duration": 5}))})
+    assert "This recipe cannot run:" in bad_card.content.decode()
+    # Format edited away: the shape still says which kind it meant to be.
+    shaped = client.post(ONE_FIELD, {"file": upload({"request": {"prompt": "x"}})})
+    assert "not a recipe card" in shaped.content.decode()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [{"hello": "world"}, [1, 2], {"format": "kling-prompt-studio.other", "version": 1}, b"{nope"],
+)
+def test_a_file_of_neither_kind_is_named_next_to_the_field(client, owner, content) -> None:
+    response = client.post(ONE_FIELD, {"file": upload(content, "mystery.json")})
+    assert response.status_code == 200
+    message = field_error(response)
+    assert "library export" in message and "recipe card" in message
+    assert 'class="field drop-zone has-error"' in response.content.decode()
+    if content == b"{nope":
+        assert "not valid JSON" in message
+    assert not Prompt.objects.exists() and not Preset.objects.exists()
+
+
+def test_a_file_over_5_mb_is_refused_next_to_the_field(client, owner) -> None:
+    padding = b"x" * (5 * 1024 * 1024 + 1)
+    raw = b'{"format": "kling-prompt-studio.library", "version": 1, "pad": "' + padding + b'"}'
+    response = client.post(ONE_FIELD, {"file": upload(raw)})
+    assert response.status_code == 200
+    assert "over 5 MB" in field_error(response) and not Prompt.objects.exists()

@@ -484,6 +484,14 @@ CASES.update(
             Case("recipe running", "/library/recipes/{w.running.pk}/", RUNNING_VIEW),
             Case("recipe approved", "/library/recipes/{w.approved.pk}/", APPROVED_VIEW),
         ],
+        "import-file": [
+            Case(
+                "import a file of either kind (none sent: the form again)",
+                lambda w: "/library/import/file/",
+                codes(200, 200, 403, 403),
+                "post",
+            )
+        ],
         "recipe-run": [
             post(
                 "run a recipe file",

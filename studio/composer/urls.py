@@ -10,6 +10,7 @@ library_parts = [
     path("batches/preview/", views.batch_preview, name="batch-preview"),
     path("batches/new/", views.batch_create, name="batch-create"),
     path("recipes/run/", views.recipe_run, name="recipe-run"),
+    path("import/file/", views.import_file, name="import-file"),
 ]
 
 urlpatterns = [

@@ -334,16 +334,57 @@ def recipe_run(request: HttpRequest) -> HttpResponse:
     and priced, filed under its prompt version and presets where the user may see them.
     Nothing is queued here: Generate sends it as any other video (generation_create)."""
     form = ImportForm(request.POST, request.FILES)
-    errors: list[str] = []
-    if form.is_valid():
-        try:
-            card = importexport.check_recipe(
-                importexport.read_json(form.cleaned_data["file"].read())
-            )
-        except importexport.ImportRefused as refused:
-            errors = refused.errors
-        else:
-            messages.info(request, RECIPE_OPENED)
-            return studio_page(request, compose.recipe_form(request.user, card))
-    context = {"form": ImportForm(), "recipe_form": form, "recipe_errors": errors}
+    if not form.is_valid():
+        return import_page(request, form)
+    try:
+        data = importexport.read_json(form.cleaned_data["file"].read())
+    except importexport.ImportRefused as refused:
+        return import_page(request, form, refused.errors, importexport.RECIPE_REFUSED)
+    return open_recipe(request, form, data)
+
+
+@require_POST
+@member
+@submitter
+def import_file(request: HttpRequest) -> HttpResponse:
+    """The import page's one field: a library export goes into the library, a recipe card
+    opens in the studio form (as recipe_run); any other file is refused next to the field,
+    which names the two it takes. ImportForm's 5 MB cap holds for both, as before."""
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return import_page(request, form)
+    try:
+        data = importexport.read_json(form.cleaned_data["file"].read())
+    except importexport.ImportRefused as refused:
+        return import_page(request, form, file_error=f"{refused} {importexport.NEITHER}")
+    kind = importexport.file_kind(data)
+    if kind is None:
+        return import_page(request, form, file_error=importexport.NEITHER)
+    if kind == "recipe":
+        return open_recipe(request, form, data)
+    try:
+        prompts, presets = importexport.import_library(request.user, data)
+    except importexport.ImportRefused as refused:
+        return import_page(request, form, refused.errors, importexport.LIBRARY_REFUSED)
+    messages.success(request, importexport.imported_words(prompts, presets))
+    return redirect("library")
+
+
+def open_recipe(request: HttpRequest, form: ImportForm, data: object) -> HttpResponse:
+    """The studio page with the card's request in the form, or the import page with why not."""
+    try:
+        card = importexport.check_recipe(data)
+    except importexport.ImportRefused as refused:
+        return import_page(request, form, refused.errors, importexport.RECIPE_REFUSED)
+    messages.info(request, RECIPE_OPENED)
+    return studio_page(request, compose.recipe_form(request.user, card))
+
+
+def import_page(
+    request: HttpRequest, form: ImportForm, errors=(), title: str = "", file_error: str = ""
+) -> TemplateResponse:
+    """library/import.html again with the file's problems: the form's own (its size) and
+    `file_error` next to the field, a known kind's `errors` listed under `title`."""
+    context = {"form": form, "errors": list(errors), "errors_title": title}
+    context["file_error"] = file_error
     return TemplateResponse(request, "library/import.html", context)

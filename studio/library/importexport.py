@@ -313,6 +313,41 @@ class Checker:
         }
 
 
+# The import page's one field takes either file; anything else is named as neither. A
+# file of one kind with problems lists them under its kind's heading.
+LIBRARY_REFUSED = "Nothing was imported:"
+RECIPE_REFUSED = "This recipe cannot run:"
+NEITHER = (
+    "This file is neither of the two the studio imports: a library export (“Export my "
+    "library”, or a prompt's Export) or a recipe card (“Download recipe” on a generation's "
+    "page)."
+)
+
+
+def file_kind(data: object) -> str | None:
+    """Which file this is: "library" or "recipe" by its format field, else by its shape
+    (a file whose format was edited away still says what it meant to be, and its checker
+    then says what is wrong); None for anything else."""
+    if not isinstance(data, dict):
+        return None
+    named = {LIBRARY_FORMAT: "library", RECIPE_FORMAT: "recipe"}.get(data.get("format"))
+    if named:
+        return named
+    if isinstance(data.get("request"), dict):
+        return "recipe"
+    if isinstance(data.get("prompts"), list) or isinstance(data.get("presets"), list):
+        return "library"
+    return None
+
+
+def imported_words(prompts: list, presets: list) -> str:
+    """What an import says it did."""
+    return (
+        f"Imported {len(prompts)} prompt{'s' if len(prompts) != 1 else ''} and "
+        f"{len(presets)} preset{'s' if len(presets) != 1 else ''}."
+    )
+
+
 def check_header(data: object, format: str, what: str) -> None:
     if not isinstance(data, dict):
         raise ImportRefused([f"The file must hold one JSON object, as {what} does."])

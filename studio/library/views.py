@@ -439,13 +439,9 @@ def library_import(request: HttpRequest) -> TemplateResponse | HttpResponse:
         except importexport.ImportRefused as refused:
             errors = refused.errors
         else:
-            messages.success(
-                request,
-                f"Imported {len(prompts)} prompt{'s' if len(prompts) != 1 else ''} and "
-                f"{len(made)} preset{'s' if len(made) != 1 else ''}.",
-            )
+            messages.success(request, importexport.imported_words(prompts, made))
             return redirect("library")
-    context = {"form": form, "errors": errors}
+    context = {"form": form, "errors": errors, "errors_title": importexport.LIBRARY_REFUSED}
     return TemplateResponse(request, "library/import.html", context)
 
 
