@@ -163,7 +163,7 @@ def test_a_library_is_exported_and_imported_again(page, stack) -> None:
     page.get_by_role("button", name="Log out").click()
     log_in(page, stack, name, "a-long-test-password")
     page.goto("/library/import/")
-    page.get_by_label("Library file (JSON)").set_input_files(download.value.path())
+    page.get_by_label("Library export or recipe card").set_input_files(download.value.path())
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator(".message")).to_contain_text(f"Imported {len(exported['prompts'])} prompt")
     page.get_by_role("link", name=title).click()
@@ -178,11 +178,11 @@ def test_a_library_is_exported_and_imported_again(page, stack) -> None:
     assert reexported["presets"] == exported["presets"]
 
     page.goto("/library/import/")
-    page.get_by_label("Library file (JSON)").set_input_files(
+    page.get_by_label("Library export or recipe card").set_input_files(
         files=[{"name": "bad.json", "mimeType": "application/json", "buffer": b'{"format": 1'}]
     )
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_role("alert")).to_contain_text("not valid JSON")
+    expect(page.locator("#id_import_file_error")).to_contain_text("not valid JSON")
 
 
 def test_a_recipe_card_opens_the_studio_form_priced_and_runs_only_on_generate(page, stack) -> None:
@@ -192,12 +192,12 @@ def test_a_recipe_card_opens_the_studio_form_priced_and_runs_only_on_generate(pa
     card = {"format": "kling-prompt-studio.recipe", "version": 1, "request": request}
     page.goto("/library/import/")
     creates = stack.sim_stats()["creates"]
-    page.get_by_label("Recipe card (JSON)").set_input_files(
+    page.get_by_label("Library export or recipe card").set_input_files(
         files=[
             {"name": "r.json", "mimeType": "application/json", "buffer": json.dumps(card).encode()}
         ]
     )
-    page.get_by_role("button", name="Open in the studio").click()
+    page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator(".message")).to_contain_text("Nothing is queued yet")
     expect(page.get_by_label("Prompt")).to_have_value(prompt)
     expect(page.get_by_label("Duration")).to_have_value("10")
