@@ -8,6 +8,7 @@ come from tests/system.py, the test suites' harness of real processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -138,6 +139,15 @@ class Process:
             if int(fields[2]) == self.popen.pid:  # field 5 (pgrp), after pid, comm, state
                 pids.append(int(entry.name))
         return pids
+
+    def rss(self) -> dict[int, tuple[int, int]]:
+        """(current, peak) RSS in KB of each live process in the group (rss_kb); one that
+        exits while it is read is left out."""
+        found = {}
+        for pid in self.group_pids():
+            with contextlib.suppress(OSError):
+                found[pid] = rss_kb(pid)
+        return found
 
 
 def start_simulator(data: Path, *flags: str) -> tuple[Process, str]:

@@ -10,24 +10,13 @@ exactly one create upstream, its video and poster in storage (docs/reliability.m
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 import time
 from pathlib import Path
 
-from benchmarks.harness import (
-    cleanup,
-    make_user,
-    report,
-    rss_kb,
-    running,
-    setup,
-    start_simulator,
-    start_worker,
-    wait_until,
-)
+from benchmarks import harness
 
 TASKS = int(os.environ.get("BENCH_SOAK_TASKS", 1000))
 WORKERS = int(os.environ.get("BENCH_SOAK_WORKERS", 2))
@@ -49,21 +38,19 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            now: dict[int, int] = {}
-            for pid in self.worker.group_pids():
-                with contextlib.suppress(OSError):
-                    rss, peak = rss_kb(pid)
-                    now[pid] = rss
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
-            self.samples.append((time.monotonic() - self.started, now))
+            now = self.worker.rss()
+            for pid, (_, peak) in now.items():
+                self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+            rss = {pid: current for pid, (current, _) in now.items()}
+            self.samples.append((time.monotonic() - self.started, rss))
             self.stop.wait(1.0)
 
 
 def main() -> int:
-    data = setup("soak")
+    data = harness.setup("soak")
     from django.conf import settings
 
-    simulator, url = start_simulator(
+    simulator, url = harness.start_simulator(
         data, "--processing-after", "0.2", "--finish-after", "0.6", "--fps", "2"
     )
     env = {
@@ -78,12 +65,12 @@ def main() -> int:
         "LOG_LEVEL": "INFO",
     }
     settings.COMETAPI_BASE_URL = url
-    with running(simulator):
-        worker = start_worker(data, env)
-        with running(worker):
+    with harness.running(simulator):
+        worker = harness.start_worker(data, env)
+        with harness.running(worker):
             figures = soak(data, url, worker)
-    report("(g) soak: 1,000 jobs through the worker with recycle and max_rss", figures)
-    cleanup(data)
+    harness.report("(g) soak: 1,000 jobs through the worker with recycle and max_rss", figures)
+    harness.cleanup(data)
     return 0 if all(f.get("met", True) for f in figures) else 1
 
 
@@ -97,7 +84,7 @@ def soak(data: Path, url: str, worker) -> list[dict]:
     started = time.monotonic()
     sampler = Sampler(worker, started)
     sampler.start()
-    owner = make_user()
+    owner = harness.make_user()
     for n in range(TASKS):
         pipeline.create_generation(owner, {**PARAMS, "prompt": f"soak {n}: a heron at dawn"})
     made = time.monotonic() - started
@@ -105,7 +92,7 @@ def soak(data: Path, url: str, worker) -> list[dict]:
     def finished() -> bool:
         return not Generation.objects.exclude(status__in=(Status.SUCCEEDED, Status.FAILED)).exists()
 
-    done = wait_until(finished, TIMEOUT, step=1.0)
+    done = harness.wait_until(finished, TIMEOUT, step=1.0)
     elapsed = time.monotonic() - started
     sampler.stop.set()
     sampler.join()

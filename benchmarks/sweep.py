@@ -9,7 +9,6 @@ runs tasks.sweep over the same rows while its memory is sampled from /proc.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -25,7 +24,6 @@ from benchmarks.harness import (
     make_user,
     median,
     report,
-    rss_kb,
     running,
     setup,
     start_simulator,
@@ -204,17 +202,13 @@ def memory_figures(data, url: str, pks: list) -> list[dict]:
 
     def sample() -> None:
         while not stop.is_set():
-            for pid in worker.group_pids():
-                with contextlib.suppress(OSError):
-                    samples[pid] = max(samples.get(pid, 0), rss_kb(pid)[0])
+            for pid, (rss, _) in worker.rss().items():
+                samples[pid] = max(samples.get(pid, 0), rss)
             time.sleep(0.05)
 
     with running(worker):
         time.sleep(6)  # cluster up, the start-up watchdog run done
-        idle = {}
-        for pid in worker.group_pids():
-            with contextlib.suppress(OSError):
-                idle[pid] = rss_kb(pid)[0]
+        idle = {pid: rss for pid, (rss, _) in worker.rss().items()}
         before = Generation.objects.filter(pk__in=pks).aggregate(n=Min("poll_attempts"))["n"]
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -228,10 +222,7 @@ def memory_figures(data, url: str, pks: list) -> list[dict]:
         )
         elapsed = time.perf_counter() - started
         time.sleep(1)
-        peaks = {}
-        for pid in worker.group_pids():
-            with contextlib.suppress(OSError):
-                peaks[pid] = rss_kb(pid)[1]
+        peaks = {pid: peak for pid, (_, peak) in worker.rss().items()}
         stop.set()
         sampler.join()
     if not done or not peaks:
