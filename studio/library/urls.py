@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from studio.library import views
+from studio.library import preset_views, views
 
 urlpatterns = [
     path("", views.library, name="library"),
@@ -16,10 +16,10 @@ urlpatterns = [
     path("prompts/<int:pk>/remove/", views.prompt_remove, name="prompt-remove"),
     path("prompts/<int:pk>/restore/", views.prompt_restore, name="prompt-restore"),
     path("prompts/<int:pk>/export/", views.prompt_export, name="prompt-export"),
-    path("presets/", views.presets, name="presets"),
-    path("presets/<int:pk>/", views.preset_edit, name="preset-edit"),
-    path("presets/<int:pk>/delete/", views.preset_delete, name="preset-delete"),
-    path("presets/<int:pk>/default/", views.preset_default, name="preset-default"),
+    path("presets/", preset_views.presets, name="presets"),
+    path("presets/<int:pk>/", preset_views.preset_edit, name="preset-edit"),
+    path("presets/<int:pk>/delete/", preset_views.preset_delete, name="preset-delete"),
+    path("presets/<int:pk>/default/", preset_views.preset_default, name="preset-default"),
     path("batches/<uuid:pk>/", views.batch_detail, name="batch-detail"),
     path("export/", views.library_export, name="library-export"),
     path("import/", views.library_import, name="library-import"),

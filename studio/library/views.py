@@ -1,6 +1,7 @@
 """The library's pages: the prompt list, a prompt with its versions and their videos,
-diffs, presets, a batch with its live progress, and import/export. Planning a batch:
-batches.py; the studio form's library parts: studio/composer/."""
+diffs, a batch with its live progress, and import/export. The presets pages:
+preset_views.py; planning a batch: batches.py; the studio form's library parts:
+studio/composer/."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -25,21 +26,19 @@ from studio.accounts.roles import GALLERY
 from studio.generations import activity
 from studio.generations.models import FINAL, Generation, Status
 from studio.library import importexport
-from studio.library.forms import ImportForm, LibraryFilterForm, PresetForm, PromptForm
-from studio.library.models import (
-    Batch,
-    DefaultPreset,
-    Preset,
-    Prompt,
-    PromptVersion,
-    Star,
-    shown_presets,
-)
+from studio.library.forms import ImportForm, LibraryFilterForm, PromptForm
+from studio.library.models import Batch, Preset, Prompt, PromptVersion, Star, shown_presets
 from studio.library.text import word_diff
 from studio.partials import page_or_fragment, wants_fragment
 
 PAGE_SIZE = 24
 VIDEOS_PER_VERSION = 12
+
+
+def done(request: HttpRequest, message: str, to) -> HttpResponseRedirect:
+    """After a change: the message on the next page, and the redirect to `to` there."""
+    messages.success(request, message)
+    return redirect(to)
 
 
 def attachment(data: dict, filename: str) -> JsonResponse:
@@ -84,8 +83,7 @@ def prompt_create(request: HttpRequest) -> HttpResponse:
     form = PromptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         prompt = form.create(request.user)
-        messages.success(request, f"Saved “{prompt.title}” as version 1.")
-        return redirect(prompt)
+        return done(request, f"Saved “{prompt.title}” as version 1.", prompt)
     return TemplateResponse(request, "library/prompt_new.html", {"form": form})
 
 
@@ -191,10 +189,8 @@ def prompt_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return prompt_page(request, prompt, form)
     version = form.update(prompt, request.user)
     if version is None:
-        messages.success(request, "Saved. The text did not change, so no new version.")
-    else:
-        messages.success(request, f"Saved as version {version.number}.")
-    return redirect(prompt)
+        return done(request, "Saved. The text did not change, so no new version.", prompt)
+    return done(request, f"Saved as version {version.number}.", prompt)
 
 
 @require_safe
@@ -251,8 +247,7 @@ def _local(url: str | None) -> bool:
 def prompt_fork(request: HttpRequest, pk: int) -> HttpResponse:
     prompt = get_object_or_404(Prompt.objects.visible_to(request.user), pk=pk)
     copy = prompt.fork(request.user)
-    messages.success(request, f"Forked “{prompt.title}”: this copy is yours to change.")
-    return redirect(copy)
+    return done(request, f"Forked “{prompt.title}”: this copy is yours to change.", copy)
 
 
 @require_POST
@@ -260,12 +255,9 @@ def prompt_fork(request: HttpRequest, pk: int) -> HttpResponse:
 def prompt_remove(request: HttpRequest, pk: int) -> HttpResponse:
     prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
     if prompt.remove() == "archived":
-        messages.success(
-            request, f"Archived “{prompt.title}”: videos were made from it, so it is kept."
-        )
-        return redirect(prompt)
-    messages.success(request, f"Deleted “{prompt.title}”.")
-    return redirect("library")
+        kept = f"Archived “{prompt.title}”: videos were made from it, so it is kept."
+        return done(request, kept, prompt)
+    return done(request, f"Deleted “{prompt.title}”.", "library")
 
 
 @require_POST
@@ -273,8 +265,7 @@ def prompt_remove(request: HttpRequest, pk: int) -> HttpResponse:
 def prompt_restore(request: HttpRequest, pk: int) -> HttpResponse:
     prompt = get_object_or_404(Prompt.objects.owned_by(request.user), pk=pk)
     prompt.restore()
-    messages.success(request, f"“{prompt.title}” is back in the library.")
-    return redirect(prompt)
+    return done(request, f"“{prompt.title}” is back in the library.", prompt)
 
 
 @require_safe
@@ -286,68 +277,6 @@ def prompt_export(request: HttpRequest, pk: int) -> JsonResponse:
     data = importexport.export_library(prompts, Preset.objects.none())
     name = slugify(prompts[0].title)[:40] or "prompt"
     return attachment(data, f"prompt-{name}.json")
-
-
-# ---------------------------------------------------------------------------- presets
-
-
-@member
-def presets(request: HttpRequest) -> TemplateResponse:
-    form = PresetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        preset = Preset.objects.create(
-            owner=request.user,
-            name=form.cleaned_data["name"],
-            visibility=form.cleaned_data["visibility"],
-            params=form.params(),
-        )
-        messages.success(request, f"Saved the preset “{preset.name}”.")
-        return redirect("presets")
-    visible = Preset.objects.visible_to(request.user).select_related("owner")
-    default = DefaultPreset.objects.filter(user=request.user).values_list("preset", flat=True)
-    context = {"form": form, "presets": visible, "default_id": next(iter(default), None)}
-    return TemplateResponse(request, "library/presets.html", context)
-
-
-@member
-def preset_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    preset = get_object_or_404(Preset.objects.owned_by(request.user), pk=pk)
-    if request.method == "POST":
-        form = PresetForm(request.POST)
-        if form.is_valid():
-            preset.name = form.cleaned_data["name"]
-            preset.visibility = form.cleaned_data["visibility"]
-            preset.params = form.params()
-            preset.save()
-            messages.success(request, f"Saved the preset “{preset.name}”.")
-            return redirect("presets")
-    else:
-        form = PresetForm.for_params(preset.name, preset.visibility, preset.params)
-    return TemplateResponse(request, "library/preset_edit.html", {"form": form, "preset": preset})
-
-
-@require_POST
-@member
-def preset_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    preset = get_object_or_404(Preset.objects.owned_by(request.user), pk=pk)
-    preset.delete()  # generations keep their own record of it
-    messages.success(request, f"Deleted the preset “{preset.name}”.")
-    return redirect("presets")
-
-
-@require_POST
-@member
-def preset_default(request: HttpRequest, pk: int) -> HttpResponse:
-    """Make a preset the user's default, or stop it being the default."""
-    preset = get_object_or_404(Preset.objects.visible_to(request.user), pk=pk)
-    current = DefaultPreset.objects.filter(user=request.user, preset=preset)
-    if current.exists():
-        current.delete()
-        messages.success(request, f"“{preset.name}” is no longer your default preset.")
-    else:
-        DefaultPreset.objects.update_or_create(user=request.user, defaults={"preset": preset})
-        messages.success(request, f"The studio form now starts with “{preset.name}”.")
-    return redirect("presets")
 
 
 # ---------------------------------------------------------------------------- batches
