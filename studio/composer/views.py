@@ -333,14 +333,7 @@ def recipe_run(request: HttpRequest) -> HttpResponse:
     """Open a recipe card in the studio form: its request prefilled, checked by the form
     and priced, filed under its prompt version and presets where the user may see them.
     Nothing is queued here: Generate sends it as any other video (generation_create)."""
-    form = ImportForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return import_page(request, form)
-    try:
-        data = importexport.read_json(form.cleaned_data["file"].read())
-    except importexport.ImportRefused as refused:
-        return import_page(request, form, refused.errors, importexport.RECIPE_REFUSED)
-    return open_recipe(request, form, data)
+    return upload(request, card_only=True)
 
 
 @require_POST
@@ -350,14 +343,22 @@ def import_file(request: HttpRequest) -> HttpResponse:
     """The import page's one field: a library export goes into the library, a recipe card
     opens in the studio form (as recipe_run); any other file is refused next to the field,
     which names the two it takes. ImportForm's 5 MB cap holds for both, as before."""
+    return upload(request, card_only=False)
+
+
+def upload(request: HttpRequest, card_only: bool) -> HttpResponse:
+    """The import form's file, read as JSON and then taken as a recipe card (always, with
+    `card_only`: a file that is not JSON is then refused as a card is) or as what it is."""
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return import_page(request, form)
     try:
         data = importexport.read_json(form.cleaned_data["file"].read())
     except importexport.ImportRefused as refused:
+        if card_only:
+            return import_page(request, form, refused.errors, importexport.RECIPE_REFUSED)
         return import_page(request, form, file_error=f"{refused} {importexport.NEITHER}")
-    kind = importexport.file_kind(data)
+    kind = "recipe" if card_only else importexport.file_kind(data)
     if kind is None:
         return import_page(request, form, file_error=importexport.NEITHER)
     if kind == "recipe":
