@@ -476,6 +476,17 @@ STUDIO_WEBHOOK_RATE_WINDOW = env_int("STUDIO_WEBHOOK_RATE_WINDOW", 60, minimum=1
 STUDIO_WEBHOOK_RATE_ADDRESSES = env_int("STUDIO_WEBHOOK_RATE_ADDRESSES", 10000, minimum=100)
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The list pages' finished tiles ({% tilecache %}, library_tags.py), per web process:
+    # at most STUDIO_TILE_CACHE_ENTRIES (about 2 KB each), the oldest third dropped when full.
+    "tiles": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "tiles",
+        "TIMEOUT": 3600,
+        "OPTIONS": {
+            "MAX_ENTRIES": env_int("STUDIO_TILE_CACHE_ENTRIES", 5000, minimum=100),
+            "CULL_FREQUENCY": 3,
+        },
+    },
     "webhooks": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "webhooks",

@@ -1,10 +1,19 @@
-"""Where a generation came from, as the generation page shows it."""
+"""Where a generation came from, as the generation page shows it; a card's star, looked up
+for a whole list at once; the list tiles' fragment cache ({% tilecache %})."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django import template
+from django.core.cache import caches
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from studio.generations.models import Generation
+from studio.generations.templatetags.generation_tags import ago
 from studio.library.models import Batch, PromptVersion, Star, shown_presets
 
 register = template.Library()
@@ -31,30 +40,133 @@ def generation_sources(context: template.Context, generation: Generation) -> dic
     return {"generation": generation, "version": version, "presets": presets, "batch": batch}
 
 
+def star_facts(user, version_ids) -> dict[int, dict | None]:
+    """Per prompt version: the star of its prompt as `user` sees it ({"prompt", "starred",
+    "star_count"}), None when the user may not see that prompt. Three queries for all."""
+    ids = set(version_ids) - {None}
+    if not ids:
+        return {}
+    visible = PromptVersion.objects.visible_to(user).filter(pk__in=ids)
+    prompt_of = dict(visible.values_list("pk", "prompt_id"))
+    prompts = set(prompt_of.values())
+    mine = set(
+        Star.objects.filter(user=user, prompt_id__in=prompts).values_list("prompt_id", flat=True)
+    )
+    counts = dict(
+        Star.objects.filter(prompt_id__in=prompts)
+        .values("prompt_id")
+        .annotate(n=Count("pk"))
+        .values_list("prompt_id", "n")
+    )
+    return {
+        pk: {
+            "prompt": {"pk": prompt_of[pk]},
+            "starred": prompt_of[pk] in mine,
+            "star_count": counts.get(prompt_of[pk], 0),
+        }
+        if pk in prompt_of
+        else None
+        for pk in ids
+    }
+
+
+@register.simple_tag(takes_context=True)
+def card_stars(context: template.Context, generations) -> str:
+    """Look up the stars of every card a list shows at once (star_facts): put before the
+    list's loop, its cards' card_star tags (and tile caches) read them from the context."""
+    ids = {g.prompt_version_id for g in generations}
+    context["card_stars"] = star_facts(context["request"].user, ids)
+    return ""
+
+
+def card_star_facts(context: template.Context, generation: Generation) -> dict | None:
+    """The star a card shows: from the list's card_stars, else looked up for this one."""
+    key = generation.prompt_version_id
+    if key is None:
+        return None
+    seen = context.get("card_stars")
+    if seen is None or key not in seen:
+        seen = star_facts(context["request"].user, [key])
+    return seen[key]
+
+
 @register.inclusion_tag("library/_star.html", takes_context=True)
 def card_star(context: template.Context, generation: Generation) -> dict:
     """Keep, on a result's card: the star of the library prompt it came from (retention keeps
-    a starred prompt's videos), if the viewer may see that prompt. Looked up once per prompt
-    version a page shows; nothing for a video composed by hand."""
-    request = context["request"]
-    seen = context.render_context.setdefault("card_stars", {})
-    key = generation.prompt_version_id
-    if key is None:
-        return {"prompt": None}
-    if key not in seen:
-        prompt_id = (
-            PromptVersion.objects.visible_to(request.user)
-            .filter(pk=key)
-            .values_list("prompt_id", flat=True)
-            .first()
-        )
-        seen[key] = prompt_id and {
-            "prompt": {"pk": prompt_id},
-            "starred": Star.objects.filter(user=request.user, prompt_id=prompt_id).exists(),
-            "star_count": Star.objects.filter(prompt_id=prompt_id).count(),
-        }
+    a starred prompt's videos), if the viewer may see that prompt; nothing for a video
+    composed by hand. A list looks its cards' stars up at once ({% card_stars %})."""
+    facts = card_star_facts(context, generation)
     return {
-        **(seen[key] or {"prompt": None}),
-        "request": request,
+        **(facts or {"prompt": None}),
+        "request": context["request"],
         "csrf_token": context.get("csrf_token"),
     }
+
+
+# ---------------------------------------------------------------------------- tile cache
+
+# Stands for the request's CSRF token in a cached tile; each answer puts its own in.
+CSRF_STAND_IN = f"csrf-{secrets.token_hex(16)}"
+
+
+def tile_key(context: template.Context, generation: Generation, where: str) -> str | None:
+    """What a finished tile's HTML depends on, digested: the row (every column), its
+    owner's name and its review (every column), the viewer (who, their permissions, the
+    star as they see it), the page's address (links back to it), the time zone, how long
+    ago it was made as the tile says it, and the tile's place in the templates. None: not
+    cached (a running tile's clock moves; no viewer or token to answer with)."""
+    request, user = context.get("request"), context.get("user")
+    if generation.is_active or request is None or not getattr(user, "is_authenticated", 0):
+        return None
+    try:
+        review = generation.review
+        verdict = [getattr(review, f.attname) for f in review._meta.concrete_fields]
+    except type(generation).review.RelatedObjectDoesNotExist:
+        verdict = None
+    facts = (
+        where,
+        user.pk,
+        sorted(user.get_all_permissions()),
+        request.get_full_path(),
+        bool(context.get("tile_oob")),
+        timezone.get_current_timezone_name(),
+        [getattr(generation, f.attname) for f in generation._meta.concrete_fields],
+        generation.owner.get_username(),
+        verdict,
+        card_star_facts(context, generation),
+        ago(generation.created_at),
+    )
+    return "tile:" + hashlib.blake2b(repr(facts).encode(), digest_size=20).hexdigest()
+
+
+class TileCacheNode(template.Node):
+    def __init__(self, nodelist: template.NodeList, generation: template.base.FilterExpression):
+        self.nodelist, self.generation = nodelist, generation
+
+    def render(self, context: template.Context) -> str:
+        token = context.get("csrf_token")
+        where = f"{self.origin.name}:{self.token.position}"
+        key = tile_key(context, self.generation.resolve(context), where) if token else None
+        if key is None:
+            return self.nodelist.render(context)
+        cache = caches["tiles"]
+        html = cache.get(key)
+        if html is None:
+            with context.push(csrf_token=CSRF_STAND_IN):
+                html = str(self.nodelist.render(context))
+            cache.set(key, html)
+        return mark_safe(html.replace(CSRF_STAND_IN, str(token)))
+
+
+@register.tag
+def tilecache(parser: template.base.Parser, token: template.base.Token) -> TileCacheNode:
+    """{% tilecache generation %}...{% endtilecache %}: a finished generation's list tile,
+    rendered once per everything it shows (tile_key) and kept in the "tiles" cache (each
+    web process its own, the oldest dropped when full). Whatever a tile shows must be in
+    tile_key: a fact left out there would show stale."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("{% tilecache %} takes one generation")
+    nodelist = parser.parse(("endtilecache",))
+    parser.delete_first_token()
+    return TileCacheNode(nodelist, parser.compile_filter(bits[1]))
