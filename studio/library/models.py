@@ -25,6 +25,14 @@ class Visibility(models.TextChoices):
     TEAM = "team", "Team: everyone signed in"
 
 
+def visibility_field() -> models.CharField:
+    """Who may see a prompt or preset besides its owner (SharedQuerySet.visible_to reads
+    it): private unless its owner shares it with the team; indexed for the list pages."""
+    return models.CharField(
+        max_length=8, choices=Visibility, default=Visibility.PRIVATE, db_index=True
+    )
+
+
 def seen_by(user, path: str = "") -> Q:
     """SharedQuerySet.visible_to's rule for a signed-in user, for the row at `path`
     ("prompt__" from a prompt's tag link)."""
@@ -114,9 +122,7 @@ class Prompt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts"
     )
     title = models.CharField(max_length=200)
-    visibility = models.CharField(
-        max_length=8, choices=Visibility, default=Visibility.PRIVATE, db_index=True
-    )
+    visibility = visibility_field()
     tags = models.ManyToManyField(Tag, blank=True, related_name="prompts")
     forked_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
@@ -338,9 +344,7 @@ class Preset(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presets"
     )
     name = models.CharField(max_length=80)
-    visibility = models.CharField(
-        max_length=8, choices=Visibility, default=Visibility.PRIVATE, db_index=True
-    )
+    visibility = visibility_field()
     # Request-body names and types (capabilities.problems), only the keys chosen.
     params = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
