@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format chromium nginx clean mutate
+.PHONY: run test bench lint format chromium nginx clean mutate screenshots
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -45,6 +45,14 @@ mutate: $(STAMP)
 	rm -f mutants/test.sqlite3
 	STUDIO_TEST_SQLITE=$(CURDIR)/mutants/test.sqlite3 $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(BIN)/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
+
+# The README's pictures (docs/*.png), taken again by the browser journeys that show them
+# (tests/browser/conftest.py screenshot(); every journey's pictures also go to test-artifacts/).
+SCREENSHOT_JOURNEYS := tests/browser/test_studio_journey.py tests/browser/test_activity_journey.py \
+  tests/browser/test_budget_feedback_journey.py \
+  tests/browser/test_mobile_journey.py::test_the_nav_folds_into_a_menu_that_opens_by_keyboard
+screenshots: $(STAMP) chromium
+	STUDIO_SCREENSHOTS=docs $(BIN)/python -m pytest $(SCREENSHOT_JOURNEYS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
