@@ -245,6 +245,7 @@ class System:
             "external_task_id",
             "video",
             "poster",
+            "poster_1x",
             "video_sha256",
             "status_msg",
             "lease_until",
@@ -303,14 +304,14 @@ class System:
             assert path.read_bytes() == upstream.content, f"{path.name} is not whole"
 
     def assert_storage_matches(self) -> None:
-        """Every file in storage belongs to a succeeded row and hashes as recorded; no
-        partial or temp files anywhere under the data folder."""
+        """Every file in storage (the video and its two posters) belongs to a succeeded row and
+        the video hashes as recorded; no partial or temp files anywhere under the data folder."""
         media = self.data / "media"
         on_disk = {str(path.relative_to(media)) for path in media.rglob("*") if path.is_file()}
         wanted = set()
         for row in self.generations():
             if row["status"] == "succeeded":
-                wanted |= {row["video"], row["poster"]}
+                wanted |= {row["video"], row["poster"], row["poster_1x"]}
                 video = media / row["video"]
                 assert video.is_file(), f"{row['id']}: its video is missing"
                 digest = hashlib.sha256(video.read_bytes()).hexdigest()

@@ -211,12 +211,13 @@ def check_snapshot_is_one_instant(rows: Rows, manifest: dict, folder: Path) -> N
     assert sum(status in ACTIVE for status in statuses) == 4, "jobs were in flight"
     listed = {entry["name"]: entry for entry in manifest["media"]["files"]}
     stored = rows(
-        "SELECT video, poster, video_sha256 FROM generations_generation WHERE status = 'succeeded'"
+        "SELECT video, poster, poster_1x, video_sha256 FROM generations_generation"
+        " WHERE status = 'succeeded'"
     )
-    for video, poster, digest in stored:
+    for video, poster, poster_1x, digest in stored:
         assert files.sha256(folder / "media" / video) == (listed[video]["size"], digest)
-        assert poster in listed
-    assert len(listed) == 6 and manifest["media"]["missing"] == []
+        assert poster in listed and poster_1x in listed
+    assert len(listed) == 9 and manifest["media"]["missing"] == []  # 3 videos, 2 posters each
 
 
 def check_restored(fresh: System, folder: Path, manifest: dict, snapshot: Rows) -> None:
