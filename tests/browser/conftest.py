@@ -11,11 +11,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.system import free_port, manage
 
@@ -182,3 +184,47 @@ def screenshot(page, name: str, readme: str | None = None, **options) -> None:
     page.screenshot(path=str(ARTIFACTS / name), caret="initial", **options)
     if readme and os.environ.get("STUDIO_SCREENSHOTS") == "docs":
         shutil.copyfile(ARTIFACTS / name, DOCS / readme)
+
+
+# ---------------------------------------------------------------- journeys' common steps
+
+# The studio's own pages (the nav's), as each walk over pages starts from.
+MAIN_PAGES = [
+    "/",
+    "/history/",
+    "/history/?view=list",
+    "/library/",
+    "/library/presets/",
+    "/library/import/",
+    "/review/",
+    "/gallery/",
+    "/spend/",
+    "/password/",
+]
+SUCCEEDED = re.compile(r"\bis-succeeded\b")  # a queue card's class once its video is in
+
+
+def generate(page, prompt: str):
+    """Send `prompt` from the studio form with Ctrl+Enter; the card(s) showing it."""
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt").press("Control+Enter")
+    return page.locator(".card", has_text=prompt)
+
+
+def made_video(page, prompt: str, timeout: float = 30_000):
+    """generate(), and the one card it makes, once its video is in."""
+    card = generate(page, prompt)
+    expect(card).to_have_class(SUCCEEDED, timeout=timeout)
+    return card
+
+
+@contextmanager
+def slow_upstream(stack: Stack, finish_after: float) -> Iterator[None]:
+    """The simulator takes `finish_after` seconds per job inside the block (each state
+    lasting longer than a page poll), and the stack's 3 again after it."""
+    config = f"{stack.simulator_url}/_sim/config"
+    httpx.post(config, json={"finish_after": finish_after}).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.post(config, json={"finish_after": 3})

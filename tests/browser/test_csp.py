@@ -1,12 +1,9 @@
 """Every page works under the strict Content-Security-Policy in a real browser: the
 browser reports no violation (the `page` fixture also fails on any console error)."""
 
-import re
-
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, made_video
 
 pytestmark = pytest.mark.browser
 
@@ -42,10 +39,7 @@ def test_every_page_works_under_the_policy_without_a_violation(page, stack) -> N
     page.add_init_script(WATCH)
     log_in(page, stack)
     prompt = "A weather vane turns on a barn roof at dusk"
-    page.get_by_label("Prompt").fill(prompt)
-    page.get_by_label("Prompt").press("Control+Enter")
-    card = page.locator(".card", has_text=prompt)
-    expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
+    card = made_video(page, prompt)
     detail = card.get_by_role("link", name=prompt).get_attribute("href")
     pk = detail.strip("/").split("/")[-1]
     page.goto(detail)

@@ -5,9 +5,8 @@ with byte ranges under the strict CSP, and Download saves the file."""
 import re
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, made_video
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +23,7 @@ def test_the_player_streams_and_seeks_from_the_media_process(page, stack) -> Non
     page.on("response", lambda r: answers.append((r.url, r.status)))
     log_in(page, stack)
     prompt = "A lighthouse beam sweeps across fog at night"
-    page.get_by_label("Prompt").fill(prompt)
-    page.get_by_label("Prompt").press("Control+Enter")
-    card = page.locator(".card", has_text=prompt)
-    expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
-    card.get_by_role("link", name=prompt).click()
+    made_video(page, prompt).get_by_role("link", name=prompt).click()
     video = page.locator("video")
     seeked = video.evaluate(
         "v => new Promise(ok => { const seek = () => { v.addEventListener('seeked',"

@@ -10,9 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CHROMIUM_ARGS, log_in  # noqa: F401
-from tests.browser.test_review_journey import PASSWORD, add_user, second_page  # noqa: F401
-from tests.browser.test_timeline_journey import make_video, seek
+from tests.browser.test_review_journey import second_page  # noqa: F401
+from tests.browser.test_timeline_journey import seek, video_for_review
 
 pytestmark = pytest.mark.browser
 
@@ -23,14 +22,9 @@ def test_a_guest_comments_through_a_link_until_it_is_revoked(
     browser,
     stack,
 ) -> None:
-    add_user(stack, "gwen")
-    add_user(stack, "ross", "reviewer")
     prompt = "A lighthouse beam sweeps over a foggy bay"
-    log_in(page, stack, "gwen", PASSWORD)
-    creator_url = make_video(page, prompt)
-
     reviewer = second_page
-    log_in(reviewer, stack, "ross", PASSWORD)
+    creator_url = video_for_review(page, reviewer, stack, ("gwen", "ross"), prompt)
     reviewer.goto(creator_url.replace("/generations/", "/review/"))
     reviewer.get_by_role("link", name="Share outside the studio").click()
     reviewer.get_by_label("Expires after (days)").fill("2")

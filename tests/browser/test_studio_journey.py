@@ -3,11 +3,10 @@ Ctrl+Enter, its card finishes in place by polling, polling stops, and the video 
 
 import re
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import SUCCEEDED, generate, log_in, screenshot, slow_upstream
 
 pytestmark = pytest.mark.browser
 
@@ -83,17 +82,12 @@ def test_a_job_finishes_in_place_and_the_polling_stops(page, stack) -> None:
                  {childList: true, characterData: true, subtree: true}); }"""
     )
     # A slower upstream clock for this job, so each state lasts longer than a page poll.
-    httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 8}).raise_for_status()
     prompt = "A paper lantern drifts over a quiet harbour"
-    try:
-        page.get_by_label("Prompt").fill(prompt)
-        page.get_by_label("Prompt").press("Control+Enter")
-        card = page.locator(".card", has_text=prompt)
+    with slow_upstream(stack, 8):
+        card = generate(page, prompt)
         expect(card).to_have_count(1)
         expect(card).to_have_class(re.compile(r"\bis-processing\b"), timeout=15_000)
-        expect(card).to_have_class(re.compile(r"\bis-succeeded\b"), timeout=30_000)
-    finally:
-        httpx.post(f"{stack.simulator_url}/_sim/config", json={"finish_after": 3})
+        expect(card).to_have_class(SUCCEEDED, timeout=30_000)
     announced = " | ".join(page.evaluate("window.announced"))
     assert re.search(r"Queued.*Processing.*Succeeded", announced), announced
     expect(card.locator("img")).to_be_visible()

@@ -35,15 +35,23 @@ def make_video(page, prompt: str) -> str:
     return page.url
 
 
-def test_a_note_on_the_timeline_becomes_an_approved_retake(page, second_page, stack) -> None:  # noqa: F811
-    add_user(stack, "cleo")
-    add_user(stack, "rhea", "reviewer")
-    prompt = "A paper boat sails down a rainy gutter"
-    log_in(page, stack, "cleo", PASSWORD)
-    take_one = make_video(page, prompt)
+def video_for_review(page, reviewer, stack, names: tuple[str, str], prompt: str) -> str:
+    """New accounts `names` (a creator and a reviewer): the creator makes a video of
+    `prompt` on `page` (make_video: its page's URL, returned), then the reviewer signs in
+    on `reviewer`, their queue holding it."""
+    creator, reviewer_name = names
+    add_user(stack, creator)
+    add_user(stack, reviewer_name, "reviewer")
+    log_in(page, stack, creator, PASSWORD)
+    url = make_video(page, prompt)
+    log_in(reviewer, stack, reviewer_name, PASSWORD)
+    return url
 
+
+def test_a_note_on_the_timeline_becomes_an_approved_retake(page, second_page, stack) -> None:  # noqa: F811
+    prompt = "A paper boat sails down a rainy gutter"
     reviewer = second_page
-    log_in(reviewer, stack, "rhea", PASSWORD)
+    take_one = video_for_review(page, reviewer, stack, ("cleo", "rhea"), prompt)
     reviewer.get_by_role("link", name=prompt).first.click()
     player = reviewer.locator("[data-review-player]")
     expect(player).to_have_attribute("data-fps", "10")  # the simulator renders 10 fps
