@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -224,6 +225,43 @@ def make_user(username: str = "bench", password: str = "a-long-bench-password", 
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_user(username=username, password=password, **kw)
+
+
+def seed_row(owner, rng, n: int, created, status: str, **fields):
+    """The n-th generation the seeders bulk-insert: a text-to-video request of a random
+    model and shape (the body from the capability table), made at `created` and finished
+    two minutes later, its files named when it succeeded; `fields` set any other column."""
+    from studio.generations.models import Generation, Status
+    from studio.kling.capabilities import build_body
+
+    params = {
+        "model_name": rng.choice(["kling-v1-6", "kling-v2-1-master", "kling-v1"]),
+        "prompt": f"Shot {n}: a paper boat drifts down a rain gutter, macro lens",
+        "mode": "std",
+        "duration": "5",
+        "aspect_ratio": rng.choice(["16:9", "9:16", "1:1"]),
+    }
+    body = build_body(params)
+    external = f"ps-{uuid.uuid4().hex}"
+    done = status == Status.SUCCEEDED
+    return Generation(
+        owner=owner,
+        created_at=created,
+        status=status,
+        prompt=params["prompt"],
+        model_name=body["model_name"],
+        mode=body.get("mode", ""),
+        duration="5",
+        aspect_ratio=body["aspect_ratio"],
+        request_body={**body, "external_task_id": external},
+        external_task_id=external,
+        task_id=str(880000000000000000 + rng.randrange(10**12)),
+        finished_at=created + timedelta(minutes=2),
+        video=f"videos/2026/01/{external}.mp4" if done else "",
+        poster=f"posters/2026/01/{external}.jpg" if done else "",
+        status_msg="" if done else "video generation failed",
+        **fields,
+    )
 
 
 # ---------------------------------------------------------------- reporting

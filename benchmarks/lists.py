@@ -16,11 +16,10 @@ import os
 import random
 import sys
 import time
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from benchmarks.harness import cleanup, make_user, median, report, running, setup
+from benchmarks.harness import cleanup, make_user, median, report, running, seed_row, setup
 from benchmarks.harness import start_web as start_gunicorn
 from benchmarks.web import hammer
 from tests.system import sign_in
@@ -30,7 +29,6 @@ SECONDS = float(os.environ.get("BENCH_LIST_SECONDS", 1.5))
 ROUNDS = int(os.environ.get("BENCH_LIST_ROUNDS", 3))
 PROMPTS, TAGS = 10_000, 1_000
 PASSWORD = "a-long-bench-password"
-MODELS = ("kling-v1-6", "kling-v2-1-master", "kling-v1")
 
 
 def main() -> int:
@@ -257,41 +255,21 @@ def grow(people: dict, count: int) -> None:
 
 
 def generation(people: dict, rng: random.Random, n: int, created):
-    from studio.generations.models import Generation, Status
-    from studio.kling.capabilities import build_body
+    from studio.generations.models import Status
     from studio.review.models import Review
 
     status = Status.FAILED if rng.random() < 0.11 else Status.SUCCEEDED
-    params = {
-        "model_name": rng.choice(MODELS),
-        "prompt": f"Shot {n}: a paper boat drifts down a rain gutter, macro lens",
-        "mode": "std",
-        "duration": "5",
-        "aspect_ratio": rng.choice(["16:9", "9:16", "1:1"]),
-    }
-    body = build_body(params)
-    external = f"ps-{uuid.uuid4().hex}"
     done = status == Status.SUCCEEDED
     verdict = rng.choices(["approved", "rejected", None], [40, 10, 50])[0] if done else None
-    row = Generation(
-        owner=people["bench"] if rng.random() < 0.9 else people["other"],
-        created_at=created,
-        status=status,
-        prompt=params["prompt"],
-        model_name=body["model_name"],
-        mode=body.get("mode", ""),
-        duration="5",
-        aspect_ratio=body["aspect_ratio"],
-        request_body={**body, "external_task_id": external},
-        external_task_id=external,
-        task_id=str(880000000000000000 + rng.randrange(10**12)),
-        finished_at=created + timedelta(minutes=2),
-        video=f"videos/2026/01/{external}.mp4" if done else "",
-        poster=f"posters/2026/01/{external}.jpg" if done else "",
+    row = seed_row(
+        people["bench"] if rng.random() < 0.9 else people["other"],
+        rng,
+        n,
+        created,
+        status,
         video_bytes=rng.randrange(2_000_000, 40_000_000) if done else None,
         poster_bytes=rng.randrange(50_000, 300_000) if done else None,
         units_charged=Decimal("1.000") if done else Decimal(0),
-        status_msg="" if done else "video generation failed",
         reviewed=verdict is not None,
         team_visible=verdict == "approved",
     )

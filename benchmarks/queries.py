@@ -10,10 +10,9 @@ from __future__ import annotations
 import random
 import sys
 import time
-import uuid
 from datetime import timedelta
 
-from benchmarks.harness import cleanup, make_user, median, report, setup
+from benchmarks.harness import cleanup, make_user, median, report, seed_row, setup
 
 SIZES = (10, 1_000, 10_000)
 ACTIVE = 5  # rows still running, so the status endpoint answers 200 and the queue polls
@@ -67,43 +66,20 @@ def grow(user, other, count: int) -> None:
     from django.utils import timezone
 
     from studio.generations.models import Generation, Status
-    from studio.kling.capabilities import build_body
 
     rng = random.Random(count)
     now = timezone.now()
     finished = [Status.SUCCEEDED] * 8 + [Status.FAILED]
-    rows = []
-    for n in range(count):
-        status = rng.choice(finished)
-        params = {
-            "model_name": rng.choice(["kling-v1-6", "kling-v2-1-master", "kling-v1"]),
-            "prompt": f"Shot {n}: a paper boat drifts down a rain gutter, macro lens",
-            "mode": "std",
-            "duration": "5",
-            "aspect_ratio": rng.choice(["16:9", "9:16", "1:1"]),
-        }
-        body = build_body(params)
-        external = f"ps-{uuid.uuid4().hex}"
-        created = now - timedelta(minutes=n + 10)
-        rows.append(
-            Generation(
-                owner=user if rng.random() < 0.9 else other,
-                created_at=created,
-                status=status,
-                prompt=params["prompt"],
-                model_name=body["model_name"],
-                mode=body.get("mode", ""),
-                duration="5",
-                aspect_ratio=body["aspect_ratio"],
-                request_body={**body, "external_task_id": external},
-                external_task_id=external,
-                task_id=str(880000000000000000 + rng.randrange(10**12)),
-                finished_at=created + timedelta(minutes=2),
-                video=f"videos/2026/01/{external}.mp4" if status == Status.SUCCEEDED else "",
-                poster=f"posters/2026/01/{external}.jpg" if status == Status.SUCCEEDED else "",
-                status_msg="" if status == Status.SUCCEEDED else "video generation failed",
-            )
+    rows = [
+        seed_row(
+            user if rng.random() < 0.9 else other,
+            rng,
+            n,
+            now - timedelta(minutes=n + 10),
+            rng.choice(finished),
         )
+        for n in range(count)
+    ]
     Generation.objects.bulk_create(rows, batch_size=1000)
     # auto_now stamped them all "now": last touched when they finished, as in real life.
     Generation.objects.filter(pk__in=[row.pk for row in rows]).update(updated_at=F("finished_at"))
