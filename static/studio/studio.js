@@ -460,6 +460,20 @@
     });
   }
 
+  // ------------------------------------------------------------------ archive: the focus stays in the list
+
+  // Archive on a card or tile removes it (templates/_archive.html, hx-swap delete): the
+  // focus moves to the next one's prompt link (or the previous one's), not to the page top.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var gone = event.detail.target;
+    if (!form || !form.matches(".archive-form") || gone === form) return;
+    if (!event.detail.shouldSwap) return;
+    var next = gone.nextElementSibling || gone.previousElementSibling;
+    var link = next && (next.querySelector(".card-prompt a") || next.querySelector("a, button"));
+    if (link) window.setTimeout(function () { link.focus(); }, 0);
+  });
+
   // ------------------------------------------------------------------ wiring
 
   function init(root) {

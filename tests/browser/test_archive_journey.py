@@ -5,6 +5,7 @@ archived in place too. axe finds nothing serious or critical in the new states."
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -25,7 +26,10 @@ def finished_card(page, prompt: str):
 
 def test_archive_from_a_tile_the_archived_filter_and_unarchive(page, stack) -> None:
     log_in(page, stack)
-    prompt = "A paper boat drifting past the archive steps"
+    token = uuid.uuid4().hex[:6]  # the session's other journeys make boats too
+    prompt = f"A paper boat {token} drifting past the archive steps"
+    older = f"A second paper boat {token}, older, under the archive bridge"
+    finished_card(page, older)
     finished_card(page, prompt)
     card = finished_card(page, "A queue card that gets archived in place")
 
@@ -36,12 +40,15 @@ def test_archive_from_a_tile_the_archived_filter_and_unarchive(page, stack) -> N
     page.reload()
     expect(page.locator(".card", has_text="A queue card that gets archived")).to_have_count(0)
 
-    page.goto("/history/?q=paper+boat")
+    page.goto(f"/history/?q={token}")
     tile = page.locator(".tile", has_text=prompt)
-    expect(tile).to_have_count(1)
-    tile.get_by_role("button", name=re.compile("^Archive")).click()
+    expect(page.locator(".tile")).to_have_count(2)
+    tile.get_by_role("button", name=re.compile("^Archive")).focus()
+    page.keyboard.press("Enter")
     expect(tile).to_have_count(0)
     expect(page.locator("#activity-announcer")).to_contain_text("Archived: A paper boat")
+    # The focus stays in the list: on the next tile's prompt, not the top of the page.
+    expect(page.get_by_role("link", name=older)).to_be_focused()
     page.reload()
     expect(page.locator(".tile", has_text=prompt)).to_have_count(0)
 
@@ -57,7 +64,7 @@ def test_archive_from_a_tile_the_archived_filter_and_unarchive(page, stack) -> N
     expect(tile).to_have_count(0)  # no longer archived: out of this list
     expect(page.locator("#activity-announcer")).to_contain_text("Unarchived: A paper boat")
 
-    page.goto("/history/?q=paper+boat")
+    page.goto(f"/history/?q={token}")
     expect(page.locator(".tile", has_text=prompt)).to_have_count(1)
 
     # The generation page: the form swaps in place, and axe is content with both states.
