@@ -22,6 +22,14 @@ def upload(data: object, name: str = "library.json") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, raw, content_type="application/json")
 
 
+def refused(client, content: object) -> str:
+    """The import page's answer to `content`, once sure it imported nothing."""
+    response = client.post("/library/import/", {"file": upload(content)})
+    assert response.status_code == 200
+    assert not Prompt.objects.exists() and not Preset.objects.exists()
+    return response.content.decode().replace("&#x27;", "'")
+
+
 def exported(client) -> dict:
     response = client.get("/library/export/")
     assert response.status_code == 200
@@ -136,10 +144,7 @@ def test_a_single_prompt_exports_with_all_its_versions(client, owner) -> None:
     ],
 )
 def test_a_bad_file_says_why_and_imports_nothing(client, owner, content, message) -> None:
-    response = client.post("/library/import/", {"file": upload(content)})
-    assert response.status_code == 200
-    assert message in response.content.decode().replace("&#x27;", "'")
-    assert not Prompt.objects.exists() and not Preset.objects.exists()
+    assert message in refused(client, content)
 
 
 def test_one_bad_entry_at_the_end_keeps_out_the_good_ones_before_it(client, owner) -> None:
@@ -231,10 +236,7 @@ AT = "prompts[0].versions[0]"
     ],
 )
 def test_a_malformed_file_says_where_and_imports_nothing(client, owner, content, message) -> None:
-    response = client.post("/library/import/", {"file": upload(content)})
-    assert response.status_code == 200
-    assert message in response.content.decode().replace("&#x27;", "'")
-    assert not Prompt.objects.exists() and not Preset.objects.exists()
+    assert message in refused(client, content)
 
 
 def test_each_problem_gets_one_message_with_its_place(client, owner) -> None:
