@@ -1,7 +1,8 @@
 """Issue 12, 9: the import page's one drop zone. A library export and a recipe card are each
 dropped on it and go where they belong (the library; the studio form, nothing queued); a
 file of neither kind is named next to the field. axe finds nothing serious or critical on
-the page with that message. The plain file input, no drop:
+the page with that message. With JavaScript off the plain file input imports alone; the input
+without a drop, JavaScript on:
 tests/browser/test_library_journey.py."""
 
 from __future__ import annotations
@@ -79,3 +80,25 @@ def test_each_kind_dropped_on_the_zone_goes_where_it_belongs(page, stack) -> Non
         "aria-describedby", "id_import_file_helptext id_import_file_error"
     )
     assert serious(page) == []
+
+
+def test_without_javascript_the_plain_file_field_imports(browser, stack) -> None:
+    context = browser.new_context(base_url=stack.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, stack)
+        prompt = f"A kite chosen without a script {uuid.uuid4().hex[:6]}"
+        card = {
+            "format": "kling-prompt-studio.recipe",
+            "version": 1,
+            "request": {"model_name": "kling-v1-6", "prompt": prompt, "duration": "5"},
+        }
+        page.goto("/library/import/")
+        raw = json.dumps(card).encode()
+        page.get_by_label(FIELD).set_input_files(
+            files=[{"name": "r.json", "mimeType": "application/json", "buffer": raw}]
+        )
+        page.get_by_role("button", name="Import", exact=True).click()
+        expect(page.get_by_label("Prompt")).to_have_value(prompt)
+    finally:
+        context.close()
