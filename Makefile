@@ -28,10 +28,13 @@ nginx:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
 	  else echo "Install Debian's nginx (sudo apt-get install nginx) for the media tests"; exit 1; fi; }
 
+# Three pytest-xdist workers on two cores: most of the suite's time is real processes and
+# browsers waiting on each other, not CPU (docs/reliability.md, "How the tests run").
+TEST_WORKERS ?= 3
 test: $(STAMP) chromium nginx
 	$(BIN)/ruff check studio tests benchmarks
 	$(BIN)/ruff format --check studio tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 # Mutation testing (docs/reliability.md R48): mutmut breaks studio/generations/ and
 # studio/kling/client.py one small change at a time and runs their fast tests against each;
