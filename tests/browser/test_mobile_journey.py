@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import MAIN_PAGES, log_in, screenshot
+from tests.browser.test_accessibility import serious
 from tests.browser.test_studio_reach_journey import PASSWORD, add_creator_with_queue
 
 pytestmark = pytest.mark.browser
@@ -82,6 +83,10 @@ def test_the_nav_folds_into_a_menu_that_opens_by_keyboard(page, stack) -> None:
     expect(history).to_be_visible()
     expect(nav.get_by_role("button", name="Log out")).to_be_visible()
     assert history.evaluate(IN_WINDOW)
+    assert not serious(page), serious(page)  # axe on the open menu, light and dark
+    page.emulate_media(color_scheme="dark")
+    assert not serious(page), serious(page)
+    page.emulate_media(color_scheme="light")
     screenshot(page, "menu-390.png", readme="menu-390.png")
     page.keyboard.press("Tab")  # the first link follows the button
     expect(nav.get_by_role("link", name="Studio", exact=True)).to_be_focused()
