@@ -28,6 +28,7 @@ from tests.system import (
 )
 
 VIDEO = bytes(range(256)) * 4000  # 1,024,000 bytes standing in for an MP4
+POSTERS = {"poster.jpg": b"\xff\xd8\xff\xe0poster", "poster-1x.jpg": b"\xff\xd8\xff\xe0poster-1x"}
 MAKE_WORLD = """
 from pathlib import Path
 from django.conf import settings
@@ -37,9 +38,16 @@ root = Path(settings.MEDIA_ROOT)
 (root / "videos" / "fox.mp4").write_bytes(bytes(range(256)) * 4000)
 (root / "posters").mkdir()
 (root / "posters" / "fox.jpg").write_bytes(b"\\xff\\xd8\\xff\\xe0poster")
+(root / "posters" / "fox-1x.jpg").write_bytes(b"\\xff\\xd8\\xff\\xe0poster-1x")
 owner = make_user("cora")
 make_user("tess")
-row = make_generation(owner, status="succeeded", video="videos/fox.mp4", poster="posters/fox.jpg")
+row = make_generation(
+    owner,
+    status="succeeded",
+    video="videos/fox.mp4",
+    poster="posters/fox.jpg",
+    poster_1x="posters/fox-1x.jpg",
+)
 print(row.pk)
 """
 
@@ -75,6 +83,12 @@ def test_nginx_sends_the_video_with_ranges_validators_304s_and_downloads(behind_
         return owner.get(path, params=query)
 
     assert_download_and_poster(fetch, pk, VIDEO)
+    for name, data in POSTERS.items():  # both sizes, as nginx sends the video
+        poster = owner.get(f"/generations/{pk}/{name}")
+        assert poster.headers["Content-Type"] == "image/jpeg" and poster.content == data
+        assert poster.headers["Cache-Control"] == "private, max-age=3600"
+        current = {"If-None-Match": poster.headers["ETag"]}
+        assert owner.get(f"/generations/{pk}/{name}", headers=current).status_code == 304
 
 
 def test_behind_nginx_who_may_not_see_a_video_gets_no_byte(behind_nginx) -> None:
@@ -82,13 +96,15 @@ def test_behind_nginx_who_may_not_see_a_video_gets_no_byte(behind_nginx) -> None
     teammate = sign_in(url, "tess", "a-long-test-password")
     anonymous = httpx.Client(base_url=url)
     for client in (teammate, anonymous):
-        for path in (f"/generations/{pk}/video.mp4", f"/generations/{pk}/video.mp4?download=1"):
-            answer = client.get(path, headers={"Range": "bytes=0-"})
-            assert answer.status_code in (302, 404), (path, answer.status_code)
-            assert VIDEO[:64] not in answer.content
-    for path in ("/protected-media/videos/fox.mp4", "/media/videos/fox.mp4"):
-        answer = teammate.get(path)
-        assert answer.status_code == 404 and VIDEO[:64] not in answer.content
+        for name in ("video.mp4", "video.mp4?download=1", *POSTERS):
+            answer = client.get(f"/generations/{pk}/{name}", headers={"Range": "bytes=0-"})
+            assert answer.status_code in (302, 404), (name, answer.status_code)
+            assert VIDEO[:64] not in answer.content and b"\xff\xd8\xff\xe0" not in answer.content
+    for path in ("videos/fox.mp4", "posters/fox.jpg", "posters/fox-1x.jpg"):
+        for where in ("/protected-media/", "/media/"):
+            answer = teammate.get(where + path)
+            assert answer.status_code == 404 and VIDEO[:64] not in answer.content
+            assert b"\xff\xd8\xff\xe0" not in answer.content
     # gunicorn itself names the file and sends none of it: only nginx reads it from disk.
     # (Its Content-Length is the file's, its body empty: the connection just closes.)
     owner = sign_in(web, "cora", "a-long-test-password")
@@ -111,6 +127,9 @@ def sendfile_delivery(settings, tmp_path) -> Iterator[Path]:
     root = tmp_path / "media"
     (root / "videos").mkdir(parents=True)
     (root / "videos" / "fox.mp4").write_bytes(VIDEO)
+    (root / "posters").mkdir()
+    for name, data in POSTERS.items():
+        (root / "posters" / name).write_bytes(data)
     settings.MEDIA_ROOT = settings.SENDFILE_ROOT = str(root)
     settings.MEDIA_DELIVERY = "sendfile"
     settings.SENDFILE_BACKEND = "django_sendfile.backends.xsendfile"
@@ -134,3 +153,26 @@ def test_x_sendfile_names_the_file_only_for_who_may_see_it(
     other.force_login(teammate)
     refused = other.get(f"/generations/{row.pk}/video.mp4")
     assert refused.status_code == 404 and "X-Sendfile" not in refused
+
+
+@pytest.mark.django_db
+def test_x_sendfile_names_either_poster_only_for_who_may_see_it(
+    client, owner, teammate, sendfile_delivery
+) -> None:
+    row = make_generation(
+        owner,
+        status="succeeded",
+        video="videos/fox.mp4",
+        poster="posters/poster.jpg",
+        poster_1x="posters/poster-1x.jpg",
+    )
+    other = Client()
+    other.force_login(teammate)
+    for name in POSTERS:
+        answer = client.get(f"/generations/{row.pk}/{name}")
+        assert answer.status_code == 200 and answer.content == b""
+        assert answer["X-Sendfile"] == str(sendfile_delivery / "posters" / name)
+        assert answer["Cache-Control"] == "private, max-age=3600"
+        assert answer["Content-Type"] == "image/jpeg"
+        refused = other.get(f"/generations/{row.pk}/{name}")
+        assert refused.status_code == 404 and "X-Sendfile" not in refused

@@ -25,6 +25,7 @@ from tests.factories import make_generation
 pytestmark = pytest.mark.django_db
 
 VIDEO = bytes(range(256)) * 1000  # 256,000 bytes standing in for an MP4
+POSTERS = {"poster.jpg": b"\xff\xd8\xff\xe0poster", "poster-1x.jpg": b"\xff\xd8\xff\xe0poster-1x"}
 BUCKET = "studio-media"
 
 
@@ -81,11 +82,12 @@ def on_s3(s3, settings, tmp_path) -> str:
 def stored(owner, on_s3, tmp_path) -> Generation:
     source = tmp_path / "fox.mp4"
     source.write_bytes(VIDEO)
-    poster = tmp_path / "fox.jpg"
-    poster.write_bytes(b"\xff\xd8\xff\xe0poster")
     video_name = media.put(default_storage, "videos/fox.mp4", str(source))
-    poster_name = media.put(default_storage, "posters/fox.jpg", str(poster))
-    return make_generation(owner, status="succeeded", video=video_name, poster=poster_name)
+    poster_name = media.put_bytes(default_storage, "posters/fox.jpg", POSTERS["poster.jpg"])
+    small_name = media.put_bytes(default_storage, "posters/fox-1x.jpg", POSTERS["poster-1x.jpg"])
+    return make_generation(
+        owner, status="succeeded", video=video_name, poster=poster_name, poster_1x=small_name
+    )
 
 
 def test_the_bucket_sends_the_video_with_ranges_validators_304s_and_downloads(
@@ -97,6 +99,13 @@ def test_the_bucket_sends_the_video_with_ranges_validators_304s_and_downloads(
     assert query["X-Amz-Expires"] == ["120"] and "X-Amz-Signature" in query
     system.assert_sends_video(httpx.get, url, VIDEO, stored.pk, if_range=False)
     system.assert_download_and_poster(system.via_link(client), stored.pk, VIDEO)
+    for name, data in POSTERS.items():  # both sizes, from the bucket as the video
+        poster = httpx.get(system.media_link(client, f"/generations/{stored.pk}/{name}"))
+        assert poster.headers["Content-Type"] == "image/jpeg" and poster.content == data
+        assert poster.headers["Cache-Control"] == "private, max-age=3600"
+        again = system.media_link(client, f"/generations/{stored.pk}/{name}")
+        current = {"If-None-Match": poster.headers["ETag"]}
+        assert httpx.get(again, headers=current).status_code == 304
 
 
 def test_a_presigned_url_runs_out_and_names_only_its_own_file(
@@ -125,9 +134,10 @@ def test_on_s3_who_may_not_see_a_video_gets_no_url_and_no_byte(
     browser = Client()
     if person != "anonymous":
         browser.force_login(teammate if person == "teammate" else outsider)
-    for path in ("video.mp4", "video.mp4?download=1", "poster.jpg"):
+    for path in ("video.mp4", "video.mp4?download=1", *POSTERS):
         answer = browser.get(f"/generations/{stored.pk}/{path}")
         assert answer.status_code in (302, 403, 404), path
         assert on_s3 not in answer.get("Location", "") and VIDEO[:64] not in answer.content
+        assert b"\xff\xd8\xff\xe0" not in answer.content
     unsigned = httpx.get(f"{on_s3}/{BUCKET}/videos/fox.mp4")  # the object is private
     assert unsigned.status_code == 403 and VIDEO[:64] not in unsigned.content
