@@ -211,13 +211,16 @@ def check_snapshot_is_one_instant(rows: Rows, manifest: dict, folder: Path) -> N
     assert sum(status in ACTIVE for status in statuses) == 4, "jobs were in flight"
     listed = {entry["name"]: entry for entry in manifest["media"]["files"]}
     stored = rows(
-        "SELECT video, poster, poster_1x, video_sha256 FROM generations_generation"
-        " WHERE status = 'succeeded'"
+        "SELECT video, poster, poster_1x, video_sha256, video_bytes, poster_bytes,"
+        " poster_1x_bytes FROM generations_generation WHERE status = 'succeeded'"
     )
-    for video, poster, poster_1x, digest in stored:
+    for video, poster, poster_1x, digest, *sizes in stored:
         assert files.sha256(folder / "media" / video) == (listed[video]["size"], digest)
-        assert poster in listed and poster_1x in listed
-    assert len(listed) == 9 and manifest["media"]["missing"] == []  # 3 videos, 2 posters each
+        assert [listed[name]["size"] for name in (video, poster, poster_1x)] == sizes
+    assert len(listed) == 9 and manifest["media"]["missing"] == []  # a video, two posters
+    # The storage rollup in the same instant counts all three files of each.
+    (counted,) = rows("SELECT SUM(bytes) FROM generations_storagemonth")[0]
+    assert counted == sum(entry["size"] for entry in listed.values())
 
 
 def check_restored(fresh: System, folder: Path, manifest: dict, snapshot: Rows) -> None:
@@ -266,13 +269,21 @@ def test_a_backup_taken_while_jobs_run_restores_every_row_and_file(studios, tmp_
 
 @pytest.fixture
 def stored(transactional_db, settings, tmp_path) -> Generation:
-    """A studio with one account and one stored video and poster."""
+    """A studio with one account and one stored video and its two posters."""
     settings.MEDIA_ROOT = tmp_path / "media"
     owner = make_user("cora")
     video = default_storage.save("videos/2026/01/a.mp4", ContentFile(b"\x00ftyp" + bytes(500)))
     poster = default_storage.save("posters/2026/01/a.jpg", ContentFile(b"\xff\xd8" + bytes(50)))
+    small = default_storage.save("posters/2026/01/a-1x.jpg", ContentFile(b"\xff\xd8" + bytes(20)))
     return make_generation(
-        owner, status="succeeded", video=video, poster=poster, video_bytes=505, poster_bytes=52
+        owner,
+        status="succeeded",
+        video=video,
+        poster=poster,
+        poster_1x=small,
+        video_bytes=505,
+        poster_bytes=52,
+        poster_1x_bytes=22,
     )
 
 
@@ -302,6 +313,7 @@ def test_the_manifest_counts_every_table_and_hashes_every_file(made, stored) -> 
     assert {f["name"]: f["size"] for f in manifest["media"]["files"]} == {
         stored.video.name: 505,
         stored.poster.name: 52,
+        stored.poster_1x.name: 22,
     }
     for entry in manifest["media"]["files"]:
         assert files.sha256(made / "media" / entry["name"]) == (entry["size"], entry["sha256"])
@@ -309,7 +321,7 @@ def test_the_manifest_counts_every_table_and_hashes_every_file(made, stored) -> 
     assert files.sha256(made / database["file"]) == (database["size"], database["sha256"])
     assert "generations.0006_poster_bytes" in database["migrations"]
     row = Backup.objects.get()
-    assert row.ok and row.path == str(made) and row.files == 2 and not row.scheduled
+    assert row.ok and row.path == str(made) and row.files == 3 and not row.scheduled
 
 
 def test_a_backup_that_fails_midway_leaves_no_folder_and_says_why(
@@ -335,8 +347,9 @@ def test_a_changed_media_file_is_refused_even_with_force(made, stored) -> None:
         restore(made, "--force")
 
 
-def test_a_missing_media_file_is_refused(made, stored) -> None:
-    (made / "media" / stored.poster.name).unlink()
+@pytest.mark.parametrize("field", ["poster", "poster_1x"])
+def test_a_missing_media_file_is_refused(made, stored, field) -> None:
+    (made / "media" / getattr(stored, field).name).unlink()
     with pytest.raises(CommandError, match="The backup is incomplete"):
         restore(made, "--force")
 
