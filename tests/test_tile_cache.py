@@ -73,3 +73,26 @@ def test_a_cached_tile_carries_the_requests_csrf_token(client, owner) -> None:
     assert set(re.findall(r'csrfmiddlewaretoken" value="([^"]+)"', tile(html, video))) == {
         page_token
     }
+
+
+def test_a_cached_list_row_and_queue_tile_show_the_row_as_it_is(client, owner, reviewer):
+    video = make_generation(owner, status="succeeded", prompt="A heron at dusk")
+    reviewing = Client()
+    reviewing.force_login(reviewer)
+
+    def row() -> str:
+        html = client.get("/history/", {"view": "list"}).content.decode()
+        return re.search(rf'<tr>\s*<td><input[^>]*value="{video.pk}".*?</tr>', html, re.S)[0]
+
+    def queued() -> str:
+        return reviewing.get("/review/").content.decode()
+
+    assert "In review" in row() and "In review" in row()
+    assert "A heron at dusk" in queued() and "by cora" in queued()
+    owner.username = "cora2"
+    owner.save()  # the owner's name is on the queue's tile
+    assert "by cora2" in queued()
+    Review.decide(video, reviewer, "changes", "Slower")
+    assert "Changes requested" in row()
+    Review.decide(video, reviewer, "rejected", "No")
+    assert "Rejected" in row() and f'name="ids" value="{video.pk}"' not in queued()

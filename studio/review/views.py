@@ -49,7 +49,7 @@ def review_queue(request: HttpRequest) -> TemplateResponse:
     """Finished videos waiting for a verdict, oldest first, filtered; then the latest verdicts."""
     waiting = Generation.objects.visible_to(request.user).filter(reviewable())
     form = QueueFilterForm(request.GET or None, waiting=waiting)
-    shown = form.filter(waiting.select_related("owner"))
+    shown = form.filter(waiting.select_related("owner", "review"))  # the tiles key on it
     page = paginate(request.GET, shown, QUEUE_KEYS, PAGE_SIZE)
     recent = (
         Review.objects.visible_to(request.user)

@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from studio.generations.models import Generation
 from studio.generations.templatetags.generation_tags import ago
@@ -113,8 +114,9 @@ def tile_key(context: template.Context, generation: Generation, where: str) -> s
     """What a finished tile's HTML depends on, digested: the row (every column), its
     owner's name and its review (every column), the viewer (who, their permissions, the
     star as they see it), the page's address (links back to it), the time zone, how long
-    ago it was made as the tile says it, and the tile's place in the templates. None: not
-    cached (a running tile's clock moves; no viewer or token to answer with)."""
+    ago it was made and finished as the tile says it, and the tile's place in the
+    templates. None: not cached (a running tile's clock moves; no viewer or token to
+    answer with)."""
     request, user = context.get("request"), context.get("user")
     if generation.is_active or request is None or not getattr(user, "is_authenticated", 0):
         return None
@@ -125,18 +127,31 @@ def tile_key(context: template.Context, generation: Generation, where: str) -> s
         verdict = None
     facts = (
         where,
-        user.pk,
-        sorted(user.get_all_permissions()),
-        request.get_full_path(),
+        viewer(request, user),
         bool(context.get("tile_oob")),
-        timezone.get_current_timezone_name(),
         [getattr(generation, f.attname) for f in generation._meta.concrete_fields],
         generation.owner.get_username(),
         verdict,
         card_star_facts(context, generation),
         ago(generation.created_at),
+        generation.finished_at and timesince(generation.finished_at),
     )
     return "tile:" + hashlib.blake2b(repr(facts).encode(), digest_size=20).hexdigest()
+
+
+def viewer(request, user) -> tuple:
+    """The viewer's part of the tile keys (who, their permissions, the page's address, the
+    time zone), worked out once per answer."""
+    found = getattr(request, "_tile_viewer", None)
+    if found is None or found[0] != user.pk:
+        found = (
+            user.pk,
+            sorted(user.get_all_permissions()),
+            request.get_full_path(),
+            timezone.get_current_timezone_name(),
+        )
+        request._tile_viewer = found
+    return found
 
 
 class TileCacheNode(template.Node):
