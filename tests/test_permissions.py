@@ -384,6 +384,7 @@ CASES: dict[str, list[Case]] = {
         Case("another video's file", NOT_SHARED + "video.mp4", NOBODY),
     ],
     "shared-poster": [Case("shared poster", TAKE + "poster.jpg", ANYONE)],
+    "shared-poster-1x": [Case("shared poster 1x", TAKE + "poster-1x.jpg", ANYONE)],
     "review-news": [Case("review news", "/review/news/", codes(200, 200, 200, 403))],
     "review-bulk": [
         post(

@@ -33,7 +33,9 @@ def media(settings, tmp_path):
 def finished(owner, media, name: str, **kw):
     (media / "videos" / f"{name}.mp4").write_bytes(VIDEO)
     (media / "posters" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    (media / "posters" / f"{name}-1x.jpg").write_bytes(b"\xff\xd8\xff\xe1")
     kw.setdefault("video_seconds", 5.0)
+    kw.setdefault("poster_1x", f"posters/{name}-1x.jpg")
     return make_generation(
         owner,
         prompt=f"Shared {name}",
@@ -202,6 +204,9 @@ def test_a_shot_link_shows_its_finished_takes_and_a_batch_link_its_videos(
     page = Client().get(f"/s/{token}/").content.decode()
     assert page.index("Take 2") < page.index("Take 1") and "Still running take" not in page
     assert Client().get(f"/s/{token}/v/{second.pk}/").status_code == 200
+    small, big = (f"/s/{token}/v/{second.pk}/{name}" for name in ("poster-1x.jpg", "poster.jpg"))
+    assert f'src="{small}" srcset="{small} 1x, {big} 2x"' in page  # sharp on a 2x screen
+    assert b"".join(Client().get(small).streaming_content) == b"\xff\xd8\xff\xe1"
     batch = Batch.objects.create(owner=owner, template="A {thing}", size=2)
     made = finished(owner, media, "batch1", batch=batch)
     token = share(reviewer_client, "batch", batch.pk)

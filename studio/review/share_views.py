@@ -208,7 +208,7 @@ def gone_view_only(request: HttpRequest) -> TemplateResponse:
 @login_not_required
 @require_safe
 def shared_file(request: HttpRequest, token: str, pk: uuid.UUID, field: str) -> HttpResponseBase:
-    """The video or poster of a video this link shares, with byte ranges; nothing else."""
+    """The video or a poster of a video this link shares, with byte ranges; nothing else."""
     link, video, refused = guest_video(request, token, pk)
     if refused:
         return refused if refused.status_code != 302 else HttpResponse(status=403)
@@ -217,5 +217,6 @@ def shared_file(request: HttpRequest, token: str, pk: uuid.UUID, field: str) -> 
         raise Http404("Not stored.")
     if request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
         sharing.used(request, link, f"share.{field}", video=str(pk))  # not every range read
-    kind, extension = ("video/mp4", "mp4") if field == "video" else ("image/jpeg", "jpg")
+    kind = "video/mp4" if field == "video" else "image/jpeg"
+    extension = {"video": "mp4", "poster": "jpg", "poster_1x": "1x.jpg"}[field]
     return delivery.respond(request, stored, kind, f"shared-{pk}.{extension}")

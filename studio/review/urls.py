@@ -36,6 +36,12 @@ urlpatterns = [
         {"field": "poster"},
         name="shared-poster",
     ),
+    path(
+        "s/<str:token>/v/<uuid:pk>/poster-1x.jpg",
+        share_views.shared_file,
+        {"field": "poster_1x"},
+        name="shared-poster-1x",
+    ),
     path("gallery/", views.gallery, name="gallery"),
     path("spend/", views.spend, name="spend"),
 ]
