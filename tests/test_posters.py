@@ -74,6 +74,24 @@ def test_a_poster_url_is_computed_once_per_tile(client, owner, monkeypatch) -> N
     assert len(calls) == 3 and len(set(calls)) == 3
 
 
+def test_both_posters_cost_no_query_more_per_tile(client, owner) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rows = [make_generation(owner, status="succeeded", poster=f"posters/{n}.jpg") for n in "abcd"]
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as done:
+            assert client.get("/history/").status_code == 200
+        return len(done.captured_queries)
+
+    alone = queries()  # each a first render (a tile's cache is keyed by its row's columns)
+    Generation.objects.filter(pk__in=[r.pk for r in rows]).update(poster_1x="posters/x-1x.jpg")
+    assert queries() == alone
+    html = client.get("/history/").content.decode()
+    assert all(srcset_img(r.pk) in html for r in rows)
+
+
 def test_the_generation_page_player_picks_by_width(client, owner) -> None:
     kept = both(owner, video="", video_width=1920, video_height=1080)  # video removed
     html = client.get(f"/generations/{kept.pk}/").content.decode()
