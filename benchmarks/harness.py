@@ -259,6 +259,7 @@ def seed_row(owner, rng, n: int, created, status: str, **fields):
         finished_at=created + timedelta(minutes=2),
         video=f"videos/2026/01/{external}.mp4" if done else "",
         poster=f"posters/2026/01/{external}.jpg" if done else "",
+        poster_1x=f"posters/2026/01/{external}-1x.jpg" if done else "",
         status_msg="" if done else "video generation failed",
         **fields,
     )

@@ -221,6 +221,7 @@ def grow(people: dict, count: int) -> None:
     if fresh:  # the newest: five running (the status endpoint's "anything running?"), a batch
         for row in rows[:5]:
             row.status, row.finished_at, row.video, row.poster = Status.PROCESSING, None, "", ""
+            row.poster_1x = ""
         reviews = [r for r in reviews if r.generation not in rows[:5]]
         for row in rows[5:17]:
             row.batch = batch
@@ -269,6 +270,7 @@ def generation(people: dict, rng: random.Random, n: int, created):
         status,
         video_bytes=rng.randrange(2_000_000, 40_000_000) if done else None,
         poster_bytes=rng.randrange(50_000, 300_000) if done else None,
+        poster_1x_bytes=rng.randrange(15_000, 90_000) if done else None,
         units_charged=Decimal("1.000") if done else Decimal(0),
         reviewed=verdict is not None,
         team_visible=verdict == "approved",

@@ -86,7 +86,7 @@ def grow(user, other, count: int) -> None:
     # The few running ones are always the newest.
     running = Generation.objects.filter(owner=user).order_by("-created_at")[:ACTIVE]
     Generation.objects.filter(pk__in=[g.pk for g in running]).update(
-        status=Status.PROCESSING, finished_at=None, video="", poster=""
+        status=Status.PROCESSING, finished_at=None, video="", poster="", poster_1x=""
     )
 
 
