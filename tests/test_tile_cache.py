@@ -96,3 +96,22 @@ def test_a_cached_list_row_and_queue_tile_show_the_row_as_it_is(client, owner, r
     assert "Changes requested" in row()
     Review.decide(video, reviewer, "rejected", "No")
     assert "Rejected" in row() and f'name="ids" value="{video.pk}"' not in queued()
+
+
+def test_a_cached_library_item_follows_its_runs_stars_and_tags(client, owner, teammate) -> None:
+    prompt = make_prompt(owner, title="Heron", visibility="team", tags=["bird"])
+
+    def item() -> str:
+        html = client.get("/library/").content.decode()
+        found = re.search(r'<li class="prompt-item.*?class="tags".*?</ul>', html, re.S)[0]
+        return re.sub(r'(csrfmiddlewaretoken" value=")[^"]+', r"\1", found)
+
+    assert item() == item() and "0 runs" in item()
+    make_generation(owner, prompt_version=prompt.latest_version(), status="succeeded")
+    assert "1 run, 100% succeeded" in item()
+    Star.toggle(teammate, prompt)
+    assert 'star-count">1<' in item()
+    prompt.set_tags(["bird", "dusk"])
+    assert "?tag=dusk" in item()
+    prompt.add_version(text="A heron at dusk", author=owner)
+    assert "A heron at dusk" in item() and "v2" in item()

@@ -15,7 +15,7 @@ from django.utils.timesince import timesince
 
 from studio.generations.models import Generation
 from studio.generations.templatetags.generation_tags import ago
-from studio.library.models import Batch, PromptVersion, Star, shown_presets
+from studio.library.models import Batch, Prompt, PromptVersion, Star, shown_presets
 
 register = template.Library()
 
@@ -110,33 +110,56 @@ def card_star(context: template.Context, generation: Generation) -> dict:
 CSRF_STAND_IN = f"csrf-{secrets.token_hex(16)}"
 
 
-def tile_key(context: template.Context, generation: Generation, where: str) -> str | None:
-    """What a finished tile's HTML depends on, digested: the row (every column), its
-    owner's name and its review (every column), the viewer (who, their permissions, the
-    star as they see it), the page's address (links back to it), the time zone, how long
-    ago it was made and finished as the tile says it, and the tile's place in the
-    templates. None: not cached (a running tile's clock moves; no viewer or token to
-    answer with)."""
+def tile_key(context: template.Context, row: Generation | Prompt, where: str) -> str | None:
+    """What a list tile's HTML depends on, digested: the row's own facts (generation_facts,
+    prompt_facts), the viewer (who, their permissions, the page's address, which links
+    come back to, the time zone) and the tile's place in the templates. None: not cached
+    (a running generation's clock moves; no viewer to answer)."""
     request, user = context.get("request"), context.get("user")
-    if generation.is_active or request is None or not getattr(user, "is_authenticated", 0):
+    if request is None or not getattr(user, "is_authenticated", False):
         return None
+    if isinstance(row, Prompt):
+        facts = prompt_facts(row)
+    elif row.is_active:
+        return None
+    else:
+        facts = generation_facts(context, row)
+    found = (where, viewer(request, user), bool(context.get("tile_oob")), facts)
+    return "tile:" + hashlib.blake2b(repr(found).encode(), digest_size=20).hexdigest()
+
+
+def columns(row) -> list:
+    return [getattr(row, f.attname) for f in row._meta.concrete_fields]
+
+
+def generation_facts(context: template.Context, generation: Generation) -> tuple:
+    """Every column of the row and of its review, its owner's name, its prompt's star as
+    the viewer sees it, how long ago it was made and finished as the tile says it."""
     try:
-        review = generation.review
-        verdict = [getattr(review, f.attname) for f in review._meta.concrete_fields]
+        verdict = columns(generation.review)
     except type(generation).review.RelatedObjectDoesNotExist:
         verdict = None
-    facts = (
-        where,
-        viewer(request, user),
-        bool(context.get("tile_oob")),
-        [getattr(generation, f.attname) for f in generation._meta.concrete_fields],
+    return (
+        columns(generation),
         generation.owner.get_username(),
         verdict,
         card_star_facts(context, generation),
         ago(generation.created_at),
         generation.finished_at and timesince(generation.finished_at),
     )
-    return "tile:" + hashlib.blake2b(repr(facts).encode(), digest_size=20).hexdigest()
+
+
+def prompt_facts(prompt: Prompt) -> tuple:
+    """A library item: every column, what with_numbers adds (its latest version, its
+    stars, the viewer's star), its tags, its owner's name, how long ago it was used."""
+    extra = ("latest_id", "latest_number", "latest_text", "star_count", "starred")
+    return (
+        columns(prompt),
+        [getattr(prompt, name, None) for name in extra],
+        [tag.name for tag in prompt.tags.all()],
+        prompt.owner.get_username(),
+        prompt.last_used and timesince(prompt.last_used),
+    )
 
 
 def viewer(request, user) -> tuple:
@@ -155,13 +178,13 @@ def viewer(request, user) -> tuple:
 
 
 class TileCacheNode(template.Node):
-    def __init__(self, nodelist: template.NodeList, generation: template.base.FilterExpression):
-        self.nodelist, self.generation = nodelist, generation
+    def __init__(self, nodelist: template.NodeList, row: template.base.FilterExpression):
+        self.nodelist, self.row = nodelist, row
 
     def render(self, context: template.Context) -> str:
         token = context.get("csrf_token")
         where = f"{self.origin.name}:{self.token.position}"
-        key = tile_key(context, self.generation.resolve(context), where) if token else None
+        key = tile_key(context, self.row.resolve(context), where) if token else None
         if key is None:
             return self.nodelist.render(context)
         cache = caches["tiles"]
@@ -175,13 +198,13 @@ class TileCacheNode(template.Node):
 
 @register.tag
 def tilecache(parser: template.base.Parser, token: template.base.Token) -> TileCacheNode:
-    """{% tilecache generation %}...{% endtilecache %}: a finished generation's list tile,
-    rendered once per everything it shows (tile_key) and kept in the "tiles" cache (each
-    web process its own, the oldest dropped when full). Whatever a tile shows must be in
-    tile_key: a fact left out there would show stale."""
+    """{% tilecache row %}...{% endtilecache %}: a list tile of a finished generation or of
+    a library prompt, rendered once per everything it shows (tile_key) and kept in the
+    "tiles" cache (each web process its own, the oldest dropped when full). Whatever a
+    tile shows must be in tile_key: a fact left out there would show stale."""
     bits = token.split_contents()
     if len(bits) != 2:
-        raise template.TemplateSyntaxError("{% tilecache %} takes one generation")
+        raise template.TemplateSyntaxError("{% tilecache %} takes one row")
     nodelist = parser.parse(("endtilecache",))
     parser.delete_first_token()
     return TileCacheNode(nodelist, parser.compile_filter(bits[1]))
