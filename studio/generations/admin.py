@@ -131,6 +131,7 @@ class GenerationAdmin(StudioAdmin):
                 "fields": (
                     "video",
                     "poster",
+                    "poster_1x",
                     "video_bytes",
                     "video_sha256",
                     "video_seconds",
