@@ -87,7 +87,9 @@ def test_history_tiles_of_running_jobs_update_through_the_nav_poll(client, owner
     html = client.get("/history/").content.decode()
     assert f"watch={job.pk}" in html and f'id="tile-{job.pk}"' in html
     Generation.objects.filter(pk=job.pk).update(status="succeeded", video="v.mp4")
-    poll = client.get("/activity/", {"watch": f"{job.pk},not-an-id"}, **HTMX).content.decode()
+    from_history = {**HTMX, "HTTP_HX_CURRENT_URL": "http://testserver/history/"}  # as htmx says
+    poll = client.get("/activity/", {"watch": f"{job.pk},not-an-id"}, **from_history)
+    poll = poll.content.decode()
     tile = re.search(rf'<li id="tile-{job.pk}"[^>]*>', poll)[0]
     assert 'hx-swap-oob="true"' in tile and "is-succeeded" in tile
     assert "watch=" not in poll  # finished: nothing left to watch
@@ -134,3 +136,15 @@ def test_a_running_videos_page_carries_the_nav_in_its_own_poll(client, owner) ->
     done = client.get(job.get_absolute_url(), HTTP_HX_TARGET="generation-live", **HTMX)
     # Its poll ends; another job still runs, so the nav now polls by itself.
     assert 'hx-get="/activity/?since=' in done.content.decode() and other.is_active
+
+
+def test_a_tile_the_nav_poll_brings_comes_back_to_history_after_a_plain_post(client, owner) -> None:
+    job = make_generation(owner, status="processing", prompt="Back to the page")
+    Generation.objects.filter(pk=job.pk).update(status="succeeded", video="v.mp4")
+    page = "/history/?archived=too"
+    headers = {**HTMX, "HTTP_HX_CURRENT_URL": f"http://testserver{page}"}
+    poll = client.get("/activity/", {"watch": str(job.pk)}, **headers).content.decode()
+    assert f'name="next" value="{page}"'.replace("&", "&amp;") in poll
+    foreign = {**HTMX, "HTTP_HX_CURRENT_URL": "https://elsewhere.example/history/"}
+    poll = client.get("/activity/", {"watch": str(job.pk)}, **foreign).content.decode()
+    assert "elsewhere" not in poll and 'name="next" value="/activity/?watch=' in poll

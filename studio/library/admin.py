@@ -74,6 +74,8 @@ class PromptAdmin(OwnedAdmin):
     # What a fork came from may be someone's private prompt by now; the library's page
     # shows it to those who may see it.
     exclude = ("forked_from", "forked_from_version")
+    # Kept by the generations' transitions (library/counters.py); shown, never typed in.
+    readonly_fields = ("runs", "finished", "succeeded", "success_rate", "last_used", "team_videos")
     filter_horizontal = ("tags",)
     inlines = [VersionInline]
 

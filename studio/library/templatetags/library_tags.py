@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
+from studio.accounts.context import page_path
 from studio.generations.models import Generation
 from studio.generations.templatetags.generation_tags import ago
 from studio.library.models import Batch, Prompt, PromptVersion, Star, shown_presets
@@ -100,6 +101,7 @@ def card_star(context: template.Context, generation: Generation) -> dict:
     return {
         **(facts or {"prompt": None}),
         "request": context["request"],
+        "page_path": page_path(context["request"]),
         "csrf_token": context.get("csrf_token"),
     }
 
@@ -170,7 +172,7 @@ def viewer(request, user) -> tuple:
         found = (
             user.pk,
             sorted(user.get_all_permissions()),
-            request.get_full_path(),
+            page_path(request),  # the tile's forms come back to it
             timezone.get_current_timezone_name(),
         )
         request._tile_viewer = found

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 from django.urls import reverse
 
+from studio.accounts.context import page_path
 from studio.generations.models import Generation, Status
 from studio.review import budgets, threads
 from studio.review.forms import CommentForm
@@ -98,7 +99,7 @@ def timeline_context(
         "viewer": user,
         "share": share,
         "colours": threads.COLOURS,
-        "next": request.get_full_path(),
+        "next": page_path(request),
     }
 
 
