@@ -101,6 +101,18 @@ def test_the_nav_poll_shows_only_your_own_jobs(client, owner, teammate) -> None:
     assert poll.status_code == 286 and f"tile-{theirs.pk}" not in poll.content.decode()
 
 
+def test_the_nav_counts_only_your_own_running_and_finished_jobs(client, owner, teammate) -> None:
+    opened = activity.to_cursor(timezone.now() - timedelta(minutes=5))
+    finished(teammate, 60)
+    make_generation(teammate, status="processing")
+    html = client.get("/activity/", {"since": opened}, **HTMX).content.decode()
+    assert 'data-running="0"' in html and 'data-finished="0"' in html
+    finished(owner, 60)
+    make_generation(owner, status="storing")
+    html = client.get("/activity/", {"since": opened}, **HTMX).content.decode()
+    assert 'data-running="1"' in html and 'data-finished="1"' in html
+
+
 def test_the_usual_time_is_the_median_of_the_same_kind_once_there_are_enough(owner) -> None:
     kind = {"model_name": "kling-v1", "mode": "std", "duration": "5"}
     for seconds in (100, 200, 300, 400):

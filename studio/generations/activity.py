@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -55,14 +56,40 @@ def activity(user, since: datetime | None = None, carried: bool = False) -> Acti
     this on every page, whatever the size of the history."""
     since = since or timezone.now()
     mine = Generation.objects.owned_by(user)
-    running = mine.filter(status__in=ACTIVE).count()
-    finished = mine.filter(finished_at__gt=since).count()
-    found = Activity(to_cursor(since), running, finished, carried=carried)
+    found = Activity(to_cursor(since), *counts(user, since), carried=carried)
     if found.finished:
         done = list(mine.filter(finished_at__gt=since).order_by("-finished_at")[:LOOKED_AT])
         found.jobs = [g for g in done if g.batch_id is None][:SHOWN]
         found.batches = finished_batches(mine, {g.batch_id for g in done if g.batch_id})
     return found
+
+
+def counts(user, since: datetime) -> tuple[int, int]:
+    """(running, finished after `since`) of the user's own jobs (Generation.owned_by): one
+    statement of two index counts in SQL, as queue_news, since the ORM took longer to
+    build the two queries than the database took to run them."""
+    if not user.is_authenticated or not user.is_active:
+        return 0, 0
+    with connection.cursor() as cursor:
+        cursor.execute(COUNTS_SQL, [user.pk, *(str(s) for s in ACTIVE), user.pk, when(since)])
+        running, finished = cursor.fetchone()
+    return running, finished
+
+
+def when(moment: datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def counts_sql() -> str:
+    table = Generation._meta.db_table
+    active = ", ".join(["%s"] * len(ACTIVE))
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {table} WHERE owner_id = %s AND status IN ({active})),"
+        f" (SELECT COUNT(*) FROM {table} WHERE owner_id = %s AND finished_at > %s)"
+    )
+
+
+COUNTS_SQL = counts_sql()
 
 
 def finished_batches(mine, batch_ids: set) -> list[dict]:

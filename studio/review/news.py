@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from studio.generations.models import Generation
@@ -43,12 +44,35 @@ def comments(user, since: datetime | None = None) -> QuerySet[Comment]:
 
 
 def unseen(user) -> int:
-    """How many, since the person last looked: two counts, each at most SHOWN + 1 rows."""
-    since = seen_at(user)
-    return min(
-        verdicts(user, since)[: SHOWN + 1].count() + comments(user, since)[: SHOWN + 1].count(),
-        SHOWN,
-    )
+    """How many, since the person last looked: two counts, each at most SHOWN + 1 rows,
+    by the created_at indexes and each checked against its generation's owner (as
+    verdicts() and comments() since a moment). One statement in SQL: the nav asks on
+    every page, and building these three queries with the ORM took longer than running
+    them."""
+    when = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(UNSEEN_SQL, [user.pk, when(user.date_joined), user.pk, user.pk] * 2)
+        verdicts_, comments_ = cursor.fetchone()
+    return min(verdicts_ + comments_, SHOWN)
+
+
+def unseen_sql() -> str:
+    seen = f"COALESCE((SELECT seen_at FROM {ReviewSeen._meta.db_table} WHERE user_id = %s), %s)"
+    theirs = f"SELECT 1 FROM {Generation._meta.db_table} g WHERE g.id = x.generation_id"
+    parts = []
+    for table, who, extra in (
+        (Decision._meta.db_table, "reviewer_id", ""),
+        (Comment._meta.db_table, "author_id", " AND x.verdict = ''"),
+    ):
+        parts.append(
+            f"(SELECT COUNT(*) FROM (SELECT 1 AS one FROM {table} x WHERE x.created_at > {seen}"
+            f"{extra} AND (x.{who} IS NULL OR x.{who} <> %s) AND EXISTS ({theirs}"
+            f" AND g.owner_id = %s) LIMIT {SHOWN + 1}) found)"
+        )
+    return "SELECT " + ", ".join(parts)
+
+
+UNSEEN_SQL = unseen_sql()
 
 
 def latest(user) -> list[dict]:
