@@ -316,6 +316,11 @@ def test_filters_by_tag_owner_visibility_and_stars(client, owner, teammate) -> N
     mine.remove()
     assert titles() == ["Mine team", "Theirs team"]
     assert titles(archived="on") == []  # never used: deleted, not archived
+    tags = re.compile(r'<select name="tag".*?</select>', re.S)
+    before = tags.search(client.get("/library/").content.decode())[0]
+    make_prompt(teammate, title="New tag", visibility="team", tags=["c"])
+    after = tags.search(client.get("/library/", {"tag": "c"}).content.decode())[0]
+    assert '<option value="c"' not in before and '<option value="c" selected>' in after
 
 
 def test_sorting_by_recent_use_and_by_success(client, owner) -> None:

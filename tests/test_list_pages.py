@@ -408,6 +408,41 @@ def test_a_quick_select_writes_the_html_of_djangos_select() -> None:
             assert parse_html(str(quick["pick"])) == parse_html(str(plain["pick"]))
 
 
+def test_a_quick_select_of_options_writes_the_same_html_and_each_answer_its_own() -> None:
+    """Options (plain pairs, set as they are) render as Django's select does; the rendered
+    select kept per process is keyed on every choice, the chosen one and the attributes,
+    so a new choice or another pick shows at once."""
+    from django import forms
+    from django.test.html import parse_html
+
+    from studio.widgets import Options, QuickSelect
+
+    pairs = [("", "Any"), ("a<b", "A & B"), ("c", "C")]
+
+    class Plain(forms.Form):
+        pick = forms.ChoiceField(choices=pairs, required=False)
+
+    class Quick(forms.Form):
+        pick = forms.ChoiceField(required=False, widget=QuickSelect)
+
+        def __init__(self, *args, pairs, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.fields["pick"].choices = Options(pairs)
+
+    for _ in range(2):  # the second time from what was kept
+        for data in ({}, {"pick": "a<b"}, {"pick": "c"}, {"pick": "bad"}):
+            quick, plain = Quick(data, pairs=pairs), Plain(data)
+            assert parse_html(str(quick["pick"])) == parse_html(str(plain["pick"]))
+            assert quick.is_valid() == plain.is_valid()
+    grown = Quick({"pick": "d"}, pairs=[*pairs, ("d", "D")])
+    assert '<option value="d" selected>D</option>' in str(grown["pick"]) and grown.is_valid()
+    assert '<option value="d">D</option>' in str(Quick({}, pairs=[*pairs, ("d", "D")])["pick"])
+    aria = Quick({}, pairs=pairs)
+    aria.fields["pick"].widget.attrs["aria-label"] = "Tag"
+    assert 'aria-label="Tag"' in str(aria["pick"])
+    assert "aria-label" not in str(Quick({}, pairs=pairs)["pick"])
+
+
 def test_the_list_filters_use_quick_selects() -> None:
     from studio.generations.forms import HistoryFilterForm
     from studio.library.forms import LibraryFilterForm

@@ -28,7 +28,7 @@ from studio.library import text as prompt_text
 from studio.library.models import Prompt, PromptVersion, Tag, Visibility, seen_by
 from studio.library.presets import form_fields, preset_problems
 from studio.library.text import variables
-from studio.widgets import quick_selects
+from studio.widgets import Options, quick_selects
 
 NOT_SET = ("", "Not set")
 
@@ -178,7 +178,7 @@ class LibraryFilterForm(forms.Form):
         shown = links.filter(seen_by(user, "prompt__")) if user.is_authenticated else links.none()
         # Names, not Tag rows: a model instance per option cost more than the option.
         names = Tag.objects.filter(Exists(shown)).values_list("name", flat=True)
-        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in names)]
+        self.fields["tag"].choices = Options([("", "Any tag"), *((name, name) for name in names)])
         self.fields["owner"].queryset = (
             get_user_model()
             .objects.filter(Exists(visible.filter(owner=OuterRef("pk"))))

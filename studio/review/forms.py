@@ -16,7 +16,7 @@ from studio.generations.models import Generation
 from studio.kling.capabilities import MODELS
 from studio.review import threads
 from studio.review.models import Comment, Review, Verdict
-from studio.widgets import quick_selects
+from studio.widgets import Options, quick_selects
 
 
 def seconds_field(
@@ -111,7 +111,7 @@ class GalleryFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [("", "Any tag"), *((name, name) for name in team_tags())]
+        self.fields["tag"].choices = Options([("", "Any tag"), *((n, n) for n in team_tags())])
 
     def filter(self, generations: QuerySet[Generation]) -> QuerySet[Generation]:
         if not self.is_valid():
