@@ -173,6 +173,11 @@ else:
                     "PRAGMA journal_size_limit=67108864;"
                 ),
             },
+            # Each web thread keeps its connection (as PostgreSQL's above): opening one and
+            # running the PRAGMAs cost about a millisecond of every request. Django closes
+            # it after an error or when it is older than this (STUDIO_DB_CONN_MAX_AGE).
+            "CONN_MAX_AGE": env_int("STUDIO_DB_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -26,13 +26,15 @@ print(json.dumps({
     "hosts": settings.ALLOWED_HOSTS, "secret": settings.SECRET_KEY,
     "public_url": settings.STUDIO_PUBLIC_URL, "limits": settings.PROMPT_LIMITS,
     "v3_all_durations": settings.STUDIO_KLING_V3_ALL_DURATIONS,
-    "sim_strict": settings.SIMULATOR_STRICT,
+    "sim_strict": settings.SIMULATOR_STRICT, "conn_max_age": db.get("CONN_MAX_AGE"),
+    "health_checks": db.get("CONN_HEALTH_CHECKS"),
 }))
 """
 SWITCHES = (
     "DATABASE_URL", "REDIS_URL", "COMETAPI_KEY", "COMETAPI_BASE_URL", "SECRET_KEY", "DEBUG",
     "ALLOWED_HOSTS", "STUDIO_PUBLIC_URL", "STUDIO_DOWNLOAD_ALLOWED_HOSTS", "STUDIO_PROMPT_LIMIT",
     "STUDIO_SIMULATOR_PORT", "STUDIO_KLING_V3_ALL_DURATIONS", "STUDIO_SIM_STRICT",
+    "STUDIO_DB_CONN_MAX_AGE",
 )  # fmt: skip
 
 
@@ -66,6 +68,13 @@ def test_the_defaults_are_sqlite_in_wal_with_the_orm_broker_and_the_simulator(tm
     assert found["limits"] == {"prompt": 500, "negative_prompt": 200}
     assert found["v3_all_durations"] is False  # CometAPI documents 5 and 10 s only
     assert found["sim_strict"] is True
+    assert found["conn_max_age"] == 60 and found["health_checks"] is True  # kept per thread
+
+
+def test_the_sqlite_connection_age_comes_from_the_environment(tmp_path) -> None:
+    assert settings_for(tmp_path, STUDIO_DB_CONN_MAX_AGE="0")["conn_max_age"] == 0
+    refused = load(tmp_path, STUDIO_DB_CONN_MAX_AGE="-1")
+    assert refused.returncode != 0 and "STUDIO_DB_CONN_MAX_AGE" in refused.stderr
 
 
 def test_kling_v3s_official_durations_and_the_official_simulator_are_switches(tmp_path) -> None:
