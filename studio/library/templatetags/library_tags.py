@@ -4,6 +4,7 @@ for a whole list at once; the list tiles' fragment cache ({% tilecache %})."""
 from __future__ import annotations
 
 import hashlib
+import operator
 import secrets
 
 from django import template
@@ -130,8 +131,16 @@ def tile_key(context: template.Context, row: Generation | Prompt, where: str) ->
     return "tile:" + hashlib.blake2b(repr(found).encode(), digest_size=20).hexdigest()
 
 
-def columns(row) -> list:
-    return [getattr(row, f.attname) for f in row._meta.concrete_fields]
+GETTERS: dict[type, operator.attrgetter] = {}  # per model: all its columns at once
+
+
+def columns(row) -> tuple:
+    getter = GETTERS.get(type(row))
+    if getter is None:
+        names = [f.attname for f in row._meta.concrete_fields]
+        getter = GETTERS[type(row)] = operator.attrgetter(names[0], *names[1:])
+    found = getter(row)
+    return found if isinstance(found, tuple) else (found,)
 
 
 def generation_facts(context: template.Context, generation: Generation) -> tuple:
