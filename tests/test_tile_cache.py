@@ -115,3 +115,25 @@ def test_a_cached_library_item_follows_its_runs_stars_and_tags(client, owner, te
     assert "?tag=dusk" in item()
     prompt.add_version(text="A heron at dusk", author=owner)
     assert "A heron at dusk" in item() and "v2" in item()
+
+
+def test_a_tile_shows_a_prompts_star_only_to_those_who_may_see_the_prompt(owner, admin) -> None:
+    """An admin sees every video, not a creator's private prompts: no star on those tiles
+    until the prompt is shared with the team; the counts are the prompt's own."""
+    private = make_prompt(owner, visibility="private")
+    shared = make_prompt(owner, visibility="team")
+    hidden = make_generation(owner, prompt_version=private.latest_version(), status="succeeded")
+    shown = make_generation(owner, prompt_version=shared.latest_version(), status="succeeded")
+    Star.toggle(owner, private)
+    Star.toggle(owner, shared)
+    Star.toggle(make_user("sam"), shared)
+    viewer = Client()
+    viewer.force_login(admin)
+    assert "star-form" not in history(viewer, hidden)
+    found = history(viewer, shown)
+    assert f'id="star-{shared.pk}"' in found and 'star-count">2<' in found
+    assert 'aria-pressed="false"' in found  # the admin's own star: none
+    private.visibility = "team"
+    private.save(update_fields=["visibility"])
+    again = history(viewer, hidden)
+    assert f'id="star-{private.pk}"' in again and 'star-count">1<' in again

@@ -9,7 +9,7 @@ import secrets
 
 from django import template
 from django.core.cache import caches
-from django.db.models import Count
+from django.db import connection
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
@@ -17,7 +17,7 @@ from django.utils.timesince import timesince
 from studio.accounts.context import page_path
 from studio.generations.models import Generation
 from studio.generations.templatetags.generation_tags import ago
-from studio.library.models import Batch, Prompt, PromptVersion, Star, shown_presets
+from studio.library.models import Batch, Prompt, PromptVersion, Star, Visibility, shown_presets
 
 register = template.Library()
 
@@ -45,32 +45,35 @@ def generation_sources(context: template.Context, generation: Generation) -> dic
 
 def star_facts(user, version_ids) -> dict[int, dict | None]:
     """Per prompt version: the star of its prompt as `user` sees it ({"prompt", "starred",
-    "star_count"}), None when the user may not see that prompt. Three queries for all."""
-    ids = set(version_ids) - {None}
-    if not ids:
-        return {}
-    visible = PromptVersion.objects.visible_to(user).filter(pk__in=ids)
-    prompt_of = dict(visible.values_list("pk", "prompt_id"))
-    prompts = set(prompt_of.values())
-    mine = set(
-        Star.objects.filter(user=user, prompt_id__in=prompts).values_list("prompt_id", flat=True)
-    )
-    counts = dict(
-        Star.objects.filter(prompt_id__in=prompts)
-        .values("prompt_id")
-        .annotate(n=Count("pk"))
-        .values_list("prompt_id", "n")
-    )
-    return {
-        pk: {
-            "prompt": {"pk": prompt_of[pk]},
-            "starred": prompt_of[pk] in mine,
-            "star_count": counts.get(prompt_of[pk], 0),
+    "star_count"}), None when the user may not see that prompt (PromptVersion.visible_to:
+    theirs or the team's). One statement in SQL for all of a list's cards: as three ORM
+    queries they cost more to build than to run."""
+    ids = sorted(set(version_ids) - {None})
+    if not ids or not user.is_authenticated:
+        return dict.fromkeys(ids)
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(STARS_SQL.format(ids=marks), [user.pk, *ids, user.pk, str(Visibility.TEAM)])
+        found = {
+            pk: {"prompt": {"pk": prompt}, "starred": bool(mine), "star_count": count}
+            for pk, prompt, mine, count in cursor.fetchall()
         }
-        if pk in prompt_of
-        else None
-        for pk in ids
-    }
+    return {pk: found.get(pk) for pk in ids}
+
+
+def stars_sql() -> str:
+    versions, prompts = PromptVersion._meta.db_table, Prompt._meta.db_table
+    stars = Star._meta.db_table
+    return (
+        f"SELECT v.id, v.prompt_id,"
+        f" EXISTS (SELECT 1 FROM {stars} s WHERE s.prompt_id = v.prompt_id AND s.user_id = %s),"
+        f" (SELECT COUNT(*) FROM {stars} s WHERE s.prompt_id = v.prompt_id)"
+        f" FROM {versions} v JOIN {prompts} p ON p.id = v.prompt_id"
+        " WHERE v.id IN ({ids}) AND (p.owner_id = %s OR p.visibility = %s)"
+    )
+
+
+STARS_SQL = stars_sql()
 
 
 @register.simple_tag(takes_context=True)
