@@ -454,3 +454,34 @@ def test_the_list_filters_use_quick_selects() -> None:
             f.widget for f in form.base_fields.values() if "Select" in type(f.widget).__name__
         ]
         assert selects and all(type(widget) is QuickSelect for widget in selects), form
+
+
+# ---------------------------------------------------------------- the filters' fields, kept
+
+
+def filters(client, path: str) -> str:
+    html = client.get(path).content.decode()
+    return re.search(r'<div class="filter-grid">.*?</form>', html, re.S)[0]
+
+
+def test_kept_filter_fields_follow_what_was_asked_the_choices_and_the_viewer(client) -> None:
+    """The rendered fields (filter_tags.py) are kept per everything they show: a search
+    typed, a pick, an error, a new author and another viewer's fields show at once."""
+    from studio.generations.templatetags import filter_tags
+
+    filter_tags.RENDERED.clear()
+    admin, creator = make_user("ada", roles=("admin",)), make_user("cal")
+    make_generation(creator, status="succeeded")
+    client.force_login(admin)
+    plain = filters(client, "/history/")
+    assert plain == filters(client, "/history/") and len(filter_tags.RENDERED) == 1
+    assert 'name="author"' in plain and ">cal</option>" in plain and ">dee</option>" not in plain
+    assert 'value="fox"' in filters(client, "/history/?q=fox")
+    assert '<option value="failed" selected>' in filters(client, "/history/?status=failed")
+    assert '<option value="failed" selected>' not in filters(client, "/history/")
+    bad = filters(client, "/history/?date_from=nonsense")
+    assert 'class="error"' in bad and 'value="nonsense"' in bad
+    make_generation(make_user("dee"), status="succeeded")
+    assert ">dee</option>" in filters(client, "/history/")
+    client.force_login(creator)
+    assert 'name="author"' not in filters(client, "/history/")  # a creator has no such field
