@@ -321,6 +321,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+SESSION_ENGINE = "studio.accounts.sessions"  # database sessions, read in plain SQL
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # STUDIO_HTTPS=true: the studio is served over https (directly or behind a proxy that

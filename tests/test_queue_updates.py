@@ -180,3 +180,21 @@ def test_an_old_cursor_gets_at_most_the_latest_changes(client, owner, monkeypatc
         Generation.objects.filter(pk=row.pk).update(updated_at=stamp)
     html = poll(client, to_cursor(timezone.now() - timedelta(days=30))).content.decode()
     assert card_ids(html) == {str(r.pk) for r in rows[2:]}
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_a_poll_with_no_news_answers_what_the_fragment_renders(client, owner, running) -> None:
+    """No card changed: the answer is written without the template engine, and says
+    exactly what the queue-updates fragment says with no cards, counts or news."""
+    from django.template.loader import render_to_string
+
+    age(make_generation(owner, status="processing" if running else "succeeded"))
+    since = to_cursor(timezone.now() - timedelta(minutes=1))
+    response = poll(client, since)
+    assert response.status_code == (200 if running else 286)
+    context = {"changed": [], "news": [], "since": since, "activity": None}
+    fragment = render_to_string("composer/studio.html#queue-updates", context)
+    assert response.content.decode().split() == fragment.split()
+    assert f'id="queue-since" name="since" value="{since}" hx-swap-oob="true"' in fragment
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert "Content-Security-Policy" in response and response["X-Frame-Options"] == "DENY"

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import connections, router
 
 
@@ -31,8 +32,33 @@ def _permissions_sql() -> str:
     )
 
 
+def _user_sql() -> str:
+    user_model = get_user_model()
+    quote = connections["default"].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in user_model._meta.concrete_fields)
+    pk = user_model._meta.pk.column
+    return f"SELECT {columns} FROM {user_model._meta.db_table} WHERE {pk} = %s"
+
+
 class StudioModelBackend(ModelBackend):
     _sql: str | None = None
+    _user_sql: str | None = None
+
+    def get_user(self, user_id):
+        """The session's user, as ModelBackend finds it (an active account with this
+        primary key), read with a raw query: the same row and field conversions, without
+        building an ORM query on every request."""
+        user_model = get_user_model()
+        try:
+            pk = user_model._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        if StudioModelBackend._user_sql is None:
+            StudioModelBackend._user_sql = _user_sql()
+        found = list(user_model._default_manager.raw(StudioModelBackend._user_sql, [pk]))
+        if not found:
+            return None
+        return found[0] if self.user_can_authenticate(found[0]) else None
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
@@ -207,7 +208,7 @@ def preset_apply(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @submitter
-def queue_updates(request: HttpRequest) -> TemplateResponse:
+def queue_updates(request: HttpRequest) -> HttpResponse:
     """The studio page's one poll: the cards changed since `since` (as out-of-band swaps)
     and the new cursor; HTTP 286 stops the polling once none of the user's jobs is active."""
     since = from_cursor(request.GET.get("since")) or timezone.now()
@@ -216,11 +217,12 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
     news, active = Generation.objects.queue_news(
         request.user, since - CURSOR_OVERLAP, known, QUEUE_MAX
     )
-    changed = []
-    if news:  # most polls find nothing; whole cards only for what changed
-        mine = Generation.objects.owned_by(request.user).filter(SHOWN).select_related("review")
-        found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
-        changed = sorted(found.values(), key=lambda g: g.updated_at)
+    status = 200 if active else HTMX_STOP_POLLING
+    if not news:  # most polls: nothing changed, only the cursor moves on
+        return HttpResponse(quiet_poll(to_cursor(since)), status=status)
+    mine = Generation.objects.owned_by(request.user).filter(SHOWN).select_related("review")
+    found = mine.in_bulk([pk for pk, _ in news])  # the card shows the review state
+    changed = sorted(found.values(), key=lambda g: g.updated_at)
     opened = activity.from_cursor(request.GET.get("activity_since")) or since
     context = {
         "changed": changed,
@@ -229,8 +231,16 @@ def queue_updates(request: HttpRequest) -> TemplateResponse:
         # Only a change to a card can change the nav's counts: most polls skip the query.
         "activity": activity.activity(request.user, opened, carried=True) if changed else None,
     }
-    status = 200 if active else HTMX_STOP_POLLING
     return TemplateResponse(request, f"{PAGE}#queue-updates", context, status=status)
+
+
+def quiet_poll(since: str) -> str:
+    """What the queue-updates fragment renders when no card changed (no cards, no nav
+    counts, no news): the new cursor. Written here, the poll skips the template engine."""
+    return format_html(
+        '<input type="hidden" id="queue-since" name="since" value="{}" hx-swap-oob="true">\n',
+        since,
+    )
 
 
 def status_news(changed: list[Generation], since: datetime) -> list[Generation]:
