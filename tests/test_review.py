@@ -196,3 +196,25 @@ def test_admins_may_approve_their_own_videos(client, admin) -> None:
     assert Review.objects.get(generation=video).verdict == "approved"
     entry = AuditEntry.objects.get(action="review.self_approval")
     assert entry.actor == admin and entry.after == {"allowed_by": "admin"}
+
+
+def test_the_gallery_counts_only_what_it_may_show(
+    client, owner, teammate, reviewer, monkeypatch
+) -> None:
+    """The count reads the generation's approved flag, not the review: it still follows
+    every verdict (approved, changed to rejected), the filters and the cap."""
+    foxes = [finished(owner, prompt=f"Fox {n}") for n in range(3)]
+    owl = finished(owner, prompt="An owl")
+    changed = finished(owner, prompt="Fox changed")
+    finished(owner, prompt="Fox waiting")
+    finished(teammate, prompt="Fox of a teammate, not reviewed")
+    for video in (*foxes, owl, changed):
+        Review.decide(video, reviewer, "approved")
+    Review.decide(changed, reviewer, "rejected", "On second thought")
+    client.force_login(teammate)
+    assert "4 approved videos" in client.get("/gallery/").content.decode()
+    assert "3 approved videos" in client.get("/gallery/", {"q": "fox"}).content.decode()
+    assert "1 approved video<" in client.get("/gallery/", {"q": "owl"}).content.decode()
+    monkeypatch.setattr("studio.keyset.CAP", 2)
+    html = client.get("/gallery/").content.decode()
+    assert "2+ approved videos" in html and "page 1 of" not in html

@@ -222,12 +222,14 @@ def back(request: HttpRequest, generation: Generation, comment: Comment) -> str:
 @require(GALLERY)
 def gallery(request: HttpRequest) -> TemplateResponse:
     """Approved videos, for the whole team: filter by prompt text, tag and model."""
-    approved = Generation.objects.visible_to(request.user).filter(
-        team_visible__in=[True], review__verdict=Verdict.APPROVED
-    )
+    # team_visible is set by an approving verdict only (mark_reviewed): the count reads
+    # the flag's index alone; the rows shown also check the review itself.
     form = GalleryFilterForm(request.GET or None)
-    shown = form.filter(approved.select_related("owner", "review"))
-    page = paginate(request.GET, shown, GALLERY_KEYS, PAGE_SIZE)
+    counted = form.filter(
+        Generation.objects.visible_to(request.user).filter(team_visible__in=[True])
+    )
+    shown = counted.filter(review__verdict=Verdict.APPROVED).select_related("owner", "review")
+    page = paginate(request.GET, shown, GALLERY_KEYS, PAGE_SIZE, counted=counted)
     context = {"form": form, "page": page}
     return page_or_fragment(request, "review/gallery.html", "gallery-results", context)
 
