@@ -218,3 +218,31 @@ def test_the_gallery_counts_only_what_it_may_show(
     monkeypatch.setattr("studio.keyset.CAP", 2)
     html = client.get("/gallery/").content.decode()
     assert "2+ approved videos" in html and "page 1 of" not in html
+
+
+def test_the_latest_decisions_show_what_they_read_at_a_constant_cost(
+    reviewer_client, reviewer, owner, teammate
+) -> None:
+    """The table reads only the columns it shows: every cell still there, and no row
+    costs a query of its own (a column left out would be read row by row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def latest() -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as queries:
+            html = reviewer_client.get("/review/").content.decode()
+        return html.split('id="recent-title"')[1], len(queries)
+
+    first = finished(owner, prompt="A heron at dawn")
+    Review.decide(first, reviewer, Verdict.REJECTED, "Too dark", at_seconds=2.5)
+    _, alone = latest()
+    for n in range(3):
+        Review.decide(finished(teammate, prompt=f"Tide {n}"), reviewer, Verdict.APPROVED)
+    Review.decide(finished(owner, prompt="", kind="image2video"), reviewer, Verdict.APPROVED)
+    table, more = latest()
+    assert more == alone
+    assert "A heron at dawn" in table and "Too dark" in table and "at 0:02" in table
+    assert "Rejected" in table and "Approved" in table and "From an image, no prompt" in table
+    assert f"by {owner.username}" in table and f"by {teammate.username}" in table
+    assert f"<td>{reviewer.username}</td>" in table and " ago</time>" in table
+    assert f"/review/{first.pk}/" in table

@@ -39,6 +39,11 @@ from studio.review.models import Comment, Review, Verdict, reviewable
 
 PAGE_SIZE = 24
 RECENT = 12
+# What the queue's "Latest decisions" table shows of each (templates/review/queue.html).
+RECENT_FIELDS = (
+    *("verdict", "comment", "at_seconds", "decided_at", "reviewer__username"),
+    *("generation__prompt", "generation__kind", "generation__owner__username"),
+)
 QUEUE_KEYS = Keys(("finished_at", "id"), descending=False)  # oldest first
 GALLERY_KEYS = Keys(("review__decided_at", "review__generation_id"), descending=True)
 
@@ -54,6 +59,7 @@ def review_queue(request: HttpRequest) -> TemplateResponse:
     recent = (
         Review.objects.visible_to(request.user)
         .select_related("generation__owner", "reviewer")
+        .only(*RECENT_FIELDS)
         .order_by("-decided_at")[:RECENT]
     )
     context = {"page": page, "recent": recent, "form": form, "bulk": BulkReviewForm()}
