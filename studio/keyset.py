@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import Page as DjangoPage
 from django.db import connections
 from django.db.models import Field, Model, Q, QuerySet
 from django.http import QueryDict
+from django.utils.functional import cached_property
 
 CAP = 1_000
 NUMBERED = 5
@@ -269,3 +272,59 @@ def href(query: QueryDict, **changes: str) -> str:
     for name, value in changes.items():
         kept[name] = value
     return f"?{kept.urlencode()}"
+
+
+class CappedPage(DjangoPage):
+    def __init__(self, object_list, number: int, paginator: CappedPaginator, more: bool):
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+
+class CappedPaginator(Paginator):
+    """Django's numbered pages (OFFSET) with the count stopped at CAP + 1 rows, for a
+    list that is small for most people (the library): past the cap it says "1,000+" and
+    no last page, and each page reads one row more than it shows to know whether there is
+    a next one. Below the cap it is Django's Paginator."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > CAP
+
+    @property
+    def count_label(self) -> str:
+        return f"{CAP:,}+" if self.capped else f"{self.count:,}"
+
+    def validate_number(self, number) -> int:
+        if not self.capped:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as error:
+            raise PageNotAnInteger("That page number is not an integer") from error
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        return number
+
+    def get_page(self, number) -> DjangoPage:
+        """As Django's, but a page past the last (unknown beyond the cap) shows the first."""
+        try:
+            return super().get_page(number)
+        except EmptyPage:
+            return self.page(1)
+
+    def page(self, number) -> DjangoPage:
+        if not self.capped:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage("That page contains no results")
+        return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)

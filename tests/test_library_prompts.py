@@ -480,3 +480,35 @@ def test_use_in_studio_prefills_the_form_from_a_version(client, owner) -> None:
 def test_presets_belong_to_the_library_page_queries(client, owner) -> None:
     make_preset(owner)
     assert client.get("/library/presets/").status_code == 200
+
+
+def library_bar(html: str) -> str:
+    return re.search(r'<p class="results-bar">(.*?)</p>', html, re.S).group(1).strip()
+
+
+def test_the_library_count_stops_at_the_cap_and_every_page_is_still_reached(
+    client, owner, teammate, monkeypatch
+) -> None:
+    """Past the cap the library says "N+" and no last page number; Next still walks every
+    prompt the viewer may see exactly once, and none they may not."""
+    mine = {make_prompt(owner, title=f"Mine {n}").title for n in range(5)}
+    shared = {make_prompt(teammate, title=f"Shared {n}", visibility="team").title for n in (0,)}
+    make_prompt(teammate, title="Private of a teammate")
+    monkeypatch.setattr("studio.library.views.PAGE_SIZE", 2)
+    first = client.get("/library/").content.decode()
+    assert library_bar(first) == "6 prompts, page 1 of 3"
+    monkeypatch.setattr("studio.keyset.CAP", 3)
+    seen, number = [], 1
+    while True:
+        html = client.get("/library/", {"page": number}).content.decode()
+        assert library_bar(html) == f"3+ prompts, page {number}"
+        assert f"<span>Page {number}</span>" in html and " of " not in library_bar(html)
+        seen += re.findall(r'<h2><a href="[^"]+">([^<]+)</a></h2>', html)
+        if 'rel="next"' not in html:
+            break
+        assert f"page={number + 1}" in html
+        number += 1
+    assert number == 3 and sorted(seen) == sorted(mine | shared)
+    assert "Private of a teammate" not in seen
+    for bad in ("nonsense", "0", "99"):
+        assert client.get("/library/", {"page": bad}).status_code == 200

@@ -9,7 +9,6 @@ import uuid
 from collections import defaultdict
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -25,6 +24,7 @@ from studio.accounts.decorators import member, require
 from studio.accounts.roles import GALLERY
 from studio.generations import activity
 from studio.generations.models import FINAL, Generation, Status
+from studio.keyset import CappedPaginator
 from studio.library import importexport
 from studio.library.forms import ImportForm, LibraryFilterForm, PromptForm
 from studio.library.models import Batch, Preset, Prompt, PromptVersion, Star, shown_presets
@@ -58,7 +58,7 @@ def library(request: HttpRequest) -> TemplateResponse:
     # The page's ids first, along the sort's index; then their texts and stars (subqueries
     # per row) for those 24 only.
     chosen = form.filter(visible, request.user).values_list("pk", flat=True)
-    page = Paginator(chosen, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(chosen, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = shown_prompts(request.user, list(page.object_list))
     query = request.GET.copy()
     query.pop("page", None)
