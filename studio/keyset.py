@@ -283,6 +283,10 @@ class CappedPage(DjangoPage):
         return self.more
 
 
+# A page number past any library's end; beyond it a number is not sent to the database.
+MAX_PAGE = 1_000_000
+
+
 class CappedPaginator(Paginator):
     """Django's numbered pages (OFFSET) with the count stopped at CAP + 1 rows, for a
     list that is small for most people (the library): past the cap it says "1,000+" and
@@ -310,6 +314,8 @@ class CappedPaginator(Paginator):
             raise PageNotAnInteger("That page number is not an integer") from error
         if number < 1:
             raise EmptyPage("That page number is less than 1")
+        if number > MAX_PAGE:  # its OFFSET would not fit the database's integers
+            raise EmptyPage("That page contains no results")
         return number
 
     def get_page(self, number) -> DjangoPage:
