@@ -474,6 +474,18 @@
     if (link) window.setTimeout(function () { link.focus(); }, 0);
   });
 
+  // ------------------------------------------------------------------ live regions: once each
+
+  // A live region speaks whenever its content is replaced, even by the same words. Two
+  // polls can both carry a status change (one still out when the next is sent, as after
+  // Generate swaps in a new poller): the second, identical announcement is not swapped in.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    var fragment = event.detail.fragment;
+    if (!target || target.getAttribute("aria-live") === null || !fragment) return;
+    if ((fragment.textContent || "").trim() === target.textContent.trim()) event.detail.shouldSwap = false;
+  });
+
   // ------------------------------------------------------------------ wiring
 
   function init(root) {
